@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every dependency bitsmith needs (Debian and PyPI packages), then configures and
+# builds it in ./build. Safe to run again: it installs only what is missing.
+#   scripts/setup.sh            dependencies + build
+#   scripts/setup.sh --deps     dependencies only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libhwy-dev libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time)
+PIP_PACKAGES=(numpy ml_dtypes gguf safetensors)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY=python3
+pip_missing=()
+for p in "${PIP_PACKAGES[@]}"; do
+  $PY -c "import ${p}" >/dev/null 2>&1 || pip_missing+=("$p")
+done
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  echo "setup: installing Python packages: ${pip_missing[*]}"
+  $PY -m pip install -q "${pip_missing[@]}" || $PY -m pip install -q --break-system-packages "${pip_missing[@]}"
+fi
+
+[ "${1:-}" = "--deps" ] && exit 0
+
+BUILD_DIR=${BITSMITH_BUILD_DIR:-build}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD_DIR" -j "$(nproc)"

@@ -1,0 +1,113 @@
+#include "bitsmith/formats/format.h"
+
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <string>
+
+#include "bitsmith/formats/codec.h"
+
+namespace bitsmith::formats {
+
+namespace {
+
+constexpr std::string_view kF32Aliases[] = {"fp32", "f32"};
+constexpr std::string_view kF16Aliases[] = {"fp16", "f16", "half"};
+constexpr std::string_view kBF16Aliases[] = {"bf16"};
+constexpr std::string_view kE4M3Aliases[] = {"e4m3", "fp8_e4m3", "fp8"};
+constexpr std::string_view kE5M2Aliases[] = {"e5m2", "fp8_e5m2"};
+constexpr std::string_view kE3M2Aliases[] = {"e3m2", "fp6_e3m2"};
+constexpr std::string_view kE2M3Aliases[] = {"e2m3", "fp6_e2m3"};
+constexpr std::string_view kE2M1Aliases[] = {"e2m1", "fp4", "fp4_e2m1"};
+constexpr std::string_view kE8M0Aliases[] = {"e8m0"};
+constexpr std::span<const std::string_view> kNoAliases{};
+
+constexpr Format float_format(std::string_view name, std::span<const std::string_view> aliases,
+                              FloatFormat fp) {
+  return Format{name, aliases, FormatKind::kFloat, fp, IntFormat{0, false}};
+}
+constexpr Format int_format(std::string_view name, int bits, bool is_signed) {
+  return Format{name, kNoAliases, FormatKind::kInt, FloatFormat{0, 0, 0, NanInf::kFiniteOnly, false},
+                IntFormat{bits, is_signed}};
+}
+
+constexpr std::array kFormats = {
+    float_format("float32", kF32Aliases, kFloat32),
+    float_format("float16", kF16Aliases, kFloat16),
+    float_format("bfloat16", kBF16Aliases, kBFloat16),
+    float_format("float8_e4m3fn", kE4M3Aliases, kFloat8E4M3FN),
+    float_format("float8_e5m2", kE5M2Aliases, kFloat8E5M2),
+    float_format("float6_e3m2fn", kE3M2Aliases, kFloat6E3M2FN),
+    float_format("float6_e2m3fn", kE2M3Aliases, kFloat6E2M3FN),
+    float_format("float4_e2m1fn", kE2M1Aliases, kFloat4E2M1FN),
+    float_format("float8_e8m0fnu", kE8M0Aliases, kFloat8E8M0FNU),
+    int_format("int8", 8, true),   int_format("int7", 7, true),   int_format("int6", 6, true),
+    int_format("int5", 5, true),   int_format("int4", 4, true),   int_format("int3", 3, true),
+    int_format("int2", 2, true),   int_format("uint8", 8, false), int_format("uint7", 7, false),
+    int_format("uint6", 6, false), int_format("uint5", 5, false), int_format("uint4", 4, false),
+    int_format("uint3", 3, false), int_format("uint2", 2, false),
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const Format> all_formats() { return kFormats; }
+
+Result<const Format*> find_format(std::string_view name) {
+  for (const Format& f : kFormats) {
+    if (iequals(f.name, name)) return &f;
+    for (std::string_view alias : f.aliases) {
+      if (iequals(alias, name)) return &f;
+    }
+  }
+  std::string known;
+  for (const Format& f : kFormats) {
+    if (!known.empty()) known += ", ";
+    known += f.name;
+  }
+  return invalid_argument("unknown format '{}' (known: {})", name, known);
+}
+
+double max_finite(const FloatFormat& f) {
+  const uint32_t top_mant = f.nan_inf == NanInf::kFnOnlyNan ? (1u << f.mantissa_bits) - 2u
+                                                            : (1u << f.mantissa_bits) - 1u;
+  return decode(f, (static_cast<uint32_t>(f.max_biased_exponent()) << f.mantissa_bits) | top_mant);
+}
+
+double min_normal(const FloatFormat& f) {
+  // e8m0 has no subnormals: its biased exponent 0 is already a normal 2^-127.
+  return f.has_subnormals() ? std::ldexp(1.0, 1 - f.bias) : std::ldexp(1.0, -f.bias);
+}
+
+double min_subnormal(const FloatFormat& f) {
+  return f.has_subnormals() ? std::ldexp(1.0, 1 - f.bias - f.mantissa_bits) : min_normal(f);
+}
+
+double epsilon(const FloatFormat& f) { return std::ldexp(1.0, -f.mantissa_bits); }
+
+uint64_t finite_value_count(const FloatFormat& f) {
+  // Count codes of one sign that decode to finite values, then mirror; -0 == +0 counts once.
+  const uint64_t codes_per_sign = uint64_t{1} << (f.exponent_bits + f.mantissa_bits);
+  uint64_t finite = 0;
+  if (f.nan_inf == NanInf::kIeee) {
+    finite = codes_per_sign - (uint64_t{1} << f.mantissa_bits);  // minus the Inf/NaN binade
+  } else if (f.nan_inf == NanInf::kFnOnlyNan || f.nan_inf == NanInf::kUnsignedE8M0) {
+    finite = codes_per_sign - 1;  // minus the single NaN code
+  } else {
+    finite = codes_per_sign;
+  }
+  if (!f.is_signed) return finite;  // e8m0: no zero, no sign
+  return 2 * finite - 1;            // both signs, zero once
+}
+
+}  // namespace bitsmith::formats

@@ -1,0 +1,37 @@
+// Subcommand registry: each subcommand lives in its own file (cmd_<name>.cc) and registers itself
+// with BITSMITH_COMMAND. Exit status: 0 success, 1 the work failed, 2 bad usage.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bitsmith::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+// A subcommand adds itself to `app` and stores a runner to call if it was chosen.
+struct CommandSpec {
+  std::string name;
+  std::function<std::function<int()>(CLI::App& app)> setup;
+};
+
+std::vector<CommandSpec>& command_registry();
+
+struct CommandRegistrar {
+  explicit CommandRegistrar(CommandSpec spec) { command_registry().push_back(std::move(spec)); }
+};
+
+#define BITSMITH_COMMAND(name, setup_fn) \
+  static ::bitsmith::cli::CommandRegistrar bitsmith_cmd_registrar_##setup_fn({name, setup_fn})
+
+// Thrown by a runner for bad usage found after parsing (unknown format name, bad number);
+// main prints its message on one line and exits with status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace bitsmith::cli
