@@ -1,0 +1,96 @@
+// The CPU forward pass of Llama-family decoders (llama2.c, GGUF llama, Hugging Face Llama/Qwen2):
+// RMSNorm, rotary embeddings (RopeStyle), grouped-query attention, SwiGLU, tied or separate
+// output, optional q/k/v biases, and a KV cache.
+//
+// A whole sequence goes through each linear layer as one matrix-matrix product (prefill), so
+// logits come out for every position (perplexity needs them) and generation reuses the cache.
+//
+// Memory: per layer, the weights are loaded through Model::load_f32 (dequantized on the fly)
+// when that layer runs and dropped after it, so at most one layer is held in float32 — unless
+// EngineOptions::resident_bytes lets the engine keep layers it has already loaded. The token
+// embedding, the final norm and the output projection stay resident: they are needed by every
+// call (for a tied output they are the same tensor).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "bitsmith/core/model.h"
+#include "bitsmith/core/status.h"
+#include "bitsmith/core/thread_pool.h"
+#include "bitsmith/quant/scheme.h"
+
+namespace bitsmith::infer {
+
+// The input of one linear layer as that layer consumes it (after any activation fake-quant):
+// `tokens` rows of `cols` floats, row-major. `name` is the linear's canonical suffix:
+// "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down", "output".
+// q/k/v (and gate/up) share one input; the hook is called once per linear all the same, so a
+// calibration collector can key on (layer, name) alone. layer is -1 for "output".
+struct LinearInput {
+  int layer = 0;
+  std::string_view name;
+  const float* data = nullptr;
+  int64_t tokens = 0;
+  int64_t cols = 0;
+};
+using ActivationHook = std::function<void(const LinearInput&)>;
+
+struct EngineOptions {
+  // Positions the KV cache holds; 0 = the model's context length.
+  int64_t context = 0;
+  // Fake-quantizes every linear weight (not embeddings, norms or biases) as it is loaded:
+  // quantize then dequantize with this scheme. Null = the weights as stored.
+  const quant::Scheme* weight_scheme = nullptr;
+  // Fake-quantizes every linear layer's input, one token row at a time (dynamic per-token
+  // scale: fp8_e4m3 per-tensor on a row, mxfp8, nvfp4, mxfp4). Null = float32 activations.
+  const quant::Scheme* act_scheme = nullptr;
+  // Whether the output projection is fake-quantized too (weight and activation). llama.cpp's
+  // quantization types quantize it; off by default to match the common GPTQ/AWQ practice of
+  // keeping lm_head in high precision.
+  bool quantize_output = false;
+  // Called with the input of every linear layer; empty = no hook.
+  ActivationHook hook;
+  // Bytes of dequantized layer weights the engine may keep between calls (0 = load each layer
+  // every call, holding one at a time). Worth it when the same model runs many chunks and the
+  // scheme's quantizer is slow.
+  uint64_t resident_bytes = 0;
+  ThreadPool* pool = nullptr;  // null = ThreadPool::global()
+};
+
+class Engine {
+ public:
+  // Checks the hyperparameters and the shapes of the resident tensors; loads the embedding,
+  // final norm and output projection. `model` must outlive the engine.
+  static Result<std::unique_ptr<Engine>> create(const Model& model, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const LlamaHyperparameters& hparams() const;
+  int64_t context() const;
+  int64_t vocab_size() const;
+
+  // Runs tokens at positions [pos, pos + tokens.size()) of the cache (positions before pos must
+  // have been run already; pos 0 starts a new sequence). Writes the logits of the last
+  // tokens.size() - logits_from positions to `logits` (resized to rows x vocab), or none when
+  // logits is null.
+  Status forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
+                 std::vector<float>* logits);
+
+  // Float32 bytes of the weights currently held (resident tensors plus cached layers).
+  uint64_t weight_bytes_held() const;
+  // Float32 bytes of the KV cache.
+  uint64_t kv_cache_bytes() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bitsmith::infer

@@ -1,0 +1,299 @@
+#include "bitsmith/infer/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "bitsmith/core/checked.h"
+#include "kernels.h"
+
+namespace bitsmith::infer {
+
+namespace {
+
+std::string blk(int64_t layer, std::string_view what) {
+  return fmt::format("blk.{}.{}", layer, what);
+}
+
+// One layer's weights in float32 (fake-quantized if a scheme is set).
+struct LayerWeights {
+  Tensor attn_norm, wq, wk, wv, wo, ffn_norm, gate, up, down;
+  Tensor bq, bk, bv;  // empty without q/k/v biases
+  uint64_t bytes = 0;
+};
+
+// A default-constructed Tensor is a rank-0 shape (numel 1) with no storage: "absent".
+bool present(const Tensor& t) { return t.data() != nullptr; }
+
+}  // namespace
+
+struct Engine::Impl {
+  const Model* model = nullptr;
+  EngineOptions opt;
+  LlamaHyperparameters hp;
+  int64_t ctx = 0;
+  ThreadPool* pool = nullptr;
+  Tensor embedding, output_norm, output;  // output empty when tied
+  std::vector<std::shared_ptr<const LayerWeights>> cached;
+  uint64_t cached_bytes = 0;
+  std::vector<std::vector<float>> k_cache, v_cache;  // per layer [ctx x n_kv*hd]
+  // Scratch reused across calls.
+  std::vector<float> x, xn, q, k, v, att, g, u, tmp;
+
+  Result<Tensor> load(const std::string& name, const Shape& expect, bool linear) const;
+  Result<std::shared_ptr<const LayerWeights>> layer(int64_t l);
+  void act_quant(float* data, int64_t rows, int64_t cols, Status* st) const;
+  Status linear(int layer, std::string_view name, float* in, int64_t n, const Tensor& w,
+                const Tensor* bias, float* out);
+  Status run_layer(int64_t l, int64_t n, int64_t pos);
+};
+
+Result<Tensor> Engine::Impl::load(const std::string& name, const Shape& expect,
+                                  bool linear) const {
+  BITSMITH_ASSIGN_OR_RETURN(Tensor t, model->load_f32(name));
+  if (!(t.shape() == expect)) {
+    return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model->path(),
+                        name, t.shape().to_string(), expect.to_string());
+  }
+  if (!linear || opt.weight_scheme == nullptr) return t;
+  const int64_t rows = expect.rows(), cols = expect.cols();
+  Status shape_ok = opt.weight_scheme->check_shape(rows, cols);
+  if (!shape_ok.ok()) {
+    return shape_ok.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
+  }
+  Tensor owned(DType::kF32, expect);
+  Status st = opt.weight_scheme->fake_quantize(t.as<float>().data(), rows, cols,
+                                               owned.mutable_as<float>().data());
+  if (!st.ok()) return st.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
+  return owned;
+}
+
+Result<std::shared_ptr<const LayerWeights>> Engine::Impl::layer(int64_t l) {
+  if (cached[static_cast<size_t>(l)]) return cached[static_cast<size_t>(l)];
+  auto w = std::make_shared<LayerWeights>();
+  const int64_t d = hp.dim, hd = hp.head_dim, qd = hp.n_heads * hd, kvd = hp.n_kv_heads * hd;
+  const int64_t ff = hp.hidden_dim;
+  BITSMITH_ASSIGN_OR_RETURN(w->attn_norm, load(blk(l, "attn_norm.weight"), {d}, false));
+  BITSMITH_ASSIGN_OR_RETURN(w->wq, load(blk(l, "attn_q.weight"), {qd, d}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->wk, load(blk(l, "attn_k.weight"), {kvd, d}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->wv, load(blk(l, "attn_v.weight"), {kvd, d}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->wo, load(blk(l, "attn_output.weight"), {d, qd}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->ffn_norm, load(blk(l, "ffn_norm.weight"), {d}, false));
+  BITSMITH_ASSIGN_OR_RETURN(w->gate, load(blk(l, "ffn_gate.weight"), {ff, d}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->up, load(blk(l, "ffn_up.weight"), {ff, d}, true));
+  BITSMITH_ASSIGN_OR_RETURN(w->down, load(blk(l, "ffn_down.weight"), {d, ff}, true));
+  if (hp.qkv_bias) {
+    BITSMITH_ASSIGN_OR_RETURN(w->bq, load(blk(l, "attn_q.bias"), {qd}, false));
+    BITSMITH_ASSIGN_OR_RETURN(w->bk, load(blk(l, "attn_k.bias"), {kvd}, false));
+    BITSMITH_ASSIGN_OR_RETURN(w->bv, load(blk(l, "attn_v.bias"), {kvd}, false));
+  }
+  for (const Tensor* t : {&w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->ffn_norm,
+                          &w->gate, &w->up, &w->down, &w->bq, &w->bk, &w->bv}) {
+    if (present(*t)) w->bytes += t->nbytes();
+  }
+  if (cached_bytes + w->bytes <= opt.resident_bytes) {
+    cached[static_cast<size_t>(l)] = w;
+    cached_bytes += w->bytes;
+  }
+  return std::shared_ptr<const LayerWeights>(std::move(w));
+}
+
+// Per token row: a dynamic scale from that row alone, as a W8A8/W4A4 kernel computes it.
+void Engine::Impl::act_quant(float* data, int64_t rows, int64_t cols, Status* st) const {
+  std::mutex mu;
+  pool->parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      Status s = opt.act_scheme->fake_quantize(data + r * cols, 1, cols, data + r * cols);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (st->ok()) *st = s.with_context(fmt::format("activation row {}", r));
+      }
+    }
+  });
+}
+
+Status Engine::Impl::linear(int layer_index, std::string_view name, float* in, int64_t n,
+                            const Tensor& w, const Tensor* bias, float* out) {
+  const int64_t rows = w.shape()[0], cols = w.shape()[1];
+  // q/k/v and gate/up share one input: it is fake-quantized once, by the first of them.
+  const bool shares_previous = name == "attn_k" || name == "attn_v" || name == "ffn_up";
+  if (opt.act_scheme != nullptr && !shares_previous) {
+    Status st;
+    act_quant(in, n, cols, &st);
+    if (!st.ok()) {
+      return st.with_context(fmt::format("layer {} {} input", layer_index, name));
+    }
+  }
+  if (opt.hook) opt.hook(LinearInput{layer_index, name, in, n, cols});
+  detail::gemm_nt(in, w.as<float>().data(), out, n, rows, cols, *pool);
+  if (bias != nullptr && present(*bias)) {
+    detail::add_bias(out, bias->as<float>().data(), n, rows);
+  }
+  return Status::Ok();
+}
+
+Status Engine::Impl::run_layer(int64_t l, int64_t n, int64_t pos) {
+  BITSMITH_ASSIGN_OR_RETURN(auto w, layer(l));
+  const int64_t d = hp.dim, hd = hp.head_dim, kvd = hp.n_kv_heads * hd;
+  const int64_t ff = hp.hidden_dim;
+  const int li = static_cast<int>(l);
+  detail::rmsnorm(x.data(), w->attn_norm.as<float>().data(), xn.data(), n, d, hp.rms_norm_eps,
+                  *pool);
+  BITSMITH_RETURN_IF_ERROR(linear(li, "attn_q", xn.data(), n, w->wq, &w->bq, q.data()));
+  float* kc = k_cache[static_cast<size_t>(l)].data() + pos * kvd;
+  float* vc = v_cache[static_cast<size_t>(l)].data() + pos * kvd;
+  // k and v land straight in the cache rows of their positions.
+  BITSMITH_RETURN_IF_ERROR(linear(li, "attn_k", xn.data(), n, w->wk, &w->bk, kc));
+  BITSMITH_RETURN_IF_ERROR(linear(li, "attn_v", xn.data(), n, w->wv, &w->bv, vc));
+  detail::rope(q.data(), n, hp.n_heads, hd, pos, hp.rope_theta, hp.rope_style, *pool);
+  detail::rope(kc, n, hp.n_kv_heads, hd, pos, hp.rope_theta, hp.rope_style, *pool);
+  detail::attention(q.data(), k_cache[static_cast<size_t>(l)].data(),
+                    v_cache[static_cast<size_t>(l)].data(), att.data(), n, pos, hp.n_heads,
+                    hp.n_kv_heads, hd, *pool);
+  BITSMITH_RETURN_IF_ERROR(linear(li, "attn_output", att.data(), n, w->wo, nullptr, tmp.data()));
+  for (int64_t i = 0; i < n * d; ++i) x[static_cast<size_t>(i)] += tmp[static_cast<size_t>(i)];
+
+  detail::rmsnorm(x.data(), w->ffn_norm.as<float>().data(), xn.data(), n, d, hp.rms_norm_eps,
+                  *pool);
+  BITSMITH_RETURN_IF_ERROR(linear(li, "ffn_gate", xn.data(), n, w->gate, nullptr, g.data()));
+  BITSMITH_RETURN_IF_ERROR(linear(li, "ffn_up", xn.data(), n, w->up, nullptr, u.data()));
+  detail::silu_mul(g.data(), u.data(), n * ff, *pool);
+  BITSMITH_RETURN_IF_ERROR(linear(li, "ffn_down", g.data(), n, w->down, nullptr, tmp.data()));
+  for (int64_t i = 0; i < n * d; ++i) x[static_cast<size_t>(i)] += tmp[static_cast<size_t>(i)];
+  return Status::Ok();
+}
+
+namespace {
+
+Status check_hparams(const Model& model, const LlamaHyperparameters& hp) {
+  auto bad = [&](std::string_view what) {
+    return invalid_argument("{}: unsupported hyperparameters ({}): dim {} hidden {} layers {} "
+                            "heads {} kv_heads {} head_dim {} vocab {}",
+                            model.path(), what, hp.dim, hp.hidden_dim, hp.n_layers, hp.n_heads,
+                            hp.n_kv_heads, hp.head_dim, hp.vocab_size);
+  };
+  if (hp.dim <= 0 || hp.hidden_dim <= 0 || hp.n_layers <= 0 || hp.n_heads <= 0 ||
+      hp.n_kv_heads <= 0 || hp.head_dim <= 0 || hp.vocab_size <= 0) {
+    return bad("a size is not positive");
+  }
+  if (hp.n_heads % hp.n_kv_heads != 0) return bad("heads not a multiple of kv_heads");
+  if (hp.head_dim % 2 != 0) return bad("odd head_dim");
+  if (!(hp.rms_norm_eps >= 0) || !(hp.rope_theta > 0)) return bad("rms eps or rope theta");
+  // Every activation buffer is a product of these; keep them far from overflow.
+  const int64_t kMax = int64_t{1} << 24;
+  for (int64_t v : {hp.dim, hp.hidden_dim, hp.n_heads * hp.head_dim, hp.vocab_size}) {
+    if (v > kMax) return bad("a size is too large");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::create(const Model& model, EngineOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->model = &model;
+  impl->hp = model.hyperparameters();
+  impl->opt = std::move(options);
+  impl->pool = impl->opt.pool != nullptr ? impl->opt.pool : &ThreadPool::global();
+  const auto& hp = impl->hp;
+  BITSMITH_RETURN_IF_ERROR(check_hparams(model, hp));
+  impl->ctx = impl->opt.context > 0 ? impl->opt.context : hp.context_length;
+  if (impl->ctx <= 0 || impl->ctx > (int64_t{1} << 22)) {
+    return invalid_argument("{}: context {} out of range", model.path(), impl->ctx);
+  }
+  BITSMITH_ASSIGN_OR_RETURN(impl->embedding,
+                            impl->load("token_embd.weight", {hp.vocab_size, hp.dim}, false));
+  BITSMITH_ASSIGN_OR_RETURN(impl->output_norm, impl->load("output_norm.weight", {hp.dim}, false));
+  const bool separate = model.has_tensor("output.weight");
+  if (separate) {
+    BITSMITH_ASSIGN_OR_RETURN(
+        impl->output, impl->load("output.weight", {hp.vocab_size, hp.dim}, impl->opt.quantize_output));
+  } else if (impl->opt.quantize_output && impl->opt.weight_scheme != nullptr) {
+    // A tied output quantized for the projection only; the embedding lookup stays exact.
+    BITSMITH_ASSIGN_OR_RETURN(
+        impl->output, impl->load("token_embd.weight", {hp.vocab_size, hp.dim}, true));
+  }
+  impl->cached.resize(static_cast<size_t>(hp.n_layers));
+  const auto kv = checked_mul(static_cast<uint64_t>(impl->ctx),
+                              static_cast<uint64_t>(hp.n_kv_heads * hp.head_dim));
+  if (!kv || *kv > (uint64_t{1} << 34)) {
+    return invalid_argument("{}: KV cache for context {} too large", model.path(), impl->ctx);
+  }
+  impl->k_cache.assign(static_cast<size_t>(hp.n_layers), std::vector<float>(*kv));
+  impl->v_cache.assign(static_cast<size_t>(hp.n_layers), std::vector<float>(*kv));
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+const LlamaHyperparameters& Engine::hparams() const { return impl_->hp; }
+int64_t Engine::context() const { return impl_->ctx; }
+int64_t Engine::vocab_size() const { return impl_->hp.vocab_size; }
+
+uint64_t Engine::weight_bytes_held() const {
+  return impl_->embedding.nbytes() + impl_->output_norm.nbytes() +
+         (present(impl_->output) ? impl_->output.nbytes() : 0) +
+         impl_->cached_bytes;
+}
+
+uint64_t Engine::kv_cache_bytes() const {
+  return 2 * impl_->k_cache.size() *
+         (impl_->k_cache.empty() ? 0 : impl_->k_cache[0].size() * sizeof(float));
+}
+
+Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
+                       std::vector<float>* logits) {
+  Impl& m = *impl_;
+  const auto& hp = m.hp;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return invalid_argument("forward: no tokens");
+  if (pos < 0 || pos + n > m.ctx) {
+    return invalid_argument("forward: positions {}..{} outside the context of {}", pos,
+                            pos + n - 1, m.ctx);
+  }
+  if (logits_from < 0 || logits_from > n) {
+    return invalid_argument("forward: logits_from {} outside 0..{}", logits_from, n);
+  }
+  const int64_t d = hp.dim, qd = hp.n_heads * hp.head_dim;
+  auto size = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
+  m.x.resize(size(n, d));
+  m.xn.resize(size(n, std::max(d, qd)));
+  m.q.resize(size(n, qd));
+  m.att.resize(size(n, qd));
+  m.g.resize(size(n, hp.hidden_dim));
+  m.u.resize(size(n, hp.hidden_dim));
+  m.tmp.resize(size(n, d));
+  const float* emb = m.embedding.as<float>().data();
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t id = tokens[static_cast<size_t>(t)];
+    if (id < 0 || id >= hp.vocab_size) {
+      return invalid_argument("forward: token {} at index {} outside the vocabulary of {}", id,
+                              t, hp.vocab_size);
+    }
+    std::memcpy(m.x.data() + t * d, emb + static_cast<int64_t>(id) * d, sizeof(float) * d);
+  }
+  for (int64_t l = 0; l < hp.n_layers; ++l) {
+    Status st = m.run_layer(l, n, pos);
+    if (!st.ok()) return st.with_context(fmt::format("layer {}", l));
+  }
+  if (logits == nullptr || logits_from == n) return Status::Ok();
+  const int64_t rows = n - logits_from;
+  detail::rmsnorm(m.x.data() + logits_from * d, m.output_norm.as<float>().data(), m.xn.data(),
+                  rows, d, hp.rms_norm_eps, *m.pool);
+  logits->resize(size(rows, hp.vocab_size));
+  const Tensor& out = present(m.output) ? m.output : m.embedding;
+  const bool quant_act = m.opt.quantize_output && m.opt.act_scheme != nullptr;
+  if (quant_act) {
+    Status st;
+    m.act_quant(m.xn.data(), rows, d, &st);
+    if (!st.ok()) return st.with_context("output input");
+  }
+  if (m.opt.hook) m.opt.hook(LinearInput{-1, "output", m.xn.data(), rows, d});
+  detail::gemm_nt(m.xn.data(), out.as<float>().data(), logits->data(), rows, hp.vocab_size, d,
+                  *m.pool);
+  return Status::Ok();
+}
+
+}  // namespace bitsmith::infer
