@@ -13,20 +13,6 @@
 namespace bitsmith::infer {
 namespace {
 
-using testing::MemoryModel;
-
-MemoryModel& stories() {
-  static MemoryModel* m = [] {
-    auto* mm = new MemoryModel();
-    std::string err;
-    if (!testing::read_llama2c(testing::shared_path("models/stories260K/stories260K.bin"),
-                               testing::shared_path("models/stories260K/tok512.bin"), mm, &err)) {
-      ADD_FAILURE() << err;
-    }
-    return mm;
-  }();
-  return *m;
-}
 
 // The indented greedy text of the README, lines joined with "\n".
 std::string golden_text() {
@@ -46,7 +32,7 @@ std::string golden_text() {
 }
 
 TEST(Engine, Stories260KGreedyMatchesLlama2c) {
-  MemoryModel& m = stories();
+  const Model& m = testing::stories260k();
   auto engine = Engine::create(m, {});
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   auto tok = Tokenizer::create(m.vocabulary());

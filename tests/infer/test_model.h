@@ -1,12 +1,11 @@
-// Models for the infer/eval tests, independent of the io module:
-//   - Llama2cTestModel: a minimal reader of llama2.c checkpoints and tokenizer.bin files
-//     (REFERENCE.md section 3), written from the format description, to test the engine
-//     against the stories260K golden text without io.
-//   - MemoryModel: named float32 tensors held in memory, for synthetic models (shape errors,
-//     rope styles, biases, GQA).
+// Test helpers for infer/eval: MemoryModel holds named float32 tensors in memory, for
+// synthetic models (shape errors, rope styles, biases, GQA); stories260K() opens the real
+// checkpoint through io.
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "bitsmith/core/model.h"
+#include "bitsmith/io/model_file.h"
 
 namespace bitsmith::testing {
 
@@ -48,82 +48,22 @@ class MemoryModel : public Model {
   std::map<std::string, std::pair<Shape, std::vector<float>>> data_;
 };
 
-// Reads the whole checkpoint; returns false (and fills `error`) on a short or odd file.
-inline bool read_llama2c(const std::string& path, const std::string& tok_path, MemoryModel* m,
-                         std::string* error) {
-  std::ifstream f(path, std::ios::binary);
-  int32_t h[7];
-  if (!f.read(reinterpret_cast<char*>(h), sizeof h)) {
-    *error = path + ": short header";
-    return false;
-  }
-  auto& hp = m->hp_;
-  hp.dim = h[0];
-  hp.hidden_dim = h[1];
-  hp.n_layers = h[2];
-  hp.n_heads = h[3];
-  hp.n_kv_heads = h[4];
-  hp.tied_embeddings = h[5] > 0;
-  hp.vocab_size = h[5] > 0 ? h[5] : -h[5];
-  hp.context_length = h[6];
-  hp.head_dim = hp.dim / hp.n_heads;
-  m->path_ = path;
-  const int64_t d = hp.dim, kv = hp.n_kv_heads * hp.head_dim, ff = hp.hidden_dim;
-  auto read = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 4));
-    return v;
-  };
-  m->add("token_embd.weight", {hp.vocab_size, d}, read(hp.vocab_size * d));
-  auto per_layer = [&](const char* name, Shape s) {
-    const int64_t n = s.numel();
-    std::vector<float> all = read(n * hp.n_layers);
-    for (int64_t l = 0; l < hp.n_layers; ++l) {
-      m->add("blk." + std::to_string(l) + "." + name, s,
-             std::vector<float>(all.begin() + l * n, all.begin() + (l + 1) * n));
-    }
-  };
-  per_layer("attn_norm.weight", {d});
-  per_layer("attn_q.weight", {d, d});
-  per_layer("attn_k.weight", {kv, d});
-  per_layer("attn_v.weight", {kv, d});
-  per_layer("attn_output.weight", {d, d});
-  per_layer("ffn_norm.weight", {d});
-  per_layer("ffn_gate.weight", {ff, d});
-  per_layer("ffn_down.weight", {d, ff});
-  per_layer("ffn_up.weight", {ff, d});
-  m->add("output_norm.weight", {d}, read(d));
-  read(hp.context_length * hp.head_dim);  // the two unused RoPE tables
-  if (!hp.tied_embeddings) m->add("output.weight", {hp.vocab_size, d}, read(hp.vocab_size * d));
-  if (!f) {
-    *error = path + ": short file";
-    return false;
-  }
-  std::ifstream t(tok_path, std::ios::binary);
-  int32_t max_len = 0;
-  t.read(reinterpret_cast<char*>(&max_len), 4);
-  auto& v = m->vocab_;
-  v.model = "llama";
-  for (int64_t i = 0; i < hp.vocab_size; ++i) {
-    float score = 0;
-    int32_t len = 0;
-    t.read(reinterpret_cast<char*>(&score), 4);
-    t.read(reinterpret_cast<char*>(&len), 4);
-    std::string s(static_cast<size_t>(len), '\0');
-    t.read(s.data(), len);
-    v.tokens.push_back(s);
-    v.scores.push_back(score);
-    v.types.push_back(TokenType::kNormal);
-  }
-  if (!t) {
-    *error = tok_path + ": short file";
-    return false;
-  }
-  return true;
-}
-
 inline std::string shared_path(const std::string& rel) {
   return std::string(BITSMITH_SHARED_DIR) + "/" + rel;
+}
+
+// stories260K with its tokenizer, opened once per test binary.
+inline const Model& stories260k() {
+  static std::unique_ptr<Model> m = [] {
+    auto r = io::open_model(shared_path("models/stories260K/stories260K.bin"),
+                            shared_path("models/stories260K/tok512.bin"));
+    if (!r.ok()) {
+      std::fprintf(stderr, "%s\n", r.status().to_string().c_str());
+      std::abort();
+    }
+    return std::move(r).value();
+  }();
+  return *m;
 }
 
 }  // namespace bitsmith::testing
