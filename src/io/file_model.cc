@@ -40,7 +40,7 @@ Status FileModel::add_tensor(const std::string& name, TensorSource src) {
   ModelTensorInfo info;
   info.name = name;
   info.shape = src.shape;
-  info.storage = src.scheme ? src.scheme->name() : std::string(dtype_name(*src.dtype));
+  info.storage = src.scheme ? src.scheme->name() : src.dtype ? std::string(dtype_name(*src.dtype)) : src.storage_name;
   info.bytes = src.data.size + src.scales.size + src.zeros.size;
   index_[name] = infos_.size();
   infos_.push_back(std::move(info));
@@ -70,6 +70,9 @@ Result<Tensor> FileModel::load_f32(const std::string& name) const {
   }
   Tensor out(DType::kF32, s->shape);
   float* dst = out.mutable_as<float>().data();
+  if (!s->dtype && !s->scheme) {
+    return unsupported("{}: tensor '{}' is stored as {}, which bitsmith cannot decode", path_, name, s->storage_name);
+  }
   if (s->dtype) {
     decode_to_f32(*s->dtype, p, static_cast<uint64_t>(s->shape.numel()), dst);
     return out;
@@ -77,6 +80,16 @@ Result<Tensor> FileModel::load_f32(const std::string& name) const {
   Status st = s->scheme->dequantize(s->quantized_view(), dst);
   if (!st.ok()) return st.with_context(fmt::format("{}: tensor '{}'", path_, name));
   return out;
+}
+
+ModelTotals model_totals(const Model& m) {
+  ModelTotals t;
+  for (const auto& info : m.tensors()) {
+    t.parameters += static_cast<uint64_t>(info.shape.numel());
+    t.bytes += info.bytes;
+  }
+  t.bits_per_weight = t.parameters ? 8.0 * static_cast<double>(t.bytes) / static_cast<double>(t.parameters) : 0.0;
+  return t;
 }
 
 namespace {

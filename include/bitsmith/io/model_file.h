@@ -48,6 +48,9 @@ struct TensorSource {
   Shape shape;
   std::optional<DType> dtype;              // plain array
   const quant::Scheme* scheme = nullptr;   // quantized
+  // Neither dtype nor scheme: a type bitsmith can list but not decode (e.g. a GGUF IQ2_XXS);
+  // load_f32 then fails naming it.
+  std::string storage_name;
   ByteRange data, scales, zeros;
   float tensor_scale = 1.0f;
   // The quantized view (scheme set): rows x cols of the [.., cols] shape.
@@ -92,6 +95,15 @@ class FileModel : public Model {
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
 };
+
+// Totals over a model's tensors: parameters (weights only; RoPE tables are never tensors), bytes
+// in the file (scales included) and the average bits per weight.
+struct ModelTotals {
+  uint64_t parameters = 0;
+  uint64_t bytes = 0;
+  double bits_per_weight = 0;
+};
+ModelTotals model_totals(const Model& m);
 
 // Decodes n elements of a plain dtype to float32 (F64/F32/F16/BF16/F8_*/ints/bool).
 void decode_to_f32(DType dtype, const uint8_t* src, uint64_t n, float* out);
