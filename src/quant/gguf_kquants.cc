@@ -1,0 +1,538 @@
+// K-quants: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (super-blocks of 256 values; layouts in gguf_blocks.h).
+//
+// The bytes are bitsmith's own (only the layouts and the dequantization must match ggml): per
+// sub-block a weighted scale search (gguf_search.h; ggml's weights and candidate grids), the
+// sub-block scales quantized against one fp16 super-block scale as ggml does, the values
+// re-quantized with the stored scales, and then a step ggml's reference does not have: the fp16
+// super-block scale(s) refitted by least squares over all 256 values with the final codes, kept
+// only when the stored result has a lower error. That step is why the error is no worse than
+// ggml's while the search runs on SIMD lanes.
+#include <algorithm>
+#include <cmath>
+
+#include "gguf_search.h"
+
+namespace bitsmith::quant::gguf {
+namespace {
+
+constexpr int kN = kQK_K;
+
+// Lane-ordered sum of squares of n values (the order hsum8 defines), shared by both paths.
+float sum_sq(const float* x, int n) { return lane_sum(n, [&](int i) { return x[i] * x[i]; }); }
+
+// Weighted squared error of a dequantized super-block (double, so that comparing two
+// candidates is not decided by rounding noise). `ew` null = uniform.
+double block_error(const float* x, const float* y, const float* ew) {
+  double e = 0;
+  for (int i = 0; i < kN; ++i) {
+    const double d = static_cast<double>(y[i]) - x[i];
+    e += (ew ? ew[i] : 1.0) * d * d;
+  }
+  return e;
+}
+
+// Search weights: ggml's quant_weights rule with importance (imp * sqrt(sigma2 + x^2)),
+// otherwise the type's own heuristic.
+enum class WeightRule { kAbs, kAvPlusAbs, kSquare };
+
+void search_weights(const float* x, const float* imp, WeightRule rule, float sigma2_factor,
+                    int sub, float* w) {
+  if (imp) {
+    const float sigma2 = sigma2_factor * sum_sq(x, kN) / kN;
+    for (int i = 0; i < kN; ++i) w[i] = imp[i] * std::sqrt(sigma2 + x[i] * x[i]);
+    return;
+  }
+  for (int j = 0; j < kN; j += sub) {
+    const float av = rule == WeightRule::kAvPlusAbs
+                         ? std::sqrt(sum_sq(x + j, sub) / static_cast<float>(sub)) : 0.f;
+    for (int i = j; i < j + sub; ++i) {
+      w[i] = rule == WeightRule::kSquare ? x[i] * x[i] : av + std::fabs(x[i]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- asymmetric (Q2_K Q4_K Q5_K)
+
+struct AsymParams {
+  int sub;        // sub-block length: 16 or 32
+  int nmax;       // largest level: 3, 15, 31
+  int scale_max;  // largest sub-block scale code: 15 (4 bits) or 63 (6 bits)
+  float rmin, rdelta;
+  int nstep;
+  WeightRule rule;
+  float sigma2_factor;  // with importance: sigma2 = factor * mean(x^2)
+};
+
+struct AsymResult {
+  uint16_t d = 0, dmin = 0;
+  uint8_t sc[16] = {}, m[16] = {};
+  uint8_t L[kN] = {};
+};
+
+void asym_dequant(const AsymParams& p, const AsymResult& r, float* y) {
+  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
+  for (int j = 0; j < kN / p.sub; ++j) {
+    const float dl = d * r.sc[j], ml = dmin * r.m[j];
+    for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) y[i] = dl * r.L[i] - ml;
+  }
+}
+
+// Levels for the stored scales (ggml's final pass): nearest level of (x + dm) / d.
+void asym_requant(const AsymParams& p, const float* x, AsymResult& r) {
+  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
+  for (int j = 0; j < kN / p.sub; ++j) {
+    const float dl = d * r.sc[j];
+    if (dl == 0) continue;
+    const float ml = dmin * r.m[j];
+    for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
+      r.L[i] = static_cast<uint8_t>(
+          std::clamp(round_magic((x[i] + ml) / dl), 0.f, static_cast<float>(p.nmax)));
+    }
+  }
+}
+
+// Least-squares refit of (d, dmin) with the codes fixed, then re-quantization; kept while the
+// error drops. Two rounds: a second rarely helps more.
+void asym_refit(const AsymParams& p, const float* x, const float* ew, AsymResult& r) {
+  float y[kN];
+  asym_dequant(p, r, y);
+  double best = block_error(x, y, ew);
+  for (int round = 0; round < 2; ++round) {
+    double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
+    for (int i = 0; i < kN; ++i) {
+      const double w = ew ? ew[i] : 1.0;
+      const double a = static_cast<double>(r.sc[i / p.sub]) * r.L[i];
+      const double b = -static_cast<double>(r.m[i / p.sub]);
+      saa += w * a * a; sab += w * a * b; sbb += w * b * b; sax += w * a * x[i]; sbx += w * b * x[i];
+    }
+    const double det = saa * sbb - sab * sab;
+    if (!(det > 0)) return;
+    AsymResult t = r;
+    t.d = fp32_to_fp16(static_cast<float>((sax * sbb - sab * sbx) / det));
+    t.dmin = fp32_to_fp16(static_cast<float>((saa * sbx - sab * sax) / det));
+    if ((t.d & 0x7fffu) >= 0x7c00u || (t.dmin & 0x7fffu) >= 0x7c00u) return;
+    asym_requant(p, x, t);
+    asym_dequant(p, t, y);
+    const double e = block_error(x, y, ew);
+    if (!(e < best)) return;
+    best = e;
+    r = t;
+  }
+}
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void asym_super_block(const AsymParams& p, const float* x,
+                                                    const float* imp, AsymResult& r) {
+  float w[kN];
+  search_weights(x, imp, p.rule, p.sigma2_factor, p.sub, w);
+  const int nsub = kN / p.sub;
+  float scales[16], mins[16];
+  for (int j = 0; j < nsub; ++j) {
+    const float* xs = x + j * p.sub;
+    const float* ws = w + j * p.sub;
+    uint8_t* Ls = r.L + j * p.sub;
+    if constexpr (kSimd) {
+      scales[j] = p.sub == 16
+          ? asym_search_simd<2>(p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j])
+          : asym_search_simd<4>(p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j]);
+    } else {
+      scales[j] = asym_search_ref(p.sub, p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j]);
+    }
+  }
+  // Sub-block scales and mins as codes under one fp16 scale each (ggml's reference rule).
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < nsub; ++j) {
+    max_scale = std::max(max_scale, scales[j]);
+    max_min = std::max(max_min, mins[j]);
+  }
+  const float qmax = static_cast<float>(p.scale_max);
+  const float inv_scale = max_scale > 0 ? qmax / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? qmax / max_min : 0.f;
+  for (int j = 0; j < nsub; ++j) {
+    r.sc[j] = static_cast<uint8_t>(std::clamp(round_magic(inv_scale * scales[j]), 0.f, qmax));
+    r.m[j] = static_cast<uint8_t>(std::clamp(round_magic(inv_min * mins[j]), 0.f, qmax));
+  }
+  r.d = fp32_to_fp16(max_scale / qmax);
+  r.dmin = fp32_to_fp16(max_min / qmax);
+  asym_requant(p, x, r);
+  asym_refit(p, x, imp, r);
+}
+
+// ggml's 12-byte packing of eight 6-bit scales and mins (get_scale_min_k4 reads it back).
+void pack_scales_k4(const AsymResult& r, uint8_t* s) {
+  for (int j = 0; j < 12; ++j) s[j] = 0;
+  for (int j = 0; j < 8; ++j) {
+    const uint8_t ls = r.sc[j], lm = r.m[j];
+    if (j < 4) {
+      s[j] = ls;
+      s[j + 4] = lm;
+    } else {
+      s[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+      s[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      s[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    }
+  }
+}
+void unpack_scale_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// ggml's q2_K_ref grid: (-0.5, 0.1, 15) over |x| weights (scored by squared error here).
+constexpr AsymParams kQ2K = {16, 3, 15, -0.5f, 0.1f, 15, WeightRule::kAbs, 1.f};
+constexpr AsymParams kQ4K = {32, 15, 63, -1.f, 0.1f, 20, WeightRule::kAvPlusAbs, 2.f};
+constexpr AsymParams kQ5K = {32, 31, 63, -0.5f, 0.1f, 15, WeightRule::kAvPlusAbs, 2.f};
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    AsymResult r;
+    asym_super_block<kSimd>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    BlockQ2_K y{};
+    for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<uint8_t>(r.sc[j] | (r.m[j] << 4));
+    for (int j = 0; j < kN; j += 128) {
+      for (int l = 0; l < 32; ++l) {
+        y.qs[j / 4 + l] = static_cast<uint8_t>(r.L[j + l] | (r.L[j + l + 32] << 2) |
+                                               (r.L[j + l + 64] << 4) | (r.L[j + l + 96] << 6));
+      }
+    }
+    y.d = r.d;
+    y.dmin = r.dmin;
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void q4k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    AsymResult r;
+    asym_super_block<kSimd>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    BlockQ4_K y{};
+    y.d = r.d;
+    y.dmin = r.dmin;
+    pack_scales_k4(r, y.scales);
+    for (int j = 0; j < kN; j += 64) {
+      for (int l = 0; l < 32; ++l) {
+        y.qs[j / 2 + l] = static_cast<uint8_t>(r.L[j + l] | (r.L[j + l + 32] << 4));
+      }
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void q5k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    AsymResult r;
+    asym_super_block<kSimd>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    BlockQ5_K y{};
+    y.d = r.d;
+    y.dmin = r.dmin;
+    pack_scales_k4(r, y.scales);
+    uint8_t m1 = 1, m2 = 2;
+    for (int j = 0; j < kN; j += 64) {
+      for (int l = 0; l < 32; ++l) {
+        int l1 = r.L[j + l], l2 = r.L[j + l + 32];
+        if (l1 > 15) { l1 -= 16; y.qh[l] |= m1; }
+        if (l2 > 15) { l2 -= 16; y.qh[l] |= m2; }
+        y.qs[j / 2 + l] = static_cast<uint8_t>(l1 | (l2 << 4));
+      }
+      m1 = static_cast<uint8_t>(m1 << 2);
+      m2 = static_cast<uint8_t>(m2 << 2);
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+// ---------------------------------------------------------------- symmetric (Q3_K Q6_K)
+
+struct SymParams {
+  int nmax;      // levels -nmax..nmax-1: 4 (Q3_K), 32 (Q6_K)
+  float scale_neg;  // the largest-magnitude sub-block scale maps to this code: -32, -128
+  int code_lo, code_hi;  // sub-block scale code range: [-32, 31], [-128, 127]
+  float sigma2_factor;
+};
+
+struct SymResult {
+  uint16_t d = 0;
+  int sc[16] = {};
+  int8_t L[kN] = {};  // level + nmax
+};
+
+void sym_dequant(const SymParams& p, const SymResult& r, float* y) {
+  const float d = fp16_to_fp32(r.d);
+  for (int j = 0; j < 16; ++j) {
+    const float dl = d * static_cast<float>(r.sc[j]);
+    for (int i = 16 * j; i < 16 * j + 16; ++i) y[i] = dl * static_cast<float>(r.L[i] - p.nmax);
+  }
+}
+
+void sym_requant(const SymParams& p, const float* x, SymResult& r) {
+  const float d = fp16_to_fp32(r.d);
+  for (int j = 0; j < 16; ++j) {
+    const float dl = d * static_cast<float>(r.sc[j]);
+    if (dl == 0) continue;
+    for (int i = 16 * j; i < 16 * j + 16; ++i) {
+      const float l = std::clamp(round_magic(x[i] / dl), static_cast<float>(-p.nmax),
+                                 static_cast<float>(p.nmax - 1));
+      r.L[i] = static_cast<int8_t>(static_cast<int>(l) + p.nmax);
+    }
+  }
+}
+
+void sym_refit(const SymParams& p, const float* x, const float* ew, SymResult& r) {
+  float y[kN];
+  sym_dequant(p, r, y);
+  double best = block_error(x, y, ew);
+  for (int round = 0; round < 2; ++round) {
+    double saa = 0, sax = 0;
+    for (int i = 0; i < kN; ++i) {
+      const double w = ew ? ew[i] : 1.0;
+      const double a = static_cast<double>(r.sc[i / 16]) * (r.L[i] - p.nmax);
+      saa += w * a * a;
+      sax += w * a * x[i];
+    }
+    if (!(saa > 0)) return;
+    SymResult t = r;
+    t.d = fp32_to_fp16(static_cast<float>(sax / saa));
+    if ((t.d & 0x7fffu) >= 0x7c00u) return;
+    sym_requant(p, x, t);
+    sym_dequant(p, t, y);
+    const double e = block_error(x, y, ew);
+    if (!(e < best)) return;
+    best = e;
+    r = t;
+  }
+}
+
+template <bool kSimd>
+[[gnu::always_inline]] inline bool sym_super_block(const SymParams& p, const float* x,
+                                                   const float* imp, SymResult& r) {
+  float w[kN];
+  // Q6_K uses the importance as is (ggml's quantize_row_q6_K_impl); Q3_K scales it like the
+  // other K-quants; without importance both weight by x^2 (make_qx_quants rmse_type 1).
+  if (imp && p.nmax == 32) {
+    std::copy(imp, imp + kN, w);
+  } else {
+    search_weights(x, imp, WeightRule::kSquare, p.sigma2_factor, 16, w);
+  }
+  float scales[16];
+  float max_scale = 0, max_abs = 0;
+  for (int j = 0; j < 16; ++j) {
+    if constexpr (kSimd) {
+      scales[j] = sym_search_simd<2>(p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j);
+    } else {
+      scales[j] = sym_search_ref(16, p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j);
+    }
+    if (std::fabs(scales[j]) > max_abs) { max_abs = std::fabs(scales[j]); max_scale = scales[j]; }
+  }
+  if (max_abs < 1e-15f) return false;  // all-zero super-block: every byte 0
+  const float iscale = p.scale_neg / max_scale;
+  r.d = fp32_to_fp16(1 / iscale);
+  for (int j = 0; j < 16; ++j) {
+    r.sc[j] = static_cast<int>(std::clamp(round_magic(iscale * scales[j]),
+                                          static_cast<float>(p.code_lo), static_cast<float>(p.code_hi)));
+  }
+  sym_requant(p, x, r);
+  sym_refit(p, x, imp, r);
+  return true;
+}
+
+constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f};
+constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f};
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void q3k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    SymResult r;
+    BlockQ3_K y{};
+    if (sym_super_block<kSimd>(kQ3K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+      for (int j = 0; j < 16; ++j) {
+        const int l = r.sc[j] + 32;  // 6-bit code, 4 low bits in scales[0..7], 2 high in [8..11]
+        if (j < 8) y.scales[j] = static_cast<uint8_t>(l & 0xF);
+        else y.scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
+        y.scales[j % 4 + 8] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
+      }
+      y.d = r.d;
+      uint8_t L[kN];
+      for (int j = 0; j < kN; ++j) {
+        L[j] = static_cast<uint8_t>(r.L[j]);
+        if (L[j] > 3) {  // high bit set = no -4 offset; element j goes to byte j % 32, bit j / 32
+          y.hmask[j % 32] |= static_cast<uint8_t>(1u << (j / 32));
+          L[j] = static_cast<uint8_t>(L[j] - 4);
+        }
+      }
+      for (int j = 0; j < kN; j += 128) {
+        for (int l = 0; l < 32; ++l) {
+          y.qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) |
+                                                 (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+        }
+      }
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+template <bool kSimd>
+[[gnu::always_inline]] inline void q6k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    SymResult r;
+    BlockQ6_K y{};
+    if (sym_super_block<kSimd>(kQ6K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+      y.d = r.d;
+      for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(r.sc[j]);
+      const int8_t* L = r.L;
+      for (int j = 0; j < kN; j += 128) {
+        uint8_t* ql = y.ql + j / 2;
+        uint8_t* qh = y.qh + j / 4;
+        for (int l = 0; l < 32; ++l) {
+          const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+          ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
+          ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
+          qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+        }
+      }
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+#define BITSMITH_GGUF_ROW_PAIR(name)                                                     \
+  void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
+    name<false>(x, n, imp, out);                                                         \
+  }                                                                                      \
+  __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
+      const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
+    name<true>(x, n, imp, out);                                                          \
+  }
+BITSMITH_GGUF_ROW_PAIR(q2k_row)
+BITSMITH_GGUF_ROW_PAIR(q3k_row)
+BITSMITH_GGUF_ROW_PAIR(q4k_row)
+BITSMITH_GGUF_ROW_PAIR(q5k_row)
+BITSMITH_GGUF_ROW_PAIR(q6k_row)
+#undef BITSMITH_GGUF_ROW_PAIR
+
+// Dequantization: the float operations and their order are ggml's dequantize_row_*.
+void q2k_dequant(const uint8_t* p, int64_t n, float* y) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    BlockQ2_K blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    int is = 0;
+    for (int h = 0; h < kN; h += 128) {
+      const uint8_t* q = blk.qs + h / 4;
+      for (int shift = 0; shift < 8; shift += 2) {
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t sc = blk.scales[is++];
+          const float dl = d * static_cast<float>(sc & 0xF), ml = dmin * static_cast<float>(sc >> 4);
+          for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
+        }
+      }
+    }
+  }
+}
+
+void q3k_dequant(const uint8_t* p, int64_t n, float* y) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    BlockQ3_K blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d);
+    for (int i = 0; i < kN; ++i) {
+      const int j = i / 16;  // sub-block
+      const int lo = j < 8 ? (blk.scales[j] & 0xF) : (blk.scales[j - 8] >> 4);
+      const int sc = (lo | (((blk.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const int pos = i % 128, shift = 2 * (pos / 32), byte = (i / 128) * 32 + pos % 32;
+      const int q = ((blk.qs[byte] >> shift) & 3) - ((blk.hmask[i % 32] >> (i / 32)) & 1 ? 0 : 4);
+      y[b * kN + i] = (d * static_cast<float>(sc)) * static_cast<float>(q);
+    }
+  }
+}
+
+template <bool kQ5>
+void q45k_dequant(const uint8_t* p, int64_t n, float* y) {
+  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  for (int64_t b = 0; b < n / kN; ++b) {
+    Block blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      unpack_scale_k4(j, blk.scales, &sc, &m);
+      const float dl = d * sc, ml = dmin * m;
+      const uint8_t* q = blk.qs + 32 * (j / 2);
+      for (int l = 0; l < 32; ++l) {
+        int v = (j % 2 == 0) ? (q[l] & 0xF) : (q[l] >> 4);
+        if constexpr (kQ5) v += (blk.qh[l] >> j) & 1 ? 16 : 0;
+        *y++ = dl * static_cast<float>(v) - ml;
+      }
+    }
+  }
+}
+
+void q6k_dequant(const uint8_t* p, int64_t n, float* y) {
+  for (int64_t b = 0; b < n / kN; ++b) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d);
+    for (int i = 0; i < kN; ++i) {
+      const int h = i / 128, pos = i % 128, l = pos % 32, quarter = pos / 32;
+      const uint8_t ql = blk.ql[64 * h + l + 32 * (quarter % 2)];
+      const int lo = quarter < 2 ? (ql & 0xF) : (ql >> 4);
+      const int hi = (blk.qh[32 * h + l] >> (2 * quarter)) & 3;
+      const int q = (lo | (hi << 4)) - 32;
+      y[b * kN + i] = d * static_cast<float>(blk.scales[i / 16]) * static_cast<float>(q);
+    }
+  }
+}
+
+GgufKernels kquant(const char* name, int type, uint64_t bytes, double bpw, const char* elem,
+                   QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0,
+                   int off1, const char* desc) {
+  GgufKernels k;
+  k.traits.name = name;
+  k.traits.element_format = elem;
+  k.traits.scale_format = "float16";
+  k.traits.granularity = Granularity::kGguf;
+  k.traits.block_cols = kN;
+  k.traits.bytes_per_block = bytes;
+  k.traits.bits_per_weight = bpw;
+  k.traits.symmetric = std::string(elem).find("uint") == std::string::npos;
+  k.traits.gguf_type = type;
+  k.traits.description = desc;
+  k.quantize_ref = ref;
+  k.quantize_fast = fast;
+  k.dequantize = deq;
+  k.scale_offsets[0] = off0;
+  k.scale_offsets[1] = off1;
+  return k;
+}
+
+}  // namespace
+
+void append_kquant_kernels(std::vector<GgufKernels>& out) {
+  // bpw = 8 * bytes / 256, e.g. Q4_K: 8 * 144 / 256 = 4.5.
+  out.push_back(kquant("q2_k", kQ2_K, 84, 2.625, "uint2", q2k_row_ref, q2k_row_fast, q2k_dequant,
+                       offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin),
+                       "GGUF Q2_K: 256-value super-blocks, 16x16 with 4-bit scale and min"));
+  out.push_back(kquant("q3_k", kQ3_K, 110, 3.4375, "int3", q3k_row_ref, q3k_row_fast, q3k_dequant,
+                       offsetof(BlockQ3_K, d), -1,
+                       "GGUF Q3_K: 256-value super-blocks, 16x16 with 6-bit scales"));
+  out.push_back(kquant("q4_k", kQ4_K, 144, 4.5, "uint4", q4k_row_ref, q4k_row_fast,
+                       q45k_dequant<false>, offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin),
+                       "GGUF Q4_K: 256-value super-blocks, 8x32 with 6-bit scale and min"));
+  out.push_back(kquant("q5_k", kQ5_K, 176, 5.5, "uint5", q5k_row_ref, q5k_row_fast,
+                       q45k_dequant<true>, offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin),
+                       "GGUF Q5_K: 256-value super-blocks, 8x32 with 6-bit scale and min"));
+  out.push_back(kquant("q6_k", kQ6_K, 210, 6.5625, "int6", q6k_row_ref, q6k_row_fast, q6k_dequant,
+                       offsetof(BlockQ6_K, d), -1,
+                       "GGUF Q6_K: 256-value super-blocks, 16x16 with int8 scales"));
+}
+
+}  // namespace bitsmith::quant::gguf

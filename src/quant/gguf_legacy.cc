@@ -1,0 +1,317 @@
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: bytes identical to ggml's reference quantizers
+// (ggml-quants.c quantize_row_*_ref), checked against the gguf Python package in
+// tests/gguf. With importance weights, Q4_0/Q5_0/Q4_1/Q5_1 use a weighted scale search the way
+// ggml's quantize_row_*_impl do (Q8_0 ignores them, as ggml does).
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+#include "gguf_search.h"
+
+namespace bitsmith::quant::gguf {
+namespace {
+
+constexpr int kB = kQK;
+
+// Packs 32 codes: byte j = code j (low nibble) | code j + 16 (high nibble); bit 4 of each code
+// into qh (element j -> bit j) when `qh` is given.
+void pack_nibbles(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 16; ++j) {
+    qs[j] = static_cast<uint8_t>((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+    h |= ((q[j] & 0x10u) >> 4) << j;
+    h |= ((q[j + 16] & 0x10u) >> 4) << (j + 16);
+  }
+  if (qh) std::memcpy(qh, &h, 4);
+}
+
+// The signed value of largest magnitude, first occurrence (ggml's `amax < fabsf(v)` scan).
+float signed_absmax(const float* x) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < kB; ++j) {
+    if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
+  }
+  return max;
+}
+
+// ---------------------------------------------------------------- scalar reference
+
+// Symmetric types (Q4_0: nmax 8, Q5_0: nmax 16): d = max / -nmax, q = min(2 nmax - 1,
+// (int8)(x / d + nmax + 0.5)).
+void sym_block_ref(const float* x, int nmax, uint16_t* d16, uint8_t* q) {
+  const float d = signed_absmax(x) / static_cast<float>(-nmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  *d16 = fp32_to_fp16(d);
+  const float off = static_cast<float>(nmax) + 0.5f;
+  for (int j = 0; j < kB; ++j) {
+    q[j] = static_cast<uint8_t>(std::min(2 * nmax - 1, trunc_to_i8(x[j] * id + off)));
+  }
+}
+
+// Asymmetric types (Q4_1: nmax 15, Q5_1: nmax 31): d = (max - min) / nmax, m = min,
+// q = (x - min) / d + 0.5 truncated (Q4_1 clamps to 15; Q5_1 keeps ggml's unclamped cast).
+void asym_block_ref(const float* x, int nmax, uint16_t* d16, uint16_t* m16, uint8_t* q) {
+  float mn = FLT_MAX, mx = -FLT_MAX;
+  for (int j = 0; j < kB; ++j) {
+    if (x[j] < mn) mn = x[j];
+    if (x[j] > mx) mx = x[j];
+  }
+  const float d = (mx - mn) / static_cast<float>(nmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  *d16 = fp32_to_fp16(d);
+  *m16 = fp32_to_fp16(mn);
+  for (int j = 0; j < kB; ++j) {
+    const int32_t v = trunc_to_i8((x[j] - mn) * id + 0.5f);
+    q[j] = static_cast<uint8_t>(nmax == 15 ? std::min(15, v) : v);
+  }
+}
+
+// ---------------------------------------------------------------- SIMD fast path
+
+// The fast kernels fall back to the reference for a block whose inverse scale is not finite
+// (a denormal block): there ggml's bytes come from C's out-of-range conversions, which the
+// reference reproduces and a vector conversion need not.
+void sym_block_fast(const float* x, int nmax, uint16_t* d16, uint8_t* q) {
+  const float d = signed_absmax(x) / static_cast<float>(-nmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  if (!std::isfinite(id)) return sym_block_ref(x, nmax, d16, q);
+  *d16 = fp32_to_fp16(d);
+  const float off = static_cast<float>(nmax) + 0.5f;
+  for (int v = 0; v < kB / 8; ++v) {
+    // In range here, so the truncating conversion is exact and (int8) is the identity.
+    v8i t = __builtin_convertvector(load8(x + 8 * v) * id + off, v8i);
+    t = t > 2 * nmax - 1 ? 2 * nmax - 1 : t;
+    for (int j = 0; j < 8; ++j) q[8 * v + j] = static_cast<uint8_t>(t[j]);
+  }
+}
+
+void asym_block_fast(const float* x, int nmax, uint16_t* d16, uint16_t* m16, uint8_t* q) {
+  v8f vmn = load8(x), vmx = vmn;
+  for (int v = 1; v < kB / 8; ++v) {
+    const v8f a = load8(x + 8 * v);
+    vmn = a < vmn ? a : vmn;
+    vmx = a > vmx ? a : vmx;
+  }
+  const float mn = -vmax_lanes(-vmn), mx = vmax_lanes(vmx);
+  const float d = (mx - mn) / static_cast<float>(nmax);
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  // mn == 0: which signed zero is the minimum depends on scan order; the reference decides.
+  if (!std::isfinite(id) || !std::isfinite(mx - mn) || mn == 0) return asym_block_ref(x, nmax, d16, m16, q);
+  *d16 = fp32_to_fp16(d);
+  *m16 = fp32_to_fp16(mn);
+  for (int v = 0; v < kB / 8; ++v) {
+    v8i t = __builtin_convertvector((load8(x + 8 * v) - mn) * id + 0.5f, v8i);
+    if (nmax == 15) t = t > 15 ? 15 : t;
+    for (int j = 0; j < 8; ++j) q[8 * v + j] = static_cast<uint8_t>(t[j]);
+  }
+}
+
+// C's roundf (half away from zero) as numpy's np_roundf writes it: floor(a) + floor(2 (a -
+// floor(a))), exact for every finite float; a = |v| < 2^31 here.
+[[gnu::always_inline]] inline v8i round_away_v(v8f v) {
+  const v8f a = vabs(v);
+  const v8f f = __builtin_convertvector(__builtin_convertvector(a, v8i), v8f);
+  const v8i r = __builtin_convertvector(f + __builtin_convertvector(
+                                               __builtin_convertvector(2 * (a - f), v8i), v8f), v8i);
+  return v < 0 ? -r : r;
+}
+
+// ---------------------------------------------------------------- weighted (importance) path
+
+// ggml's quant_weights rule: w = imp * sqrt(sigma2 + x^2), sigma2 = mean x^2 over the row.
+void importance_weights(const float* x, const float* imp, float sigma2, float* w) {
+  for (int j = 0; j < kB; ++j) w[j] = imp[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
+
+template <bool kSimd>
+void sym_block_weighted(const float* x, const float* imp, float sigma2, int nmax, uint16_t* d16,
+                        uint8_t* q) {
+  float w[kB];
+  importance_weights(x, imp, sigma2, w);
+  int8_t L[kB];
+  const float d = kSimd ? sym_search_simd<4>(nmax, x, w, L) : sym_search_ref(kB, nmax, x, w, L);
+  *d16 = fp32_to_fp16(d);
+  for (int j = 0; j < kB; ++j) q[j] = static_cast<uint8_t>(L[j]);
+}
+
+template <bool kSimd>
+void asym_block_weighted(const float* x, const float* imp, float sigma2, int nmax, uint16_t* d16,
+                         uint16_t* m16, uint8_t* q) {
+  float w[kB];
+  importance_weights(x, imp, sigma2, w);
+  float neg_min = 0;
+  // ggml's make_qkx3_quants grid for these types: (-0.9, 0.05, 36).
+  const float d = kSimd ? asym_search_simd<4>(nmax, x, w, -0.9f, 0.05f, 36, q, &neg_min)
+                        : asym_search_ref(kB, nmax, x, w, -0.9f, 0.05f, 36, q, &neg_min);
+  *d16 = fp32_to_fp16(d);
+  *m16 = fp32_to_fp16(-neg_min);
+}
+
+float row_sigma2(const float* x, int64_t n) {
+  return lane_sum(static_cast<int>(n), [&](int i) { return x[i] * x[i]; }) / static_cast<float>(n);
+}
+
+// ---------------------------------------------------------------- rows
+
+template <bool kSimd, int kNmax>
+[[gnu::always_inline]] inline void sym_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  const float sigma2 = imp ? row_sigma2(x, n) : 0.f;
+  using Block = std::conditional_t<kNmax == 8, BlockQ4_0, BlockQ5_0>;
+  for (int64_t b = 0; b < n / kB; ++b) {
+    Block y{};
+    uint8_t q[kB];
+    const float* xb = x + b * kB;
+    if (imp) sym_block_weighted<kSimd>(xb, imp + b * kB, sigma2, kNmax, &y.d, q);
+    else if (kSimd) sym_block_fast(xb, kNmax, &y.d, q);
+    else sym_block_ref(xb, kNmax, &y.d, q);
+    if constexpr (kNmax == 8) {
+      pack_nibbles(q, y.qs, nullptr);
+    } else {
+      pack_nibbles(q, y.qs, y.qh);
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+template <bool kSimd, int kNmax>
+[[gnu::always_inline]] inline void asym_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+  const float sigma2 = imp ? row_sigma2(x, n) : 0.f;
+  using Block = std::conditional_t<kNmax == 15, BlockQ4_1, BlockQ5_1>;
+  for (int64_t b = 0; b < n / kB; ++b) {
+    Block y{};
+    uint8_t q[kB];
+    const float* xb = x + b * kB;
+    if (imp) asym_block_weighted<kSimd>(xb, imp + b * kB, sigma2, kNmax, &y.d, &y.m, q);
+    else if (kSimd) asym_block_fast(xb, kNmax, &y.d, &y.m, q);
+    else asym_block_ref(xb, kNmax, &y.d, &y.m, q);
+    if constexpr (kNmax == 15) {
+      pack_nibbles(q, y.qs, nullptr);
+    } else {
+      pack_nibbles(q, y.qs, y.qh);
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+// Q8_0: d = amax / 127, q = roundf(x / d).
+template <bool kSimd>
+[[gnu::always_inline]] inline void q8_row(const float* x, int64_t n, const float*, uint8_t* out) {
+  for (int64_t b = 0; b < n / kB; ++b) {
+    const float* xb = x + b * kB;
+    BlockQ8_0 y{};
+    float amax = 0;
+    for (int j = 0; j < kB; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y.d = fp32_to_fp16(d);
+    if (kSimd && std::isfinite(id)) {
+      for (int v = 0; v < kB / 8; ++v) {
+        const v8i r = round_away_v(load8(xb + 8 * v) * id);
+        for (int j = 0; j < 8; ++j) y.qs[8 * v + j] = static_cast<int8_t>(r[j]);
+      }
+    } else {
+      for (int j = 0; j < kB; ++j) y.qs[j] = static_cast<int8_t>(trunc_to_i8(std::round(xb[j] * id)));
+    }
+    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  }
+}
+
+#define BITSMITH_GGUF_ROW_PAIR(name, fn)                                                 \
+  void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
+    fn<false>(x, n, imp, out);                                                           \
+  }                                                                                      \
+  __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
+      const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
+    fn<true>(x, n, imp, out);                                                            \
+  }
+template <bool S> void q4_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 8>(x, n, i, o); }
+template <bool S> void q5_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 16>(x, n, i, o); }
+template <bool S> void q4_1_row(const float* x, int64_t n, const float* i, uint8_t* o) { asym_row<S, 15>(x, n, i, o); }
+template <bool S> void q5_1_row(const float* x, int64_t n, const float* i, uint8_t* o) { asym_row<S, 31>(x, n, i, o); }
+BITSMITH_GGUF_ROW_PAIR(q4_0, q4_0_row)
+BITSMITH_GGUF_ROW_PAIR(q4_1, q4_1_row)
+BITSMITH_GGUF_ROW_PAIR(q5_0, q5_0_row)
+BITSMITH_GGUF_ROW_PAIR(q5_1, q5_1_row)
+BITSMITH_GGUF_ROW_PAIR(q8_0, q8_row)
+#undef BITSMITH_GGUF_ROW_PAIR
+
+// ---------------------------------------------------------------- dequantization (ggml's order)
+
+// Code of element j (0..31) in a nibble block with optional fifth bits.
+inline int code_at(const uint8_t* qs, uint32_t qh, int j) {
+  const int lo = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
+  return lo | static_cast<int>(((qh >> j) & 1u) << 4);
+}
+
+template <typename Block, int kOffset, bool kHasMin, bool kHasQh>
+void nibble_dequant(const uint8_t* p, int64_t n, float* y) {
+  for (int64_t b = 0; b < n / kB; ++b) {
+    Block blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d);
+    float m = 0;
+    uint32_t qh = 0;
+    if constexpr (kHasMin) m = fp16_to_fp32(blk.m);
+    if constexpr (kHasQh) std::memcpy(&qh, blk.qh, 4);
+    for (int j = 0; j < kB; ++j) {
+      const float v = static_cast<float>(code_at(blk.qs, qh, j) - kOffset) * d;
+      if constexpr (kHasMin) {
+        y[b * kB + j] = v + m;
+      } else {
+        y[b * kB + j] = v;
+      }
+    }
+  }
+}
+
+void q8_0_dequant(const uint8_t* p, int64_t n, float* y) {
+  for (int64_t b = 0; b < n / kB; ++b) {
+    BlockQ8_0 blk;
+    std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
+    const float d = fp16_to_fp32(blk.d);
+    for (int j = 0; j < kB; ++j) y[b * kB + j] = static_cast<float>(blk.qs[j]) * d;
+  }
+}
+
+GgufKernels legacy(const char* name, int type, uint64_t bytes, const char* elem, bool sym,
+                   QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0, int off1,
+                   const char* desc) {
+  GgufKernels k;
+  k.traits.name = name;
+  k.traits.element_format = elem;
+  k.traits.scale_format = "float16";
+  k.traits.granularity = Granularity::kGguf;
+  k.traits.block_cols = kB;
+  k.traits.bytes_per_block = bytes;
+  k.traits.bits_per_weight = 8.0 * static_cast<double>(bytes) / kB;  // Q4_0: 8 * 18 / 32 = 4.5
+  k.traits.symmetric = sym;
+  k.traits.gguf_type = type;
+  k.traits.description = desc;
+  k.quantize_ref = ref;
+  k.quantize_fast = fast;
+  k.dequantize = deq;
+  k.scale_offsets[0] = off0;
+  k.scale_offsets[1] = off1;
+  return k;
+}
+
+}  // namespace
+
+void append_legacy_kernels(std::vector<GgufKernels>& out) {
+  out.push_back(legacy("q4_0", kQ4_0, sizeof(BlockQ4_0), "uint4", true, q4_0_ref, q4_0_fast,
+                       nibble_dequant<BlockQ4_0, 8, false, false>, 0, -1,
+                       "GGUF Q4_0: blocks of 32, fp16 scale, 4-bit codes offset 8"));
+  out.push_back(legacy("q4_1", kQ4_1, sizeof(BlockQ4_1), "uint4", false, q4_1_ref, q4_1_fast,
+                       nibble_dequant<BlockQ4_1, 0, true, false>, 0, 2,
+                       "GGUF Q4_1: blocks of 32, fp16 scale and min, 4-bit codes"));
+  out.push_back(legacy("q5_0", kQ5_0, sizeof(BlockQ5_0), "uint5", true, q5_0_ref, q5_0_fast,
+                       nibble_dequant<BlockQ5_0, 16, false, true>, 0, -1,
+                       "GGUF Q5_0: blocks of 32, fp16 scale, 5-bit codes offset 16"));
+  out.push_back(legacy("q5_1", kQ5_1, sizeof(BlockQ5_1), "uint5", false, q5_1_ref, q5_1_fast,
+                       nibble_dequant<BlockQ5_1, 0, true, true>, 0, 2,
+                       "GGUF Q5_1: blocks of 32, fp16 scale and min, 5-bit codes"));
+  out.push_back(legacy("q8_0", kQ8_0, sizeof(BlockQ8_0), "int8", true, q8_0_ref, q8_0_fast,
+                       q8_0_dequant, 0, -1, "GGUF Q8_0: blocks of 32, fp16 scale, int8 codes"));
+}
+
+}  // namespace bitsmith::quant::gguf

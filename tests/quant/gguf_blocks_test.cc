@@ -1,0 +1,173 @@
+// GGUF block types: the SIMD/threaded quantizer gives the scalar _ref's bytes, shapes and bad
+// input are rejected with messages naming row and column, zero/denormal blocks decode to zeros,
+// and the fp16 conversion agrees with the generic formats codec on every code and midpoint.
+// Agreement with ggml itself is tested in tests/gguf (oracle fixtures).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "../../src/quant/gguf_common.h"
+#include "bitsmith/formats/codec.h"
+#include "bitsmith/quant/gguf_blocks.h"
+#include "bitsmith/quant/scheme.h"
+
+namespace bitsmith::quant {
+namespace {
+
+const char* kGgufNames[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k",
+                            "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl"};
+
+// Rows of assorted content: normal, heavy-tailed, all-zero blocks, denormals, one spike,
+// values on rounding boundaries.
+std::vector<float> mixed_data(int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::student_t_distribution<float> heavy(2.f);
+  std::vector<float> x(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x.data() + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      switch (r % 6) {
+        case 0: row[c] = normal(rng); break;
+        case 1: row[c] = heavy(rng) * 0.02f; break;
+        case 2: row[c] = (c / 32) % 2 ? 0.f : normal(rng); break;  // every other block zero
+        case 3: row[c] = normal(rng) * 1e-40f; break;               // denormals
+        case 4: row[c] = c % 97 == 5 ? 300.f : normal(rng) * 0.01f; break;
+        default: row[c] = static_cast<float>(static_cast<int>(c % 17) - 8) * 0.25f; break;
+      }
+    }
+  }
+  return x;
+}
+
+TEST(GgufBlocks, FastPathMatchesReferenceByteForByte) {
+  const int64_t rows = 12, cols = 512;
+  const std::vector<float> x = mixed_data(rows, cols, 7);
+  std::vector<float> imp(cols);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.f, 4.f);
+  for (float& v : imp) v = u(rng);
+  for (const char* name : kGgufNames) {
+    auto s = find_scheme(name);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    for (bool with_imp : {false, true}) {
+      QuantizeOptions opt;
+      if (with_imp) opt.importance = imp.data();
+      auto fast = (*s)->quantize(x.data(), rows, cols, opt);
+      auto ref = gguf::quantize_reference(**s, x.data(), rows, cols, opt);
+      ASSERT_TRUE(fast.ok()) << name << ": " << fast.status().to_string();
+      ASSERT_TRUE(ref.ok()) << name << ": " << ref.status().to_string();
+      ASSERT_EQ(fast->data.size(), (*s)->data_bytes(rows, cols));
+      EXPECT_TRUE(fast->scales.empty());
+      for (size_t i = 0; i < fast->data.size(); ++i) {
+        ASSERT_EQ(fast->data[i], ref->data[i])
+            << name << (with_imp ? " (importance)" : "") << ": byte " << i << " of row "
+            << i / (fast->data.size() / rows);
+      }
+    }
+  }
+}
+
+TEST(GgufBlocks, TraitsMatchLayouts) {
+  for (const char* name : kGgufNames) {
+    auto s = find_scheme(name);
+    ASSERT_TRUE(s.ok());
+    const SchemeTraits& t = (*s)->traits();
+    EXPECT_EQ(t.granularity, Granularity::kGguf);
+    EXPECT_DOUBLE_EQ(t.bits_per_weight, 8.0 * static_cast<double>(t.bytes_per_block) /
+                                            static_cast<double>(t.block_cols)) << name;
+    auto by_type = find_scheme_by_gguf_type(t.gguf_type);
+    ASSERT_TRUE(by_type.ok());
+    EXPECT_EQ(*by_type, *s);
+  }
+  EXPECT_EQ((*find_scheme("q4_k"))->traits().gguf_type, 12);
+  EXPECT_EQ((*find_scheme("q6_k"))->traits().bytes_per_block, 210u);
+}
+
+TEST(GgufBlocks, RejectsBadShapesAndNonFinite) {
+  std::vector<float> x(2 * 512, 0.5f);
+  auto q4k = *find_scheme("q4_k");
+  Status st = q4k->check_shape(2, 300);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("300"), std::string::npos);
+  EXPECT_NE(st.message().find("256"), std::string::npos);
+  EXPECT_FALSE((*find_scheme("q4_0"))->quantize(x.data(), 1, 48).ok());
+  x[512 + 77] = std::numeric_limits<float>::quiet_NaN();
+  for (const char* name : kGgufNames) {
+    auto r = (*find_scheme(name))->quantize(x.data(), 2, 512);
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_NE(r.status().message().find("row 1, column 77"), std::string::npos)
+        << r.status().message();
+    QuantizeOptions allow;
+    allow.allow_nonfinite = true;
+    EXPECT_TRUE((*find_scheme(name))->quantize(x.data(), 2, 512, allow).ok()) << name;
+  }
+  std::vector<float> huge(256, 1e30f);
+  auto r = (*find_scheme("q8_0"))->quantize(huge.data(), 1, 256);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("row 0 block 0"), std::string::npos) << r.status().message();
+}
+
+TEST(GgufBlocks, ZeroAndDenormalBlocksDecodeToZero) {
+  std::vector<float> x(512, 0.f);
+  for (int i = 256; i < 512; ++i) x[i] = (i % 2 ? 1.f : -1.f) * 1e-42f;
+  for (const char* name : kGgufNames) {
+    auto s = *find_scheme(name);
+    auto q = s->quantize(x.data(), 2, 256);
+    ASSERT_TRUE(q.ok()) << name;
+    std::vector<float> y(512, 1.f);
+    ASSERT_TRUE(s->dequantize(q->view(), y.data()).ok());
+    for (int i = 0; i < 512; ++i) {
+      ASSERT_FALSE(std::isnan(y[i])) << name;
+      ASSERT_LE(std::fabs(y[i]), 1e-30f) << name << " element " << i;
+    }
+  }
+}
+
+TEST(GgufBlocks, ErrorShrinksWithBits) {
+  const int64_t rows = 16, cols = 1024;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> x(rows * cols), y(rows * cols);
+  for (float& v : x) v = normal(rng);
+  auto rmse = [&](const char* name) {
+    auto s = *find_scheme(name);
+    EXPECT_TRUE(s->fake_quantize(x.data(), rows, cols, y.data()).ok());
+    double e = 0;
+    for (size_t i = 0; i < x.size(); ++i) e += (x[i] - y[i]) * (x[i] - y[i]);
+    return std::sqrt(e / static_cast<double>(x.size()));
+  };
+  // Published orders of magnitude for N(0,1): q8_0 ~0.004, q6_k ~0.02, q4 ~0.1, q2_k ~0.3.
+  EXPECT_LT(rmse("q8_0"), rmse("q6_k"));
+  EXPECT_LT(rmse("q6_k"), rmse("q5_k"));
+  EXPECT_LT(rmse("q5_k"), rmse("q4_k"));
+  EXPECT_LT(rmse("q4_k"), rmse("q3_k"));
+  EXPECT_LT(rmse("q3_k"), rmse("q2_k"));
+  EXPECT_LT(rmse("q2_k"), 0.5);
+  EXPECT_LT(rmse("iq4_nl"), rmse("q4_0"));
+}
+
+TEST(GgufBlocks, Fp16ConversionMatchesFormatsCodec) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const double v = formats::decode(formats::kFloat16, h);
+    if (std::isnan(v)) continue;
+    const float f = gguf::fp16_to_fp32(static_cast<uint16_t>(h));
+    ASSERT_EQ(static_cast<double>(f), v) << h;
+    ASSERT_EQ(gguf::fp32_to_fp16(f), h) << h;
+    if ((h & 0x7fffu) < 0x7bffu) {  // midpoint to the next code up in magnitude: RNE
+      const double next = formats::decode(formats::kFloat16, h + 1);
+      const float mid = static_cast<float>((v + next) / 2);
+      ASSERT_EQ(gguf::fp32_to_fp16(mid), formats::encode(formats::kFloat16, mid,
+                                                         {formats::Rounding::kRne,
+                                                          formats::Overflow::kIeee})) << h;
+    }
+  }
+  EXPECT_EQ(gguf::fp32_to_fp16(65520.f), 0x7c00u);  // 65504 + half ulp rounds to Inf
+  EXPECT_EQ(gguf::fp32_to_fp16(65519.f), 0x7bffu);
+}
+
+}  // namespace
+}  // namespace bitsmith::quant
