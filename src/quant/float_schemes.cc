@@ -1,0 +1,208 @@
+// Float schemes: the plain casts (f32, fp16, bf16) and FP8 with per-tensor, per-channel and
+// 128x128 block scales (REFERENCE.md 2, "FP8 tensor quantization").
+#include "float_schemes.h"
+
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "bitsmith/core/checked.h"
+#include "bitsmith/formats/codec.h"
+#include "nonfinite.h"
+#include "pack.h"
+#include "pack_scheme.h"
+#include "registry_internal.h"
+
+namespace bitsmith::quant::detail {
+
+namespace {
+
+BITSMITH_MULTIVERSION
+void encode_half_run(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<uint16_t>(fast_encode_float<formats::kFloat16>(x[i]));
+  }
+}
+
+BITSMITH_MULTIVERSION
+void encode_bf16_run(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<uint16_t>(fast_encode_float<formats::kBFloat16>(x[i]));
+  }
+}
+
+BITSMITH_MULTIVERSION
+void decode_half_run(const uint16_t* in, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = half_bits_to_float(in[i]);
+}
+
+BITSMITH_MULTIVERSION
+void decode_bf16_run(const uint16_t* in, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = u2f(static_cast<uint32_t>(in[i]) << 16);
+}
+
+int format_bytes(const formats::FloatFormat& f) { return f.bits() / 8; }
+
+}  // namespace
+
+CastScheme::CastScheme(SchemeTraits traits, formats::FloatFormat format)
+    : traits_(std::move(traits)), format_(format) {}
+
+Status CastScheme::check_shape(int64_t rows, int64_t cols) const {
+  if (rows < 0 || cols < 0 ||
+      !checked_mul(static_cast<uint64_t>(rows), static_cast<uint64_t>(cols))) {
+    return invalid_argument("scheme {}: bad shape {}x{}", name(), rows, cols);
+  }
+  return Status::Ok();
+}
+
+uint64_t CastScheme::data_bytes(int64_t rows, int64_t cols) const {
+  return static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) *
+         static_cast<uint64_t>(format_bytes(format_));
+}
+
+Result<QuantizedTensor> CastScheme::quantize(const float* x, int64_t rows, int64_t cols,
+                                             const QuantizeOptions& opt) const {
+  return quantize_impl(x, rows, cols, opt, false);
+}
+
+Result<QuantizedTensor> CastScheme::quantize_ref(const float* x, int64_t rows, int64_t cols,
+                                                 const QuantizeOptions& opt) const {
+  return quantize_impl(x, rows, cols, opt, true);
+}
+
+// Importance weights do not apply: a cast has no scale to choose.
+Result<QuantizedTensor> CastScheme::quantize_impl(const float* x, int64_t rows, int64_t cols,
+                                                  const QuantizeOptions& opt, bool ref) const {
+  BITSMITH_RETURN_IF_ERROR(check_shape(rows, cols));
+  const int64_t n = rows * cols;
+  std::vector<float> clean;
+  const float* src = x;
+  if (has_nonfinite(x, rows, cols, ref ? nullptr : opt.pool)) {
+    if (!opt.allow_nonfinite) return find_nonfinite(x, rows, cols, name());
+    clean = sanitize_nonfinite(x, n);
+    src = clean.data();
+  }
+  QuantizedTensor q;
+  q.scheme = this;
+  q.rows = rows;
+  q.cols = cols;
+  q.data.resize(data_bytes(rows, cols));
+  const int w = format_bytes(format_);
+  auto run = [&](int64_t r0, int64_t r1) {
+    const float* in = src + r0 * cols;
+    const int64_t len = (r1 - r0) * cols;
+    uint8_t* out = q.data.data() + r0 * cols * w;
+    if (w == 4) {
+      std::memcpy(out, in, static_cast<size_t>(len) * 4);
+      return;
+    }
+    std::vector<uint16_t> codes(static_cast<size_t>(len));
+    if (ref) {
+      for (int64_t i = 0; i < len; ++i) {
+        codes[static_cast<size_t>(i)] = static_cast<uint16_t>(formats::encode(format_, in[i]));
+      }
+    } else if (format_.exponent_bits == 5) {
+      encode_half_run(in, len, codes.data());
+    } else {
+      encode_bf16_run(in, len, codes.data());
+    }
+    std::memcpy(out, codes.data(), static_cast<size_t>(len) * 2);
+  };
+  if (ref) run(0, rows);
+  else parallel_rows(opt.pool, rows, cols, run);
+  return q;
+}
+
+Status CastScheme::dequantize_rows(const QuantizedView& q, int64_t row_begin, int64_t row_end,
+                                   float* out) const {
+  BITSMITH_RETURN_IF_ERROR(check_dequant_args(*this, q, row_begin, row_end));
+  const int w = format_bytes(format_);
+  const int64_t cols = q.cols;
+  parallel_rows(nullptr, row_end - row_begin, cols, [&](int64_t i0, int64_t i1) {
+    const int64_t len = (i1 - i0) * cols;
+    const uint8_t* in = q.data.data() + (row_begin + i0) * cols * w;
+    float* o = out + i0 * cols;
+    if (w == 4) {
+      std::memcpy(o, in, static_cast<size_t>(len) * 4);
+      return;
+    }
+    std::vector<uint16_t> codes(static_cast<size_t>(len));
+    std::memcpy(codes.data(), in, static_cast<size_t>(len) * 2);
+    if (format_.exponent_bits == 5) decode_half_run(codes.data(), len, o);
+    else decode_bf16_run(codes.data(), len, o);
+  });
+  return Status::Ok();
+}
+
+Result<QuantizedTensor> quantize_reference(const Scheme& s, const float* x, int64_t rows,
+                                           int64_t cols, const QuantizeOptions& opt) {
+  if (const auto* sc = dynamic_cast<const ScaledScheme*>(&s)) {
+    return sc->quantize_ref(x, rows, cols, opt);
+  }
+  if (const auto* cs = dynamic_cast<const CastScheme*>(&s)) {
+    return cs->quantize_ref(x, rows, cols, opt);
+  }
+  return unsupported("scheme {} has no reference quantizer in this module", s.name());
+}
+
+namespace {
+
+SchemeTraits cast_traits(std::string name, std::string fmt, double bpw, std::string desc) {
+  SchemeTraits t;
+  t.name = std::move(name);
+  t.element_format = std::move(fmt);
+  t.scale_format = "none";
+  t.granularity = Granularity::kElement;
+  t.bits_per_weight = bpw;
+  t.description = std::move(desc);
+  return t;
+}
+
+SchemeSpec fp8_spec(std::string name, ElemKind elem, Granularity g, int64_t block_rows,
+                    int64_t block_cols, std::string desc) {
+  SchemeSpec s;
+  s.traits.name = std::move(name);
+  const bool e4m3 = elem == ElemKind::kE4M3;
+  s.traits.element_format = e4m3 ? "float8_e4m3fn" : "float8_e5m2";
+  s.traits.scale_format = "float32";
+  s.traits.granularity = g;
+  s.traits.block_rows = block_rows;
+  s.traits.block_cols = block_cols;
+  // Per-tensor and per-row float32 scales cost nothing per weight (32/cols for a row: 0.008
+  // bits at 4096 columns); a 128x128 tile adds 32/16384 bits.
+  s.traits.bits_per_weight = g == Granularity::kBlock2D ? 8.0 + 32.0 / (128.0 * 128.0) : 8.0;
+  s.traits.description = std::move(desc);
+  s.elem = elem;
+  s.code_bits = 8;
+  s.rule = g == Granularity::kRow ? ScaleRule::kAmaxF32 : ScaleRule::kGiven;
+  // 448 = (1 + 6/8) * 2^8 (e4m3fn); 57344 = (1 + 3/4) * 2^15 (e5m2)
+  s.elem_max = e4m3 ? 448.0f : 57344.0f;
+  return s;
+}
+
+}  // namespace
+
+void add_float_schemes(SchemeList& list) {
+  list.add(std::make_unique<CastScheme>(
+      cast_traits("f32", "float32", 32, "float32 as is (for conversions)"), formats::kFloat32));
+  list.add(std::make_unique<CastScheme>(
+      cast_traits("fp16", "float16", 16, "IEEE half, round to nearest even, saturating"),
+      formats::kFloat16));
+  list.add(std::make_unique<CastScheme>(
+      cast_traits("bf16", "bfloat16", 16, "bfloat16, round to nearest even"), formats::kBFloat16));
+  list.add(std::make_unique<ScaledScheme>(fp8_spec(
+      "fp8_e4m3", ElemKind::kE4M3, Granularity::kTensor, 1, 0,
+      "FP8 E4M3 with one float32 scale per tensor, s = amax/448")));
+  list.add(std::make_unique<ScaledScheme>(fp8_spec(
+      "fp8_e4m3_channel", ElemKind::kE4M3, Granularity::kRow, 1, 0,
+      "FP8 E4M3 with one float32 scale per output row, s = amax_row/448")));
+  list.add(std::make_unique<ScaledScheme>(fp8_spec(
+      "fp8_e4m3_block128", ElemKind::kE4M3, Granularity::kBlock2D, 128, 128,
+      "FP8 E4M3 with a float32 scale per 128x128 tile (DeepSeek-V3 weights)")));
+  list.add(std::make_unique<ScaledScheme>(fp8_spec(
+      "fp8_e5m2", ElemKind::kE5M2, Granularity::kTensor, 1, 0,
+      "FP8 E5M2 with one float32 scale per tensor, s = amax/57344")));
+}
+
+}  // namespace bitsmith::quant::detail
