@@ -94,15 +94,6 @@ double round_magnitude(double scaled, Rounding mode, uint64_t seed, uint64_t ind
 
 }  // namespace
 
-uint64_t stochastic_bits(uint64_t seed, uint64_t index) {
-  // splitmix64 of a Weyl sequence keyed by the seed: a fixed, documented random word per
-  // (seed, index), so scalar, vectorized and threaded paths draw identical bits.
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 std::string_view rounding_name(Rounding r) {
   switch (r) {
     case Rounding::kRne: return "rne";

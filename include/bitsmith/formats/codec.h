@@ -28,6 +28,10 @@ struct EncodeOptions {
   Rounding rounding = Rounding::kRne;
   Overflow overflow = Overflow::kSaturate;
   uint64_t seed = 0;  // stochastic rounding only
+  // Array conversions (convert.h): element i draws stochastic index first_index + i, so a
+  // tensor converted in pieces rounds exactly as if converted whole. Scalar encode() ignores it
+  // (it takes the index as an argument).
+  uint64_t first_index = 0;
 };
 
 std::string_view rounding_name(Rounding r);
@@ -57,8 +61,14 @@ double decode(const Format& f, uint32_t code);
 // Whether a code is NaN in the format (integers: never).
 bool is_nan_code(const FloatFormat& f, uint32_t code);
 
-// The uniform 64-bit random word stochastic rounding uses for (seed, index); exposed so the
-// fast array paths draw exactly the same bits as the scalar path.
-uint64_t stochastic_bits(uint64_t seed, uint64_t index);
+// The uniform 64-bit random word stochastic rounding uses for (seed, index): splitmix64 of a
+// Weyl sequence keyed by the seed, a fixed, documented word per (seed, index), so scalar,
+// vectorized and threaded paths draw identical bits. Inline so the vector loops can use it.
+inline uint64_t stochastic_bits(uint64_t seed, uint64_t index) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 }  // namespace bitsmith::formats
