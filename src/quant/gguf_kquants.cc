@@ -120,6 +120,47 @@ void asym_refit(const AsymParams& p, const float* x, const float* ew, AsymResult
   }
 }
 
+// Sub-block error of the stored result (double), sub-block j.
+double asym_sub_error(const AsymParams& p, const float* x, const float* ew, const AsymResult& r,
+                      int j) {
+  const float dl = fp16_to_fp32(r.d) * r.sc[j], ml = fp16_to_fp32(r.dmin) * r.m[j];
+  double e = 0;
+  for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
+    const double t = static_cast<double>(dl * r.L[i] - ml) - x[i];
+    e += (ew ? ew[i] : 1.0) * t * t;
+  }
+  return e;
+}
+
+// Tries each sub-block's scale and min codes one step up and down (with its levels
+// re-chosen), keeping what lowers that sub-block's stored error: a search over the codes that
+// are actually written, which the search on unquantized scales cannot see.
+void asym_tweak(const AsymParams& p, const float* x, const float* ew, AsymResult& r) {
+  for (int j = 0; j < kN / p.sub; ++j) {
+    double best = asym_sub_error(p, x, ew, r, j);
+    const AsymResult base = r;
+    AsymResult bestr = r;
+    for (int ds = -1; ds <= 1; ++ds) {
+      for (int dm = -1; dm <= 1; ++dm) {
+        const int sc = base.sc[j] + ds, m = base.m[j] + dm;
+        if ((ds == 0 && dm == 0) || sc < 1 || sc > p.scale_max || m < 0 || m > p.scale_max) continue;
+        AsymResult t = base;
+        t.sc[j] = static_cast<uint8_t>(sc);
+        t.m[j] = static_cast<uint8_t>(m);
+        const float dl = fp16_to_fp32(t.d) * static_cast<float>(sc),
+                    ml = fp16_to_fp32(t.dmin) * static_cast<float>(m);
+        for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
+          t.L[i] = static_cast<uint8_t>(
+              std::clamp(round_magic((x[i] + ml) / dl), 0.f, static_cast<float>(p.nmax)));
+        }
+        const double e = asym_sub_error(p, x, ew, t, j);
+        if (e < best) { best = e; bestr = t; }
+      }
+    }
+    r = bestr;
+  }
+}
+
 template <bool kSimd>
 [[gnu::always_inline]] inline void asym_super_block(const AsymParams& p, const float* x,
                                                     const float* imp, AsymResult& r) {
@@ -155,7 +196,9 @@ template <bool kSimd>
   r.d = fp32_to_fp16(max_scale / qmax);
   r.dmin = fp32_to_fp16(max_min / qmax);
   asym_requant(p, x, r);
+  asym_tweak(p, x, imp, r);
   asym_refit(p, x, imp, r);
+  asym_tweak(p, x, imp, r);
 }
 
 // ggml's 12-byte packing of eight 6-bit scales and mins (get_scale_min_k4 reads it back).
@@ -310,6 +353,44 @@ void sym_refit(const SymParams& p, const float* x, const float* ew, SymResult& r
   }
 }
 
+double sym_sub_error(const SymParams& p, const float* x, const float* ew, const SymResult& r,
+                     int j) {
+  const float dl = fp16_to_fp32(r.d) * static_cast<float>(r.sc[j]);
+  double e = 0;
+  for (int i = 16 * j; i < 16 * j + 16; ++i) {
+    const double t = static_cast<double>(dl * static_cast<float>(r.L[i] - p.nmax)) - x[i];
+    e += (ew ? ew[i] : 1.0) * t * t;
+  }
+  return e;
+}
+
+// As asym_tweak: each sub-block scale code +-1, +-2, levels re-chosen, kept when better.
+void sym_tweak(const SymParams& p, const float* x, const float* ew, SymResult& r) {
+  const float d = fp16_to_fp32(r.d);
+  for (int j = 0; j < 16; ++j) {
+    double best = sym_sub_error(p, x, ew, r, j);
+    const int base = r.sc[j];
+    SymResult t = r;
+    for (int delta : {-2, -1, 1, 2}) {
+      const int sc = base + delta;
+      if (sc < p.code_lo || sc > p.code_hi || sc == 0) continue;
+      t.sc[j] = sc;
+      const float dl = d * static_cast<float>(sc);
+      for (int i = 16 * j; i < 16 * j + 16; ++i) {
+        const float l = std::clamp(round_magic(x[i] / dl), static_cast<float>(-p.nmax),
+                                   static_cast<float>(p.nmax - 1));
+        t.L[i] = static_cast<int8_t>(static_cast<int>(l) + p.nmax);
+      }
+      const double e = sym_sub_error(p, x, ew, t, j);
+      if (e < best) {
+        best = e;
+        r.sc[j] = sc;
+        std::copy(t.L + 16 * j, t.L + 16 * j + 16, r.L + 16 * j);
+      }
+    }
+  }
+}
+
 template <bool kSimd>
 [[gnu::always_inline]] inline bool sym_super_block(const SymParams& p, const float* x,
                                                    const float* imp, SymResult& r) {
@@ -339,7 +420,9 @@ template <bool kSimd>
                                           static_cast<float>(p.code_lo), static_cast<float>(p.code_hi)));
   }
   sym_requant(p, x, r);
+  sym_tweak(p, x, imp, r);
   sym_refit(p, x, imp, r);
+  sym_tweak(p, x, imp, r);
   return true;
 }
 

@@ -79,7 +79,7 @@ inline float asym_search_ref(int n, int nmax, const float* x, const float* w, fl
                              float rdelta, int nstep, uint8_t* L, float* neg_min) {
   float mn = x[0], mx = x[0];
   for (int i = 1; i < n; ++i) { mn = std::min(mn, x[i]); mx = std::max(mx, x[i]); }
-  if (mn > 0) mn = 0;
+  if (!(mn < 0)) mn = 0;  // min <= 0; also turns -0 into +0 whatever the scan order
   if (mx == mn) {
     std::memset(L, 0, static_cast<size_t>(n));
     *neg_min = -mn;
@@ -89,12 +89,14 @@ inline float asym_search_ref(int n, int nmax, const float* x, const float* w, fl
   const float sx = lane_sum(n, [&](int i) { return w[i] * x[i]; });
   const float sxx = lane_sum(n, [&](int i) { return (w[i] * x[i]) * x[i]; });
   const float fmax = static_cast<float>(nmax);
+  // As in ggml's make_qkx2_quants, later candidates measure from the best minimum so far.
   float best_err = 0, best_scale = 0, best_min = mn, best_iscale = 0, best_shift = mn;
+  float shift = mn;
   for (int k = -1; k <= nstep; ++k) {
-    const float iscale = k < 0 ? fmax / (mx - mn)
-                               : (rmin + rdelta * static_cast<float>(k) + fmax) / (mx - mn);
+    const float iscale = k < 0 ? fmax / (mx - shift)
+                               : (rmin + rdelta * static_cast<float>(k) + fmax) / (mx - shift);
     auto level = [&](int i) {
-      return std::clamp(round_magic(iscale * (x[i] - mn)), 0.f, fmax);
+      return std::clamp(round_magic(iscale * (x[i] - shift)), 0.f, fmax);
     };
     const float sl = lane_sum(n, [&](int i) { return w[i] * level(i); });
     const float sll = lane_sum(n, [&](int i) { return (w[i] * level(i)) * level(i); });
@@ -112,7 +114,8 @@ inline float asym_search_ref(int n, int nmax, const float* x, const float* w, fl
     }
     const float err = asym_error(scale, off, sw, sx, sxx, sl, sll, sxl);
     if (k < 0 || err < best_err) {
-      best_err = err; best_scale = scale; best_min = off; best_iscale = iscale; best_shift = mn;
+      best_err = err; best_scale = scale; best_min = off; best_iscale = iscale; best_shift = shift;
+      shift = off;
     }
   }
   for (int i = 0; i < n; ++i) {
@@ -214,7 +217,7 @@ template <int NV>
     vsxx += (wv[v] * xv[v]) * xv[v];
   }
   float mn = -vmax_lanes(-vmn), mx = vmax_lanes(vmx);
-  if (mn > 0) mn = 0;
+  if (!(mn < 0)) mn = 0;  // min <= 0; also turns -0 into +0 whatever the scan order
   if (mx == mn) {
     std::memset(L, 0, n);
     *neg_min = -mn;
@@ -224,10 +227,11 @@ template <int NV>
   const float fmax = static_cast<float>(nmax);
   v8f xs[NV];
   for (int v = 0; v < NV; ++v) xs[v] = xv[v] - mn;
-  float best_err = 0, best_scale = 0, best_min = mn, best_iscale = 0;
+  float best_err = 0, best_scale = 0, best_min = mn, best_iscale = 0, best_shift = mn;
+  float shift = mn;
   for (int k = -1; k <= nstep; ++k) {
-    const float iscale = k < 0 ? fmax / (mx - mn)
-                               : (rmin + rdelta * static_cast<float>(k) + fmax) / (mx - mn);
+    const float iscale = k < 0 ? fmax / (mx - shift)
+                               : (rmin + rdelta * static_cast<float>(k) + fmax) / (mx - shift);
     v8f vl = {}, vll = {}, vxl = {};
     for (int v = 0; v < NV; ++v) {
       const v8f l = vclamp(vround(iscale * xs[v]), 0.f, fmax);
@@ -250,11 +254,16 @@ template <int NV>
     }
     const float err = asym_error(scale, off, sw, sx, sxx, sl, sll, sxl);
     if (k < 0 || err < best_err) {
-      best_err = err; best_scale = scale; best_min = off; best_iscale = iscale;
+      best_err = err; best_scale = scale; best_min = off; best_iscale = iscale; best_shift = shift;
+      if (off != shift) {
+        shift = off;
+        for (int v = 0; v < NV; ++v) xs[v] = xv[v] - shift;
+      }
     }
   }
   for (int v = 0; v < NV; ++v) {
-    const v8i l = __builtin_convertvector(vclamp(vround(best_iscale * xs[v]), 0.f, fmax), v8i);
+    const v8i l = __builtin_convertvector(
+        vclamp(vround(best_iscale * (xv[v] - best_shift)), 0.f, fmax), v8i);
     for (int j = 0; j < 8; ++j) L[8 * v + j] = static_cast<uint8_t>(l[j]);
   }
   *neg_min = -best_min;
