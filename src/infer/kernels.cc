@@ -8,6 +8,8 @@
 #include <mutex>
 #include <vector>
 
+#include "vec_math.h"
+
 namespace bitsmith::infer::detail {
 
 namespace {
@@ -20,7 +22,12 @@ void blas_single_threaded() {
 }
 
 // Column slices of a gemm: one per thread, a multiple of 16 columns (whole SIMD panels).
-int64_t gemm_grain(int64_t m, ThreadPool& pool) {
+// Products below this many multiply-adds run on the calling thread: waking the pool costs
+// more than the work (stories260K's layers are 64 x 64).
+constexpr int64_t kSerialGemmMacs = int64_t{1} << 20;
+
+int64_t gemm_grain(int64_t n, int64_t m, int64_t k, ThreadPool& pool) {
+  if (n * m * k < kSerialGemmMacs) return m;
   const int64_t threads = pool.num_threads();
   int64_t g = (m + threads - 1) / threads;
   return std::max<int64_t>(16, (g + 15) / 16 * 16);
@@ -32,7 +39,7 @@ void gemm_nt(const float* a, const float* w, float* c, int64_t n, int64_t m, int
              ThreadPool& pool) {
   if (n == 0 || m == 0) return;
   blas_single_threaded();
-  pool.parallel_for(m, gemm_grain(m, pool), [&](int64_t j0, int64_t j1) {
+  pool.parallel_for(m, gemm_grain(n, m, k, pool), [&](int64_t j0, int64_t j1) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n),
                 static_cast<blasint>(j1 - j0), static_cast<blasint>(k), 1.0f, a,
                 static_cast<blasint>(k), w + j0 * k, static_cast<blasint>(k), 0.0f, c + j0,
@@ -42,7 +49,7 @@ void gemm_nt(const float* a, const float* w, float* c, int64_t n, int64_t m, int
 
 void gemm_nt_naive(const float* a, const float* w, float* c, int64_t n, int64_t m, int64_t k,
                    ThreadPool& pool) {
-  pool.parallel_for(m, gemm_grain(m, pool), [&](int64_t j0, int64_t j1) {
+  pool.parallel_for(m, gemm_grain(n, m, k, pool), [&](int64_t j0, int64_t j1) {
     for (int64_t i = 0; i < n; ++i) {
       const float* ai = a + i * k;
       for (int64_t j = j0; j < j1; ++j) {
@@ -57,7 +64,7 @@ void gemm_nt_naive(const float* a, const float* w, float* c, int64_t n, int64_t 
 
 void rmsnorm(const float* x, const float* weight, float* out, int64_t n, int64_t d, double eps,
              ThreadPool& pool) {
-  pool.parallel_for(n, 16, [&](int64_t r0, int64_t r1) {
+  pool.parallel_for(n, std::max<int64_t>(16, 65536 / std::max<int64_t>(d, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * d;
       float* orow = out + r * d;
@@ -80,7 +87,7 @@ void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t pos0, do
     freq[static_cast<size_t>(i)] =
         std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
   }
-  pool.parallel_for(n, 4, [&](int64_t t0, int64_t t1) {
+  pool.parallel_for(n, std::max<int64_t>(4, 16384 / std::max<int64_t>(heads * head_dim, 1)), [&](int64_t t0, int64_t t1) {
     std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
     for (int64_t t = t0; t < t1; ++t) {
       const double pos = static_cast<double>(pos0 + t);
@@ -114,7 +121,10 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   const int64_t group = n_heads / n_kv_heads;
   const int64_t q_stride = n_heads * hd, kv_stride = n_kv_heads * hd;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  pool.parallel_for(n_heads * blocks, 1, [&](int64_t t0, int64_t t1) {
+  // Tasks of under ~2^20 multiply-adds are grouped so small models do not pay for wake-ups.
+  const int64_t task_macs = std::max<int64_t>(1, std::min(kBlock, n) * (pos0 + n) * hd * 2);
+  const int64_t grain = std::max<int64_t>(1, kSerialGemmMacs / task_macs);
+  pool.parallel_for(n_heads * blocks, grain, [&](int64_t t0, int64_t t1) {
     std::vector<float> scores;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t h = t / blocks, b = t % blocks;
@@ -133,11 +143,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
         const int64_t visible = pos0 + r0 + i + 1;
         float mx = -std::numeric_limits<float>::infinity();
         for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, s[j]);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < visible; ++j) {
-          s[j] = std::exp(s[j] - mx);
-          sum += s[j];
-        }
+        const float sum = exp_shifted_sum(s, visible, mx);
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
         for (int64_t j = visible; j < keys; ++j) s[j] = 0.0f;
@@ -151,11 +157,8 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 }
 
 void silu_mul(float* gate, const float* up, int64_t count, ThreadPool& pool) {
-  pool.parallel_for(count, 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
+  pool.parallel_for(count, 32768, [&](int64_t i0, int64_t i1) {
+    silu_mul_row(gate + i0, up + i0, i1 - i0);
   });
 }
 

@@ -1,0 +1,78 @@
+// Evaluation on real text (REFERENCE.md 5): perplexity in llama.cpp's or the GPTQ papers'
+// convention, and, against a reference model run in lockstep chunk by chunk, the mean KL
+// divergence per token, top-1 agreement and the perplexity ratio. Only one chunk's logits per
+// model are ever in memory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bitsmith/core/status.h"
+#include "bitsmith/infer/engine.h"
+
+namespace bitsmith::eval {
+
+enum class PplStyle : uint8_t {
+  // llama-perplexity: chunks of ctx tokens, each chunk's first token replaced by BOS, only
+  // positions ctx/2+1 .. ctx-1 scored (ctx/2 - 1 tokens per chunk).
+  kLlamaCpp,
+  // GPTQ/AWQ papers: the tokens (BOS once, at the start) split into non-overlapping segments
+  // of ctx; every token after a segment's first is scored (ctx - 1 per segment).
+  kGptq,
+};
+std::string_view style_name(PplStyle s);
+Result<PplStyle> parse_style(std::string_view name);
+
+struct EvalOptions {
+  PplStyle style = PplStyle::kLlamaCpp;
+  int64_t ctx = 512;
+  int64_t max_chunks = 0;  // 0 = every whole chunk of the text
+  int32_t bos_id = 1;      // what llama.cpp style puts first in each chunk
+  // Called after each chunk: chunks done, chunks in all, seconds so far.
+  std::function<void(int64_t, int64_t, double)> progress;
+};
+
+// Statistics of one model over the scored tokens.
+struct ModelScore {
+  double nll = 0;         // mean negative log-likelihood (nats per token)
+  double perplexity = 0;  // exp(nll)
+  // Against the reference (the first engine given to evaluate); zero for the reference itself.
+  double kld = 0;         // mean KL(P_ref || P_model) per token, nats
+  double top1_agreement = 0;  // share of tokens whose argmax equals the reference's
+  double ppl_ratio = 1;   // perplexity / the reference's perplexity
+};
+
+struct EvalResult {
+  PplStyle style = PplStyle::kLlamaCpp;
+  int64_t ctx = 0;
+  int64_t tokens = 0;   // tokens of the whole text (BOS included)
+  int64_t chunks = 0;   // chunks evaluated
+  int64_t scored = 0;   // tokens scored
+  double seconds = 0;
+  double tokens_per_second = 0;  // chunk tokens through every engine, per second of wall time
+  std::vector<ModelScore> models;  // one per engine, in the order given
+};
+
+// Runs every engine over the same chunks of `tokens` (the text's ids, BOS first). engines[0]
+// is the reference for kld/top-1/ratio. Each engine's context must be at least options.ctx.
+Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
+                            std::span<const int32_t> tokens, const EvalOptions& options);
+
+// The seed thresholds on the perplexity increase (REFERENCE.md 5): < 0.1 "excellent",
+// < 0.5 "good", < 1.0 "acceptable", else "too aggressive" (also for a NaN increase).
+std::string_view verdict(double delta_ppl);
+
+// Per-row statistics of one logits row against a target and a reference row (exposed for
+// tests): -log softmax(row)[target]; KL(softmax(ref) || softmax(row)); whether argmaxes agree.
+struct RowStats {
+  double nll = 0;
+  double kld = 0;
+  bool top1_equal = true;
+};
+RowStats row_stats(std::span<const float> row, std::span<const float> ref, int32_t target);
+
+}  // namespace bitsmith::eval
