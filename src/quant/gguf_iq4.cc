@@ -75,7 +75,7 @@ float search_ref(const float* x, const float* w, float max) {
   return best_d;
 }
 
-float search_simd(const float* x, const float* w, float max) {
+[[gnu::always_inline]] inline float search_simd(const float* x, const float* w, float max) {
   v8f xv[4], wv[4];
   for (int v = 0; v < 4; ++v) { xv[v] = load8(x + 8 * v); wv[v] = load8(w + 8 * v); }
   float best_d = 0, best = 0;

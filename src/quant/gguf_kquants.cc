@@ -120,44 +120,45 @@ void asym_refit(const AsymParams& p, const float* x, const float* ew, AsymResult
   }
 }
 
-// Sub-block error of the stored result (double), sub-block j.
-double asym_sub_error(const AsymParams& p, const float* x, const float* ew, const AsymResult& r,
-                      int j) {
-  const float dl = fp16_to_fp32(r.d) * r.sc[j], ml = fp16_to_fp32(r.dmin) * r.m[j];
-  double e = 0;
-  for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
-    const double t = static_cast<double>(dl * r.L[i] - ml) - x[i];
-    e += (ew ? ew[i] : 1.0) * t * t;
-  }
-  return e;
+// Error of one sub-block of levels L under scale dl and offset ml (lane-ordered float sum).
+float asym_sub_error(int n, const float* x, const float* ew, const uint8_t* L, float dl, float ml) {
+  return lane_sum(n, [&](int i) {
+    const float t = dl * static_cast<float>(L[i]) - ml - x[i];
+    return (ew ? ew[i] : 1.f) * t * t;
+  });
 }
 
-// Tries each sub-block's scale and min codes one step up and down (with its levels
-// re-chosen), keeping what lowers that sub-block's stored error: a search over the codes that
-// are actually written, which the search on unquantized scales cannot see.
+// Tries each sub-block's scale code and min code one step up and down (levels re-chosen),
+// keeping what lowers that sub-block's stored error: a search over the codes actually
+// written, which the search on unquantized scales cannot see.
 void asym_tweak(const AsymParams& p, const float* x, const float* ew, AsymResult& r) {
-  for (int j = 0; j < kN / p.sub; ++j) {
-    double best = asym_sub_error(p, x, ew, r, j);
-    const AsymResult base = r;
-    AsymResult bestr = r;
-    for (int ds = -1; ds <= 1; ++ds) {
-      for (int dm = -1; dm <= 1; ++dm) {
-        const int sc = base.sc[j] + ds, m = base.m[j] + dm;
-        if ((ds == 0 && dm == 0) || sc < 1 || sc > p.scale_max || m < 0 || m > p.scale_max) continue;
-        AsymResult t = base;
-        t.sc[j] = static_cast<uint8_t>(sc);
-        t.m[j] = static_cast<uint8_t>(m);
-        const float dl = fp16_to_fp32(t.d) * static_cast<float>(sc),
-                    ml = fp16_to_fp32(t.dmin) * static_cast<float>(m);
-        for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
-          t.L[i] = static_cast<uint8_t>(
-              std::clamp(round_magic((x[i] + ml) / dl), 0.f, static_cast<float>(p.nmax)));
-        }
-        const double e = asym_sub_error(p, x, ew, t, j);
-        if (e < best) { best = e; bestr = t; }
+  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
+  const int n = p.sub;
+  static constexpr int kSteps[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+  for (int j = 0; j < kN / n; ++j) {
+    const float* xs = x + j * n;
+    const float* es = ew ? ew + j * n : nullptr;
+    uint8_t* Ls = r.L + j * n;
+    float best = asym_sub_error(n, xs, es, Ls, d * r.sc[j], dmin * r.m[j]);
+    const int sc0 = r.sc[j], m0 = r.m[j];
+    uint8_t T[32];
+    for (const auto& st : kSteps) {
+      const int sc = sc0 + st[0], m = m0 + st[1];
+      if (sc < 1 || sc > p.scale_max || m < 0 || m > p.scale_max) continue;
+      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
+      const float idl = 1.f / dl;
+      for (int i = 0; i < n; ++i) {
+        T[i] = static_cast<uint8_t>(
+            std::clamp(round_magic((xs[i] + ml) * idl), 0.f, static_cast<float>(p.nmax)));
+      }
+      const float e = asym_sub_error(n, xs, es, T, dl, ml);
+      if (e < best) {
+        best = e;
+        r.sc[j] = static_cast<uint8_t>(sc);
+        r.m[j] = static_cast<uint8_t>(m);
+        std::copy(T, T + n, Ls);
       }
     }
-    r = bestr;
   }
 }
 
@@ -196,7 +197,6 @@ template <bool kSimd>
   r.d = fp32_to_fp16(max_scale / qmax);
   r.dmin = fp32_to_fp16(max_min / qmax);
   asym_requant(p, x, r);
-  asym_tweak(p, x, imp, r);
   asym_refit(p, x, imp, r);
   asym_tweak(p, x, imp, r);
 }
@@ -420,7 +420,6 @@ template <bool kSimd>
                                           static_cast<float>(p.code_lo), static_cast<float>(p.code_hi)));
   }
   sym_requant(p, x, r);
-  sym_tweak(p, x, imp, r);
   sym_refit(p, x, imp, r);
   sym_tweak(p, x, imp, r);
   return true;
