@@ -8,6 +8,7 @@
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/formats/codec.h"
+#include "bitsmith/formats/convert.h"
 #include "nonfinite.h"
 #include "pack.h"
 #include "pack_scheme.h"
@@ -16,30 +17,6 @@
 namespace bitsmith::quant::detail {
 
 namespace {
-
-BITSMITH_MULTIVERSION
-void encode_half_run(const float* x, int64_t n, uint16_t* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = static_cast<uint16_t>(fast_encode_float<formats::kFloat16>(x[i]));
-  }
-}
-
-BITSMITH_MULTIVERSION
-void encode_bf16_run(const float* x, int64_t n, uint16_t* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = static_cast<uint16_t>(fast_encode_float<formats::kBFloat16>(x[i]));
-  }
-}
-
-BITSMITH_MULTIVERSION
-void decode_half_run(const uint16_t* in, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = half_bits_to_float(in[i]);
-}
-
-BITSMITH_MULTIVERSION
-void decode_bf16_run(const uint16_t* in, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = u2f(static_cast<uint32_t>(in[i]) << 16);
-}
 
 int format_bytes(const formats::FloatFormat& f) { return f.bits() / 8; }
 
@@ -88,50 +65,37 @@ Result<QuantizedTensor> CastScheme::quantize_impl(const float* x, int64_t rows, 
   q.rows = rows;
   q.cols = cols;
   q.data.resize(data_bytes(rows, cols));
-  const int w = format_bytes(format_);
-  auto run = [&](int64_t r0, int64_t r1) {
-    const float* in = src + r0 * cols;
-    const int64_t len = (r1 - r0) * cols;
-    uint8_t* out = q.data.data() + r0 * cols * w;
-    if (w == 4) {
-      std::memcpy(out, in, static_cast<size_t>(len) * 4);
-      return;
-    }
-    std::vector<uint16_t> codes(static_cast<size_t>(len));
-    if (ref) {
-      for (int64_t i = 0; i < len; ++i) {
-        codes[static_cast<size_t>(i)] = static_cast<uint16_t>(formats::encode(format_, in[i]));
-      }
-    } else if (format_.exponent_bits == 5) {
-      encode_half_run(in, len, codes.data());
-    } else {
-      encode_bf16_run(in, len, codes.data());
-    }
-    std::memcpy(out, codes.data(), static_cast<size_t>(len) * 2);
-  };
-  if (ref) run(0, rows);
-  else parallel_rows(opt.pool, rows, cols, run);
+  const size_t len = static_cast<size_t>(n);
+  if (format_.bits() == 32) {
+    if (len) std::memcpy(q.data.data(), src, len * 4);
+    return q;
+  }
+  std::vector<uint16_t> codes(len);
+  if (ref) {
+    for (size_t i = 0; i < len; ++i) codes[i] = static_cast<uint16_t>(formats::encode(format_, src[i]));
+  } else if (format_.exponent_bits == 5) {
+    formats::f32_to_f16({src, len}, codes, {}, opt.pool);  // RNE, saturating (the defaults)
+  } else {
+    formats::f32_to_bf16({src, len}, codes, {}, opt.pool);
+  }
+  if (len) std::memcpy(q.data.data(), codes.data(), len * 2);
   return q;
 }
 
 Status CastScheme::dequantize_rows(const QuantizedView& q, int64_t row_begin, int64_t row_end,
                                    float* out) const {
   BITSMITH_RETURN_IF_ERROR(check_dequant_args(*this, q, row_begin, row_end));
-  const int w = format_bytes(format_);
-  const int64_t cols = q.cols;
-  parallel_rows(nullptr, row_end - row_begin, cols, [&](int64_t i0, int64_t i1) {
-    const int64_t len = (i1 - i0) * cols;
-    const uint8_t* in = q.data.data() + (row_begin + i0) * cols * w;
-    float* o = out + i0 * cols;
-    if (w == 4) {
-      std::memcpy(o, in, static_cast<size_t>(len) * 4);
-      return;
-    }
-    std::vector<uint16_t> codes(static_cast<size_t>(len));
-    std::memcpy(codes.data(), in, static_cast<size_t>(len) * 2);
-    if (format_.exponent_bits == 5) decode_half_run(codes.data(), len, o);
-    else decode_bf16_run(codes.data(), len, o);
-  });
+  const size_t off = static_cast<size_t>(row_begin * q.cols);
+  const size_t len = static_cast<size_t>((row_end - row_begin) * q.cols);
+  if (len == 0) return Status::Ok();
+  if (format_.bits() == 32) {
+    std::memcpy(out, q.data.data() + off * 4, len * 4);
+    return Status::Ok();
+  }
+  std::vector<uint16_t> codes(len);
+  std::memcpy(codes.data(), q.data.data() + off * 2, len * 2);
+  if (format_.exponent_bits == 5) formats::f16_to_f32(codes, {out, len});
+  else formats::bf16_to_f32(codes, {out, len});
   return Status::Ok();
 }
 

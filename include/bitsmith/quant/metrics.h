@@ -2,7 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include "bitsmith/core/status.h"
+#include "bitsmith/core/tensor.h"
+#include "bitsmith/quant/scheme.h"
 
 namespace bitsmith::quant {
 
@@ -24,5 +31,26 @@ struct Histogram {
 };
 // Histogram of the signed error approx - reference over `bins` bins spanning its range.
 Histogram error_histogram(const float* reference, const float* approx, int64_t n, int bins);
+
+// One scheme's error on one array: what `bitsmith error` prints per row.
+struct SchemeError {
+  const Scheme* scheme = nullptr;
+  double bits_per_weight = 0;  // exact for this shape: (codes + scales + zeros) bits / weights
+  ErrorMetrics metrics;
+  std::optional<Histogram> histogram;  // when asked for (bins > 0)
+};
+
+// Quantizes x (rows x cols) with `s`, dequantizes, and measures; histogram_bins 0 = none.
+Result<SchemeError> evaluate_scheme(const Scheme& s, const float* x, int64_t rows, int64_t cols,
+                                    int histogram_bins = 0, const QuantizeOptions& opt = {});
+
+// Synthetic weights with a fixed, platform-independent generator (splitmix64 + Box-Muller), so
+// a seed means the same array everywhere: "normal" N(0,1), "laplace" (b = 1/sqrt(2): unit
+// variance), "student_t" (4 degrees of freedom), "uniform" on [-1, 1).
+Result<std::vector<float>> synthetic_weights(std::string_view distribution, int64_t n,
+                                             uint64_t seed);
+
+// A float32 or float16 tensor (e.g. from read_npy) as float32 values.
+Result<std::vector<float>> to_float32(const Tensor& t);
 
 }  // namespace bitsmith::quant

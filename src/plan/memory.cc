@@ -1,0 +1,129 @@
+#include "bitsmith/plan/memory.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <string>
+
+#include "bitsmith/formats/format.h"
+
+namespace bitsmith::plan {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return r;
+}
+
+// Splits "7.2B" into 7.2 and "b"; the number must be finite and positive. (Out-parameters:
+// GCC 12 warns spuriously about a string moved out of a Result.)
+Status number_and_suffix(std::string_view text, std::string_view what, double* out,
+                         std::string* suffix_out) {
+  const std::string t = lower(text);
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || ptr == t.data()) {
+    return invalid_argument("{} '{}' is not a number", what, text);
+  }
+  if (!std::isfinite(v) || v <= 0) return invalid_argument("{} '{}' must be positive", what, text);
+  std::string suffix(ptr, t.data() + t.size());
+  while (!suffix.empty() && suffix.front() == ' ') suffix.erase(suffix.begin());
+  *out = v;
+  *suffix_out = suffix;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<double> parse_param_count(std::string_view text) {
+  double v = 0;
+  std::string suf;
+  BITSMITH_RETURN_IF_ERROR(number_and_suffix(text, "parameter count", &v, &suf));
+  if (suf.empty()) return v;
+  if (suf == "k") return v * 1e3;
+  if (suf == "m") return v * 1e6;
+  if (suf == "b" || suf == "g") return v * 1e9;
+  if (suf == "t") return v * 1e12;
+  return invalid_argument("parameter count '{}': unknown suffix '{}' (use K, M, B or T, or 70e9)",
+                          text, suf);
+}
+
+Result<double> parse_size_bytes(std::string_view text) {
+  double v = 0;
+  std::string suf;
+  BITSMITH_RETURN_IF_ERROR(number_and_suffix(text, "memory size", &v, &suf));
+  if (suf.empty() || suf == "gb" || suf == "g") return v * 1e9;
+  if (suf == "mb" || suf == "m") return v * 1e6;
+  if (suf == "tb" || suf == "t") return v * 1e12;
+  if (suf == "gib") return v * 1073741824.0;  // 2^30
+  if (suf == "mib") return v * 1048576.0;     // 2^20
+  if (suf == "tib") return v * 1099511627776.0;  // 2^40
+  return invalid_argument("memory size '{}': unknown unit '{}' (GB, GiB, TB, MB)", text, suf);
+}
+
+std::vector<Device> default_devices() {
+  // Capacities as sold, in decimal GB.
+  return {{"dgx-spark", 128e9}, {"h100", 80e9}, {"h200", 141e9}, {"rtx-4090", 24e9}};
+}
+
+Result<Device> parse_device(std::string_view spec) {
+  const auto eq = spec.find('=');
+  if (eq == std::string_view::npos) {
+    const std::string key = lower(spec);
+    for (const Device& d : default_devices()) {
+      if (d.name == key) return d;
+    }
+    return invalid_argument("unknown device '{}' (known: dgx-spark, h100, h200, rtx-4090; or "
+                            "NAME=SIZE such as my-gpu=48GB)", spec);
+  }
+  if (eq == 0) return invalid_argument("device '{}': empty name before '='", spec);
+  BITSMITH_ASSIGN_OR_RETURN(double bytes, parse_size_bytes(spec.substr(eq + 1)));
+  return Device{std::string(spec.substr(0, eq)), bytes};
+}
+
+double naive_bits(const quant::Scheme& s) {
+  const auto& t = s.traits();
+  if (auto f = formats::find_format(t.element_format); f.ok()) return (*f)->bits();
+  // GGUF element names ("iq4_nl_grid", "q6"): the first number is the nominal width.
+  for (size_t i = 0; i < t.element_format.size(); ++i) {
+    if (std::isdigit(static_cast<unsigned char>(t.element_format[i]))) {
+      return t.element_format[i] - '0';
+    }
+  }
+  return std::floor(t.bits_per_weight);
+}
+
+std::vector<const quant::Scheme*> default_memory_schemes() {
+  std::vector<const quant::Scheme*> out;
+  for (const char* n : {"bf16", "fp8_e4m3", "int8", "mxfp8_e4m3", "q8_0", "mxfp6_e3m2", "q6_k",
+                        "int4_g128", "int4_g128_sym", "nvfp4", "mxfp4", "q4_0", "q4_k",
+                        "q3_k", "q2_k"}) {
+    if (auto s = quant::find_scheme(n); s.ok()) out.push_back(*s);
+  }
+  return out;
+}
+
+Result<MemoryPlan> plan_memory(double params, std::span<const quant::Scheme* const> schemes,
+                               std::vector<Device> devices) {
+  if (!std::isfinite(params) || params <= 0) {
+    return invalid_argument("parameter count must be positive, got {}", params);
+  }
+  MemoryPlan plan;
+  plan.params = params;
+  plan.devices = std::move(devices);
+  for (const quant::Scheme* s : schemes) {
+    MemoryRow row;
+    row.scheme = s;
+    row.bits_per_weight = s->traits().bits_per_weight;
+    row.naive_bits = naive_bits(*s);
+    row.bytes = params * row.bits_per_weight / 8.0;
+    row.naive_bytes = params * row.naive_bits / 8.0;
+    for (const Device& d : plan.devices) row.fits.push_back(row.bytes <= d.bytes);
+    plan.rows.push_back(std::move(row));
+  }
+  return plan;
+}
+
+}  // namespace bitsmith::plan

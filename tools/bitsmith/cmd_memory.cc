@@ -1,0 +1,90 @@
+// bitsmith memory --params N: weight memory per scheme (true bits per weight vs naive bits)
+// and which devices hold it.
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "bitsmith/plan/memory.h"
+#include "command.h"
+#include "json_out.h"
+#include "table.h"
+
+namespace bitsmith::cli {
+namespace {
+
+struct MemoryOptions {
+  std::string params;
+  std::vector<std::string> schemes;
+  std::vector<std::string> devices;
+  bool json = false;
+};
+
+std::string gb(double bytes) { return fmt::format("{:.2f}", bytes / 1e9); }
+
+int run_memory(const MemoryOptions& o) {
+  auto params = plan::parse_param_count(o.params);
+  if (!params.ok()) throw UsageError(params.status().message());
+  std::vector<const quant::Scheme*> schemes;
+  for (const auto& name : o.schemes) {
+    auto s = quant::find_scheme(name);
+    if (!s.ok()) throw UsageError(s.status().message());
+    schemes.push_back(*s);
+  }
+  if (schemes.empty()) schemes = plan::default_memory_schemes();
+  std::vector<plan::Device> devices;
+  for (const auto& d : o.devices) {
+    auto dev = plan::parse_device(d);
+    if (!dev.ok()) throw UsageError(dev.status().message());
+    devices.push_back(*dev);
+  }
+  if (devices.empty()) devices = plan::default_devices();
+  auto plan = plan::plan_memory(*params, schemes, devices);
+  if (!plan.ok()) throw UsageError(plan.status().message());
+
+  if (o.json) {
+    nlohmann::json devs = nlohmann::json::array(), rows = nlohmann::json::array();
+    for (const auto& d : plan->devices) devs.push_back({{"name", d.name}, {"bytes", d.bytes}});
+    for (const auto& r : plan->rows) {
+      nlohmann::json fits = nlohmann::json::object();
+      for (size_t i = 0; i < plan->devices.size(); ++i) fits[plan->devices[i].name] = r.fits[i];
+      rows.push_back({{"scheme", r.scheme->name()},
+                      {"bits_per_weight", json_number(r.bits_per_weight)},
+                      {"naive_bits", json_number(r.naive_bits)}, {"bytes", json_number(r.bytes)},
+                      {"naive_bytes", json_number(r.naive_bytes)}, {"fits", fits}});
+    }
+    print_json({{"params", json_number(plan->params)}, {"devices", devs}, {"results", rows},
+                {"note", "weights only; KV cache and activations need more"}});
+    return kExitOk;
+  }
+  std::vector<std::string> header = {"scheme", "bits/weight", "naive bits", "GB", "naive GB"};
+  for (const auto& d : plan->devices) header.push_back(fmt::format("{} ({:.0f} GB)", d.name, d.bytes / 1e9));
+  Table t(header);
+  for (const auto& r : plan->rows) {
+    std::vector<std::string> row = {r.scheme->name(), fmt::format("{:.4g}", r.bits_per_weight),
+                                    fmt::format("{:g}", r.naive_bits), gb(r.bytes), gb(r.naive_bytes)};
+    for (bool f : r.fits) row.push_back(f ? "fits" : "no");
+    t.add(row);
+  }
+  std::printf("Weights of a %s-parameter model (%.4g parameters); GB = 1e9 bytes.\n",
+              o.params.c_str(), plan->params);
+  std::fputs(t.render().c_str(), stdout);
+  std::printf("Weights only: KV cache, activations and runtime overhead need more.\n");
+  return kExitOk;
+}
+
+std::function<int()> setup_memory(CLI::App& app) {
+  auto o = std::make_shared<MemoryOptions>();
+  auto* sub = app.add_subcommand("memory", "Weight memory per scheme and which devices it fits");
+  sub->add_option("--params", o->params, "Parameter count: 70e9, 70B, 7.2B, 135M")->required();
+  sub->add_option("--schemes", o->schemes, "Comma-separated schemes (default: a comparison set)")
+      ->delimiter(',');
+  sub->add_option("--devices", o->devices,
+                  "Comma-separated devices: dgx-spark, h100, h200, rtx-4090 or NAME=SIZE (48GB, 24GiB)")
+      ->delimiter(',');
+  sub->add_flag("--json", o->json, "One JSON document on stdout");
+  return [o] { return run_memory(*o); };
+}
+
+}  // namespace
+BITSMITH_COMMAND("memory", setup_memory);
+}  // namespace bitsmith::cli
