@@ -1,0 +1,117 @@
+#include "bitsmith/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace bitsmith::io {
+
+namespace {
+constexpr size_t kBufferBytes = 1 << 20;
+}
+
+Result<AtomicFile> AtomicFile::create(const std::string& target) {
+  namespace fs = std::filesystem;
+  fs::path p(target);
+  fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  // GCC 12 mis-warns (-Wrestrict) on "." + string; fmt builds the name instead.
+  std::string templ = (dir / fmt::format(".{}.tmp-XXXXXX", p.filename().string())).string();
+  int fd = ::mkstemp(templ.data());
+  if (fd < 0) return io_error("{}: cannot create a temporary file in {}: {}", target, dir.string(), std::strerror(errno));
+  ::fchmod(fd, 0644);  // mkstemp makes 0600; model files are meant to be shared
+  AtomicFile f;
+  f.target_ = target;
+  f.temp_ = templ;
+  f.fd_ = fd;
+  f.buffer_.reserve(kBufferBytes);
+  return f;
+}
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : target_(std::move(o.target_)), temp_(std::move(o.temp_)), fd_(o.fd_), written_(o.written_),
+      buffer_(std::move(o.buffer_)) {
+  o.fd_ = -1;
+  o.temp_.clear();
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+}
+
+Status AtomicFile::flush() {
+  size_t off = 0;
+  while (off < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + off, buffer_.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("{}: write failed at byte {}: {}", target_, written_, std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  buffer_.clear();
+  return Status::Ok();
+}
+
+Status AtomicFile::write(const void* data, uint64_t size) {
+  if (fd_ < 0) return internal_error("{}: write after commit", target_);
+  const char* p = static_cast<const char*>(data);
+  if (buffer_.size() + size <= kBufferBytes) {
+    buffer_.append(p, size);
+  } else {
+    BITSMITH_RETURN_IF_ERROR(flush());
+    if (size < kBufferBytes) {
+      buffer_.append(p, size);
+    } else {
+      buffer_.assign(p, size);  // large tensor: one write straight through
+      BITSMITH_RETURN_IF_ERROR(flush());
+      buffer_.shrink_to_fit();
+      buffer_.reserve(kBufferBytes);
+    }
+  }
+  written_ += size;
+  return Status::Ok();
+}
+
+Status AtomicFile::pad_to(uint64_t alignment) {
+  static const char zeros[256] = {};
+  uint64_t pad = (alignment - written_ % alignment) % alignment;
+  while (pad > 0) {
+    uint64_t n = std::min<uint64_t>(pad, sizeof(zeros));
+    BITSMITH_RETURN_IF_ERROR(write(zeros, n));
+    pad -= n;
+  }
+  return Status::Ok();
+}
+
+Status AtomicFile::commit() {
+  if (fd_ < 0) return internal_error("{}: committed twice", target_);
+  BITSMITH_RETURN_IF_ERROR(flush());
+  if (::fsync(fd_) != 0) return io_error("{}: fsync failed: {}", target_, std::strerror(errno));
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+    return io_error("{}: cannot rename {} over it: {}", target_, temp_, std::strerror(errno));
+  }
+  temp_.clear();
+  // The rename is durable only once the directory entry is on disk.
+  std::filesystem::path dir = std::filesystem::path(target_).parent_path();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Status write_file_atomic(const std::string& target, std::string_view contents) {
+  BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(target));
+  BITSMITH_RETURN_IF_ERROR(f.write(contents));
+  return f.commit();
+}
+
+}  // namespace bitsmith::io

@@ -1,0 +1,251 @@
+// safetensors -> Model: a single file, a directory, or a sharded checkpoint's index.json;
+// config.json and tokenizer.json beside it; Hugging Face names mapped to canonical ones;
+// quantized weights in the compressed-tensors layouts (nvfp4-pack-quantized, float-quantized fp8)
+// and in bitsmith's own layout (docs/model_files.md) reassembled into scheme views.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "bitsmith/io/safetensors.h"
+#include "bitsmith/io/tokenizer_files.h"
+#include "readers.h"
+#include "st_layout.h"
+
+namespace bitsmith::io::detail {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Result<std::string> read_text(const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(auto f, MappedFile::open(path));
+  return std::string(reinterpret_cast<const char*>(f->data()), f->size());
+}
+
+struct Located {
+  std::shared_ptr<MappedFile> file;
+  const SafetensorsEntry* entry;
+  ByteRange range() const { return {file, 0, entry->end - entry->begin}; }
+};
+
+// All tensors of all shards by HF name.
+struct Shards {
+  std::vector<std::pair<std::shared_ptr<MappedFile>, SafetensorsFile>> files;
+  std::map<std::string, Located> by_name;
+  std::map<std::string, std::string> metadata;
+  const Located* find(const std::string& n) const {
+    auto it = by_name.find(n);
+    return it == by_name.end() ? nullptr : &it->second;
+  }
+  ByteRange range(const Located& l) const {
+    uint64_t data_offset = 0;
+    for (const auto& [f, sf] : files) {
+      if (f == l.file) data_offset = sf.data_offset;
+    }
+    return {l.file, data_offset + l.entry->begin, l.entry->end - l.entry->begin};
+  }
+};
+
+Status load_shard(const std::string& path, Shards* s) {
+  BITSMITH_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  BITSMITH_ASSIGN_OR_RETURN(SafetensorsFile sf, parse_safetensors(file->bytes(), path));
+  s->files.emplace_back(file, std::move(sf));
+  return Status::Ok();
+}
+
+Status index_shards(Shards* s) {
+  for (const auto& [file, sf] : s->files) {
+    for (const auto& e : sf.tensors) {
+      if (s->by_name.count(e.name)) return corrupt_data("{}: tensor '{}' appears in two shards", file->path(), e.name);
+      s->by_name[e.name] = {file, &e};
+    }
+    for (const auto& [k, v] : sf.metadata) s->metadata[k] = v;
+  }
+  return Status::Ok();
+}
+
+// Loads the shards named by an index.json's weight_map (each file once).
+Status load_index(const std::string& index_path, Shards* s) {
+  BITSMITH_ASSIGN_OR_RETURN(std::string text, read_text(index_path));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: not a JSON object", index_path);
+  auto wm = j.find("weight_map");
+  if (wm == j.end() || !wm->is_object()) return corrupt_data("{}: no 'weight_map' object", index_path);
+  std::set<std::string> shard_names;
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it->is_string()) return corrupt_data("{}: weight_map['{}'] is not a file name", index_path, it.key());
+    const std::string f = it->get<std::string>();
+    if (f.find('/') != std::string::npos || f == ".." ) return corrupt_data("{}: shard name '{}' leaves the directory", index_path, f);
+    shard_names.insert(f);
+  }
+  const fs::path dir = fs::path(index_path).parent_path();
+  for (const auto& f : shard_names) BITSMITH_RETURN_IF_ERROR(load_shard((dir / f).string(), s));
+  BITSMITH_RETURN_IF_ERROR(index_shards(s));
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!s->find(it.key())) {
+      return corrupt_data("{}: weight_map names '{}' in {}, which does not hold it", index_path, it.key(),
+                          it->get<std::string>());
+    }
+  }
+  return Status::Ok();
+}
+
+float read_f32_scalar(const ByteRange& r) {
+  float v = 0;
+  std::memcpy(&v, r.file->data() + r.offset, sizeof(v));
+  return v;
+}
+
+// Adds one weight, recognising the quantized layouts by their companion tensors.
+Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std::set<std::string>* used,
+                  const std::map<std::string, st_layout::Entry>& bitsmith_schemes) {
+  const std::string weight = hf_base + ".weight";
+  auto canonical = canonical_from_hf(weight);
+  if (!canonical) return Status::Ok();
+  TensorSource src;
+  auto mark = [&](const std::string& n) { used->insert(n); return s.find(n); };
+  const std::string& file = m->path();
+  if (const Located* packed = s.find(hf_base + ".weight_packed")) {
+    // compressed-tensors nvfp4-pack-quantized: codes [out, in/2] u8, e4m3 block scales [out, in/16]
+    // and the reciprocal global scale: effective block scale = weight_scale / weight_global_scale.
+    const Located* scale = mark(hf_base + ".weight_scale");
+    const Located* global = mark(hf_base + ".weight_global_scale");
+    mark(hf_base + ".weight_packed");
+    if (!scale || !global || packed->entry->shape.size() != 2 || packed->entry->dtype != DType::kU8 ||
+        global->entry->dtype != DType::kF32 || global->entry->end - global->entry->begin != 4 ||
+        scale->entry->dtype != DType::kF8E4M3) {
+      return corrupt_data("{}: '{}' is not a complete nvfp4-pack-quantized weight (u8 weight_packed, F8_E4M3 "
+                          "weight_scale, F32 weight_global_scale)", file, hf_base);
+    }
+    BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme("nvfp4"));
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{packed->entry->shape[0], packed->entry->shape[1] * 2}));
+    src.data = s.range(*packed);
+    src.scales = s.range(*scale);
+    src.tensor_scale = 1.0f / read_f32_scalar(s.range(*global));
+  } else if (auto it = bitsmith_schemes.find(weight); it != bitsmith_schemes.end()) {
+    const st_layout::Entry& e = it->second;
+    const Located* data = mark(hf_base + ".qdata");
+    if (!data) return corrupt_data("{}: '{}' is listed in {} but '{}.qdata' is missing", file, weight, st_layout::kMetadataKey, hf_base);
+    BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(e.scheme));
+    Status shape_ok = src.scheme->check_shape(e.rows, e.cols);
+    if (!shape_ok.ok()) return shape_ok.with_context(fmt::format("{}: '{}'", file, weight));
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{e.rows, e.cols}));
+    src.data = s.range(*data);
+    if (const Located* sc = mark(hf_base + ".qscales")) src.scales = s.range(*sc);
+    if (const Located* z = mark(hf_base + ".qzeros")) src.zeros = s.range(*z);
+    if (const Located* ts = mark(hf_base + ".qtensor_scale")) {
+      if (ts->entry->dtype != DType::kF32 || ts->entry->end - ts->entry->begin != 4) {
+        return corrupt_data("{}: '{}.qtensor_scale' must be one F32", file, hf_base);
+      }
+      src.tensor_scale = read_f32_scalar(s.range(*ts));
+    }
+    if (src.data.size != src.scheme->data_bytes(e.rows, e.cols) || src.scales.size != src.scheme->scale_bytes(e.rows, e.cols) ||
+        src.zeros.size != src.scheme->zero_bytes(e.rows, e.cols)) {
+      return corrupt_data("{}: '{}' byte sizes ({}, {}, {}) do not match {} for [{}, {}]", file, weight, src.data.size,
+                          src.scales.size, src.zeros.size, e.scheme, e.rows, e.cols);
+    }
+  } else {
+    const Located* w = mark(weight);
+    if (!w) return Status::Ok();
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(w->entry->shape));
+    src.data = s.range(*w);
+    const Located* scale = s.find(hf_base + ".weight_scale");
+    if (w->entry->dtype == DType::kF8E4M3 && scale) {
+      // compressed-tensors float-quantized: F8_E4M3 weight, F32 weight_scale [1] (tensor), [out, 1]
+      // (channel) or [ceil(out/128), ceil(in/128)] (block).
+      mark(hf_base + ".weight_scale");
+      const auto& sh = scale->entry->shape;
+      const uint64_t n = (scale->entry->end - scale->entry->begin) / 4;
+      if (scale->entry->dtype != DType::kF32) return unsupported("{}: '{}.weight_scale' must be F32", file, hf_base);
+      const char* name = n == 1 ? "fp8_e4m3" : (sh.size() == 2 && sh[1] == 1) ? "fp8_e4m3_channel" : "fp8_e4m3_block128";
+      BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(name));
+      if (n == 1) src.tensor_scale = read_f32_scalar(s.range(*scale));
+      else src.scales = s.range(*scale);
+      if (src.scheme->data_bytes(src.shape.rows(), src.shape.cols()) != src.data.size ||
+          src.scheme->scale_bytes(src.shape.rows(), src.shape.cols()) != src.scales.size) {
+        return corrupt_data("{}: '{}' scales do not match a {} layout of {}", file, hf_base, name, src.shape.to_string());
+      }
+    } else {
+      src.dtype = w->entry->dtype;
+    }
+  }
+  return m->add_tensor(*canonical, std::move(src));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& path) {
+  std::error_code ec;
+  fs::path p(path);
+  Shards s;
+  fs::path dir = p.parent_path();
+  if (fs::is_directory(p, ec)) {
+    dir = p;
+    if (fs::exists(p / "model.safetensors.index.json", ec)) {
+      BITSMITH_RETURN_IF_ERROR(load_index((p / "model.safetensors.index.json").string(), &s));
+    } else {
+      BITSMITH_RETURN_IF_ERROR(load_shard((p / "model.safetensors").string(), &s));
+      BITSMITH_RETURN_IF_ERROR(index_shards(&s));
+    }
+  } else if (path.ends_with(".json")) {
+    BITSMITH_RETURN_IF_ERROR(load_index(path, &s));
+  } else {
+    BITSMITH_RETURN_IF_ERROR(load_shard(path, &s));
+    BITSMITH_RETURN_IF_ERROR(index_shards(&s));
+  }
+  if (dir.empty()) dir = ".";
+  auto m = std::make_unique<FileModel>(path, FileFormat::kSafetensors);
+  for (const auto& [k, v] : s.metadata) m->mutable_metadata()[k] = v;
+
+  std::map<std::string, st_layout::Entry> bitsmith_schemes;
+  BITSMITH_RETURN_IF_ERROR(st_layout::parse_metadata(s.metadata, path, &bitsmith_schemes));
+  std::set<std::string> used;
+  // Every weight once, by its base name; companion tensors are consumed by their weight.
+  std::set<std::string> bases;
+  for (const auto& [name, loc] : s.by_name) {
+    for (const char* suffix : {".weight_packed", ".weight", ".qdata"}) {
+      if (name.ends_with(suffix)) {
+        bases.insert(name.substr(0, name.size() - std::strlen(suffix)));
+        break;
+      }
+    }
+  }
+  for (const auto& b : bases) BITSMITH_RETURN_IF_ERROR(add_weight(s, b, m.get(), &used, bitsmith_schemes));
+  for (const auto& [name, loc] : s.by_name) {
+    if (used.count(name) || name.ends_with("rotary_emb.inv_freq")) continue;
+    if (name.ends_with(".input_global_scale") || name.ends_with(".input_scale")) continue;  // activation scales
+    auto canonical = canonical_from_hf(name);
+    if (!canonical || m->has_tensor(*canonical)) continue;
+    TensorSource src;
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(loc.entry->shape));
+    src.dtype = loc.entry->dtype;
+    src.data = s.range(loc);
+    BITSMITH_RETURN_IF_ERROR(m->add_tensor(*canonical, std::move(src)));
+  }
+
+  LlamaHyperparameters& hp = m->mutable_hyperparameters();
+  const fs::path config = dir / "config.json";
+  if (fs::exists(config, ec)) {
+    BITSMITH_ASSIGN_OR_RETURN(std::string text, read_text(config.string()));
+    BITSMITH_ASSIGN_OR_RETURN(hp, parse_hf_config(text, config.string()));
+  } else {
+    // No config.json: what the shapes tell; head counts stay unknown (0).
+    hp.rope_style = RopeStyle::kHalfSplit;
+    if (const TensorSource* e = m->source("token_embd.weight")) { hp.vocab_size = e->shape[0]; hp.dim = e->shape.cols(); }
+    if (const TensorSource* g = m->source("blk.0.ffn_gate.weight")) hp.hidden_dim = g->shape[0];
+    while (m->has_tensor(fmt::format("blk.{}.attn_norm.weight", hp.n_layers))) ++hp.n_layers;
+  }
+  if (!m->has_tensor("output.weight")) hp.tied_embeddings = true;
+  if (hp.vocab_size == 0) if (const TensorSource* e = m->source("token_embd.weight")) hp.vocab_size = e->shape[0];
+  const fs::path tok = dir / "tokenizer.json";
+  if (fs::exists(tok, ec)) {
+    BITSMITH_ASSIGN_OR_RETURN(m->mutable_vocabulary(), read_hf_tokenizer(tok.string()));
+  }
+  return m;
+}
+
+}  // namespace bitsmith::io::detail

@@ -1,0 +1,24 @@
+// The two file writers behind quantize_model (internal). Both take the plan and a producer that
+// returns each tensor's bytes in plan order, so only one tensor is in memory at a time.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bitsmith/io/quantize.h"
+
+namespace bitsmith::io::detail {
+
+using ProduceFn = std::function<Result<quant::QuantizedTensor>(size_t index)>;
+
+// GGUF v3, alignment 32, general.architecture + {arch}.* keys + tokenizer.ggml.*.
+Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
+                  const ProduceFn& produce, uint64_t* bytes_written);
+
+// safetensors (+ config.json, tokenizer files). Returns the model file's path and the others.
+Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
+                         const ProduceFn& produce, std::string* model_file, std::vector<std::string>* extra_files,
+                         uint64_t* bytes_written);
+
+}  // namespace bitsmith::io::detail
