@@ -56,14 +56,20 @@ Result<Tensor> Engine::Impl::load(const std::string& name, const Shape& expect,
     return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model->path(),
                         name, t.shape().to_string(), expect.to_string());
   }
-  if (!linear || opt.weight_scheme == nullptr) return t;
+  const quant::Scheme* scheme = nullptr;
+  if (opt.weight_scheme_for && expect.rank() == 2) {
+    scheme = opt.weight_scheme_for(name);
+  } else if (linear) {
+    scheme = opt.weight_scheme;
+  }
+  if (scheme == nullptr) return t;
   const int64_t rows = expect.rows(), cols = expect.cols();
-  Status shape_ok = opt.weight_scheme->check_shape(rows, cols);
+  Status shape_ok = scheme->check_shape(rows, cols);
   if (!shape_ok.ok()) {
     return shape_ok.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
   }
   Tensor owned(DType::kF32, expect);
-  Status st = opt.weight_scheme->fake_quantize(t.as<float>().data(), rows, cols,
+  Status st = scheme->fake_quantize(t.as<float>().data(), rows, cols,
                                                owned.mutable_as<float>().data());
   if (!st.ok()) return st.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
   return owned;
@@ -205,14 +211,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const Model& model, EngineOptions
   BITSMITH_ASSIGN_OR_RETURN(impl->embedding,
                             impl->load("token_embd.weight", {hp.vocab_size, hp.dim}, false));
   BITSMITH_ASSIGN_OR_RETURN(impl->output_norm, impl->load("output_norm.weight", {hp.dim}, false));
-  const bool separate = model.has_tensor("output.weight");
-  if (separate) {
-    BITSMITH_ASSIGN_OR_RETURN(
-        impl->output, impl->load("output.weight", {hp.vocab_size, hp.dim}, impl->opt.quantize_output));
-  } else if (impl->opt.quantize_output && impl->opt.weight_scheme != nullptr) {
-    // A tied output quantized for the projection only; the embedding lookup stays exact.
-    BITSMITH_ASSIGN_OR_RETURN(
-        impl->output, impl->load("token_embd.weight", {hp.vocab_size, hp.dim}, true));
+  if (model.has_tensor("output.weight")) {
+    BITSMITH_ASSIGN_OR_RETURN(impl->output,
+                              impl->load("output.weight", {hp.vocab_size, hp.dim}, false));
   }
   impl->cached.resize(static_cast<size_t>(hp.n_layers));
   const auto kv = checked_mul(static_cast<uint64_t>(impl->ctx),
@@ -284,12 +285,6 @@ Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t log
                   rows, d, hp.rms_norm_eps, *m.pool);
   logits->resize(size(rows, hp.vocab_size));
   const Tensor& out = present(m.output) ? m.output : m.embedding;
-  const bool quant_act = m.opt.quantize_output && m.opt.act_scheme != nullptr;
-  if (quant_act) {
-    Status st;
-    m.act_quant(m.xn.data(), rows, d, &st);
-    if (!st.ok()) return st.with_context("output input");
-  }
   if (m.opt.hook) m.opt.hook(LinearInput{-1, "output", m.xn.data(), rows, d});
   detail::gemm_nt(m.xn.data(), out.as<float>().data(), logits->data(), rows, hp.vocab_size, d,
                   *m.pool);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -43,16 +44,19 @@ using ActivationHook = std::function<void(const LinearInput&)>;
 struct EngineOptions {
   // Positions the KV cache holds; 0 = the model's context length.
   int64_t context = 0;
-  // Fake-quantizes every linear weight (not embeddings, norms or biases) as it is loaded:
-  // quantize then dequantize with this scheme. Null = the weights as stored.
+  // Fake-quantizes every linear weight of the blocks (not embeddings, norms or biases) as it
+  // is loaded: quantize then dequantize with this scheme. Null = the weights as stored.
   const quant::Scheme* weight_scheme = nullptr;
-  // Fake-quantizes every linear layer's input, one token row at a time (dynamic per-token
-  // scale: fp8_e4m3 per-tensor on a row, mxfp8, nvfp4, mxfp4). Null = float32 activations.
+  // When set, replaces weight_scheme: called with the canonical name of every matrix the engine
+  // loads (block linears, token_embd.weight, output.weight) and returns its scheme, or null to
+  // keep it as stored. The CLI feeds it io's quantization plan, so fake-quant sees exactly the
+  // schemes (recipes, fallbacks) a quantized file would hold. A tied output uses the embedding's.
+  std::function<const quant::Scheme*(const std::string&)> weight_scheme_for;
+  // Fake-quantizes the input of every linear layer of the blocks, one token row at a time
+  // (dynamic per-token scale: fp8_e4m3 per-tensor on a row, mxfp8, nvfp4, mxfp4). The output
+  // projection's input stays float32, as W8A8/W4A4 recipes keep lm_head in high precision.
+  // Null = float32 activations.
   const quant::Scheme* act_scheme = nullptr;
-  // Whether the output projection is fake-quantized too (weight and activation). llama.cpp's
-  // quantization types quantize it; off by default to match the common GPTQ/AWQ practice of
-  // keeping lm_head in high precision.
-  bool quantize_output = false;
   // Called with the input of every linear layer; empty = no hook.
   ActivationHook hook;
   // Bytes of dequantized layer weights the engine may keep between calls (0 = load each layer

@@ -1,0 +1,262 @@
+// bitsmith eval MODEL --text FILE: perplexity (llama.cpp or GPTQ convention), and with --ref, a
+// --scheme or an --act-scheme, KL divergence / top-1 agreement / perplexity ratio against the
+// reference (the model itself, unquantized, when no --ref is given).
+//
+// Also defines the helpers `bitsmith compare` shares (declared again in cmd_compare.cc).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "bitsmith/eval/evaluator.h"
+#include "bitsmith/infer/tokenizer.h"
+#include "bitsmith/io/model_file.h"
+#include "command.h"
+#include "json_out.h"
+#include "table.h"
+
+namespace bitsmith::cli::evalcli {
+
+// Which scheme each matrix gets for a fake-quant run of `scheme_name`, and what the quantized
+// model would weigh. Block linears take the scheme; a linear whose shape the scheme rejects
+// (e.g. stories260K's 172-wide ffn_down for 32-blocks) keeps its stored precision and is
+// counted in `kept`. Embedding, output and norms keep their stored precision.
+struct SchemePlan {
+  const quant::Scheme* scheme = nullptr;
+  std::map<std::string, const quant::Scheme*> by_tensor;
+  std::vector<std::string> kept;
+  uint64_t bytes = 0;
+  uint64_t parameters = 0;
+  double bits_per_weight = 0;
+  std::function<const quant::Scheme*(const std::string&)> chooser() const {
+    return [this](const std::string& name) -> const quant::Scheme* {
+      auto it = by_tensor.find(name);
+      return it == by_tensor.end() ? nullptr : it->second;
+    };
+  }
+};
+
+bool is_block_linear(const ModelTensorInfo& t) {
+  return t.name.rfind("blk.", 0) == 0 && t.shape.rank() == 2 &&
+         t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, ".weight") == 0;
+}
+
+Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_name) {
+  SchemePlan plan;
+  if (!scheme_name.empty()) {
+    BITSMITH_ASSIGN_OR_RETURN(plan.scheme, quant::find_scheme(scheme_name));
+  }
+  for (const auto& t : model.tensors()) {
+    const uint64_t params = static_cast<uint64_t>(t.shape.numel());
+    plan.parameters += params;
+    if (plan.scheme != nullptr && is_block_linear(t)) {
+      if (plan.scheme->check_shape(t.shape[0], t.shape[1]).ok()) {
+        plan.by_tensor[t.name] = plan.scheme;
+        plan.bytes += plan.scheme->data_bytes(t.shape[0], t.shape[1]) +
+                      plan.scheme->scale_bytes(t.shape[0], t.shape[1]) +
+                      plan.scheme->zero_bytes(t.shape[0], t.shape[1]);
+        continue;
+      }
+      plan.kept.push_back(t.name);
+    }
+    plan.bytes += t.bytes;
+  }
+  plan.bits_per_weight = plan.parameters > 0
+      ? 8.0 * static_cast<double>(plan.bytes) / static_cast<double>(plan.parameters) : 0;
+  return plan;
+}
+
+// The whole file minus one trailing newline (what llama-perplexity scores).
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return io_error("{}: cannot open the text file", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) return invalid_argument("{}: the text file is empty", path);
+  return text;
+}
+
+// A one-line progress bar with tokens/s on stderr, only when stderr is a terminal.
+std::function<void(int64_t, int64_t, double)> progress_bar(int64_t tokens_per_chunk) {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [tokens_per_chunk](int64_t done, int64_t total, double seconds) {
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
+    const double tps = seconds > 0 ? static_cast<double>(done * tokens_per_chunk) / seconds : 0;
+    std::fprintf(stderr, "\r[%s%s] %lld/%lld chunks, %.0f tokens/s", std::string(filled, '#').c_str(),
+                 std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total), tps);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+}
+
+Result<std::unique_ptr<Model>> open(const std::string& path, const std::string& tokenizer) {
+  auto m = io::open_model(path, tokenizer);
+  if (!m.ok()) return m.status();
+  if ((*m)->vocabulary().empty()) {
+    return invalid_argument("{}: no tokenizer (give --tokenizer FILE)", path);
+  }
+  return m;
+}
+
+}  // namespace bitsmith::cli::evalcli
+
+namespace bitsmith::cli {
+namespace {
+
+using namespace evalcli;
+
+struct EvalArgs {
+  std::string model, tokenizer, text, style = "llamacpp", ref, ref_tokenizer, scheme, act_scheme;
+  int64_t ctx = 0, max_chunks = 0;
+  int threads = 0;
+  bool json = false;
+};
+
+int fail(const Status& st) {
+  std::fprintf(stderr, "bitsmith eval: %s\n", st.to_string().c_str());
+  return kExitFailed;
+}
+
+int run_eval(const EvalArgs& a) {
+  auto style = eval::parse_style(a.style);
+  if (!style.ok()) throw UsageError(style.status().message());
+  const quant::Scheme* act = nullptr;
+  if (!a.act_scheme.empty()) {
+    auto s = quant::find_scheme(a.act_scheme);
+    if (!s.ok()) throw UsageError(s.status().message());
+    act = *s;
+  }
+  if (!a.scheme.empty() && !quant::find_scheme(a.scheme).ok()) {
+    throw UsageError(quant::find_scheme(a.scheme).status().message());
+  }
+  if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
+  auto model = open(a.model, a.tokenizer);
+  if (!model.ok()) return fail(model.status());
+  const auto& hp = (*model)->hyperparameters();
+  const int64_t ctx = a.ctx > 0 ? a.ctx : std::min<int64_t>(512, hp.context_length);
+  if (ctx > hp.context_length) {
+    throw UsageError(fmt::format("--ctx {} exceeds the model's context of {}", ctx, hp.context_length));
+  }
+  auto text = read_text(a.text);
+  if (!text.ok()) return fail(text.status());
+  auto tok = infer::Tokenizer::create((*model)->vocabulary());
+  if (!tok.ok()) return fail(tok.status());
+  const auto tokens = (*tok)->encode(*text, true);
+
+  auto plan = plan_schemes(**model, a.scheme);
+  if (!plan.ok()) return fail(plan.status());
+  // The reference: --ref, else the model itself unquantized when something is fake-quantized.
+  std::unique_ptr<Model> ref_model;
+  const bool compare_self = a.ref.empty() && (!a.scheme.empty() || act != nullptr);
+  std::vector<std::unique_ptr<infer::Engine>> engines;
+  infer::EngineOptions base;
+  base.context = ctx;
+  if (!a.ref.empty()) {
+    auto r = open(a.ref, a.ref_tokenizer.empty() ? a.tokenizer : a.ref_tokenizer);
+    if (!r.ok()) return fail(r.status());
+    ref_model = std::move(*r);
+  }
+  const Model* ref = ref_model ? ref_model.get() : (compare_self ? model->get() : nullptr);
+  if (ref != nullptr) {
+    auto e = infer::Engine::create(*ref, base);
+    if (!e.ok()) return fail(e.status());
+    engines.push_back(std::move(*e));
+  }
+  infer::EngineOptions opt = base;
+  opt.act_scheme = act;
+  if (plan->scheme != nullptr) {
+    opt.weight_scheme_for = plan->chooser();
+    // Fake-quantized layers are kept: requantizing them for every chunk would dominate the run.
+    opt.resident_bytes = std::numeric_limits<uint64_t>::max();
+  }
+  auto e = infer::Engine::create(**model, opt);
+  if (!e.ok()) return fail(e.status());
+  engines.push_back(std::move(*e));
+
+  std::vector<infer::Engine*> ptrs;
+  for (auto& en : engines) ptrs.push_back(en.get());
+  eval::EvalOptions eo;
+  eo.style = *style;
+  eo.ctx = ctx;
+  eo.max_chunks = a.max_chunks;
+  eo.bos_id = (*tok)->bos_id();
+  eo.progress = progress_bar(ctx * static_cast<int64_t>(ptrs.size()));
+  auto r = eval::evaluate(ptrs, tokens, eo);
+  if (!r.ok()) return fail(r.status());
+  const eval::ModelScore& ms = r->models.back();
+  const bool has_ref = ptrs.size() > 1;
+  if (a.json) {
+    nlohmann::json doc = {{"model", a.model}, {"text", a.text}, {"style", eval::style_name(*style)},
+                          {"ctx", ctx}, {"tokens", r->tokens}, {"chunks", r->chunks},
+                          {"scored", r->scored}, {"perplexity", json_number(ms.perplexity)},
+                          {"nll", json_number(ms.nll)},
+                          {"tokens_per_second", json_number(r->tokens_per_second)}};
+    if (!a.scheme.empty()) doc["scheme"] = a.scheme;
+    if (act != nullptr) doc["act_scheme"] = a.act_scheme;
+    if (!plan->kept.empty()) doc["kept_unquantized"] = plan->kept;
+    if (has_ref) {
+      doc["ref"] = a.ref.empty() ? a.model + " (unquantized)" : a.ref;
+      doc["ref_perplexity"] = json_number(r->models[0].perplexity);
+      doc["kld"] = json_number(ms.kld);
+      doc["top1_agreement"] = json_number(ms.top1_agreement);
+      doc["ppl_ratio"] = json_number(ms.ppl_ratio);
+    }
+    print_json(doc);
+    return kExitOk;
+  }
+  std::string out = fmt::format("{} on {} ({} style, ctx {}): {} tokens, {} chunks, {} scored\n",
+                                a.model, a.text, eval::style_name(*style), ctx, r->tokens,
+                                r->chunks, r->scored);
+  Table t({"model", "perplexity", "nll", "kld", "top1", "ppl ratio"});
+  if (has_ref) {
+    const auto& rs = r->models[0];
+    t.add({a.ref.empty() ? "reference (unquantized)" : "reference " + a.ref,
+           fmt::format("{:.4f}", rs.perplexity), fmt::format("{:.6f}", rs.nll), "-", "-", "-"});
+  }
+  std::string label = a.model;
+  if (!a.scheme.empty()) label += " w:" + a.scheme;
+  if (act != nullptr) label += " a:" + a.act_scheme;
+  t.add({label, fmt::format("{:.4f}", ms.perplexity), fmt::format("{:.6f}", ms.nll),
+         has_ref ? fmt::format("{:.6f}", ms.kld) : "-",
+         has_ref ? fmt::format("{:.2f}%", 100 * ms.top1_agreement) : "-",
+         has_ref ? fmt::format("{:.4f}", ms.ppl_ratio) : "-"});
+  out += t.render();
+  if (!plan->kept.empty()) {
+    out += fmt::format("{} tensors kept unquantized (shape not supported by {})\n",
+                       plan->kept.size(), a.scheme);
+  }
+  out += fmt::format("{:.1f} s, {:.0f} tokens/s\n", r->seconds, r->tokens_per_second);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+std::function<int()> setup_eval(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* sub = app.add_subcommand("eval", "Perplexity, KL divergence and top-1 agreement on a text file");
+  sub->add_option("model", a->model, "Model file (GGUF, safetensors, llama2.c)")->required();
+  sub->add_option("--text", a->text, "Text file to score")->required();
+  sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
+  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))");
+  sub->add_option("--style", a->style, "Perplexity convention: llamacpp (default) or gptq");
+  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)");
+  sub->add_option("--ref", a->ref, "Reference model for KL divergence / top-1 / ppl ratio");
+  sub->add_option("--ref-tokenizer", a->ref_tokenizer, "Tokenizer of the reference (default --tokenizer)");
+  sub->add_option("--scheme", a->scheme, "Fake-quantize every linear weight with this scheme");
+  sub->add_option("--act-scheme", a->act_scheme, "Fake-quantize every linear input (per token row)");
+  sub->add_option("--threads", a->threads, "Threads (default: all cores)");
+  sub->add_flag("--json", a->json, "One JSON document on stdout");
+  return [a] { return run_eval(*a); };
+}
+
+}  // namespace
+
+BITSMITH_COMMAND("eval", setup_eval);
+
+}  // namespace bitsmith::cli

@@ -1,0 +1,101 @@
+// bitsmith generate MODEL: text from a prompt, streamed to stdout as it is sampled.
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "bitsmith/infer/generate.h"
+#include "bitsmith/io/model_file.h"
+#include "command.h"
+#include "json_out.h"
+
+namespace bitsmith::cli {
+namespace {
+
+struct GenerateArgs {
+  std::string model, tokenizer, prompt;
+  int64_t max_tokens = 256;
+  double temperature = 0.0, top_p = 1.0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool json = false;
+};
+
+// Layers dequantized once and kept while they fit: generation runs every layer per token.
+constexpr uint64_t kResidentBytes = uint64_t{2} << 30;
+
+int run_generate(const GenerateArgs& a) {
+  if (a.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
+  if (!(a.temperature >= 0)) throw UsageError("--temperature must be >= 0");
+  if (!(a.top_p > 0 && a.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
+  if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "bitsmith generate: %s\n", st.to_string().c_str());
+    return kExitFailed;
+  };
+  auto model = io::open_model(a.model, a.tokenizer);
+  if (!model.ok()) return fail(model.status());
+  if ((*model)->vocabulary().empty()) {
+    return fail(invalid_argument("{}: no tokenizer (give --tokenizer FILE)", a.model));
+  }
+  auto tok = infer::Tokenizer::create((*model)->vocabulary());
+  if (!tok.ok()) return fail(tok.status());
+  infer::EngineOptions eo;
+  eo.resident_bytes = kResidentBytes;
+  // The cache holds only what this run can reach.
+  eo.context = std::min<int64_t>((*model)->hyperparameters().context_length,
+                                 static_cast<int64_t>((*tok)->encode(a.prompt, true).size()) +
+                                     a.max_tokens + 1);
+  auto engine = infer::Engine::create(**model, eo);
+  if (!engine.ok()) return fail(engine.status());
+  infer::GenerateOptions go;
+  go.prompt = a.prompt;
+  go.max_tokens = a.max_tokens;
+  go.sampling = {a.temperature, a.top_p, a.seed};
+  std::function<void(std::string_view)> stream;
+  if (!a.json) {
+    std::fwrite(a.prompt.data(), 1, a.prompt.size(), stdout);
+    stream = [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  auto r = infer::generate(**engine, **tok, go, stream);
+  if (!r.ok()) return fail(r.status());
+  const double prefill_tps = r->prefill_seconds > 0
+      ? static_cast<double>(r->prompt_tokens.size()) / r->prefill_seconds : 0;
+  const double decode_tps = r->decode_seconds > 0
+      ? static_cast<double>(r->tokens.size()) / r->decode_seconds : 0;
+  if (a.json) {
+    print_json({{"model", a.model}, {"prompt", a.prompt}, {"prompt_tokens", r->prompt_tokens.size()},
+                {"tokens", r->tokens.size()}, {"token_ids", r->tokens}, {"text", r->text},
+                {"temperature", json_number(a.temperature)}, {"top_p", json_number(a.top_p)},
+                {"seed", a.seed}, {"prefill_tokens_per_second", json_number(prefill_tps)},
+                {"decode_tokens_per_second", json_number(decode_tps)}});
+    return kExitOk;
+  }
+  std::fputc('\n', stdout);
+  std::fprintf(stderr, "[%zu prompt tokens, %zu generated, %.1f tokens/s]\n",
+               r->prompt_tokens.size(), r->tokens.size(), decode_tps);
+  return kExitOk;
+}
+
+std::function<int()> setup_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* sub = app.add_subcommand("generate", "Generate text from a prompt (streamed)");
+  sub->add_option("model", a->model, "Model file (GGUF, safetensors, llama2.c)")->required();
+  sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
+  sub->add_option("--prompt", a->prompt, "Prompt text (default: empty, start from BOS)");
+  sub->add_option("--max-tokens", a->max_tokens, "New tokens at most (default 256)");
+  sub->add_option("--temperature", a->temperature, "0 = greedy (default)");
+  sub->add_option("--top-p", a->top_p, "Nucleus sampling mass (default 1 = off)");
+  sub->add_option("--seed", a->seed, "Sampling seed (default 0)");
+  sub->add_option("--threads", a->threads, "Threads (default: all cores)");
+  sub->add_flag("--json", a->json, "One JSON document on stdout instead of streaming");
+  return [a] { return run_generate(*a); };
+}
+
+}  // namespace
+
+BITSMITH_COMMAND("generate", setup_generate);
+
+}  // namespace bitsmith::cli
