@@ -1,6 +1,7 @@
 #include "pack_kernels.h"
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -79,8 +80,8 @@ BITSMITH_INLINE uint8_t encode_elem(float v, float lo, float hi, int32_t z) {
 }
 
 template <bool kRef, ElemKind E>
-BITSMITH_INLINE void encode_block(const float* x, int64_t n, float d, float lo, float hi,
-                                  int32_t z, uint8_t* codes) {
+BITSMITH_INLINE void encode_block(const float* __restrict x, int64_t n, float d, float lo,
+                                  float hi, int32_t z, uint8_t* __restrict codes) {
   for (int64_t j = 0; j < n; ++j) codes[j] = encode_elem<kRef, E>(x[j] / d, lo, hi, z);
 }
 
@@ -90,7 +91,7 @@ struct BlockStats {
 };
 
 template <bool kRef, ScaleRule R>
-BITSMITH_INLINE BlockStats block_stats(const float* x, int64_t n) {
+BITSMITH_INLINE BlockStats block_stats(const float* __restrict x, int64_t n) {
   BlockStats s;
   uint32_t m = 0;
   for (int64_t j = 0; j < n; ++j) m = std::max(m, f2u(x[j]) & 0x7FFFFFFFu);
@@ -117,10 +118,16 @@ struct BlockParams {
   bool all_zero = false;   // every code 0 (nvfp4 flushed tensor)
 };
 
-int floor_log2(float a) { return std::ilogb(a); }  // exact, subnormals included
-int ceil_log2(float a) {
-  const int k = std::ilogb(a);
-  return exp2_float(k) == a ? k : k + 1;
+// floor(log2 a) and ceil(log2 a) of a positive finite float, exactly, from its bits.
+BITSMITH_INLINE int floor_log2(float a) {
+  const uint32_t b = f2u(a);
+  const int e = static_cast<int>(b >> 23);
+  return e > 0 ? e - 127 : (31 - std::countl_zero(b)) - 149;  // subnormal: m * 2^-149
+}
+BITSMITH_INLINE int ceil_log2(float a) {
+  const uint32_t b = f2u(a);
+  const bool pow2 = (b >> 23) > 0 ? (b & 0x7FFFFFu) == 0 : (b & (b - 1)) == 0;
+  return floor_log2(a) + (pow2 ? 0 : 1);
 }
 
 // The scale rule: block statistics (shrunk by `shrink` during an importance search) to params.
@@ -229,14 +236,18 @@ BlockParams search_params(const float* x, int64_t n, const BlockStats& s, const 
   return best;
 }
 
-template <bool kRef, ElemKind E, ScaleRule R>
-BITSMITH_INLINE bool quantize_row(const float* x, const RowCtx& c, uint8_t* codes,
-                                  uint8_t* scales, uint8_t* zeros) {
+// kB > 0: the block length is that constant (nvfp4 16, MX 32), so the block loops unroll into
+// whole vectors; 0: c.block at run time.
+template <bool kRef, ElemKind E, ScaleRule R, int kB>
+BITSMITH_INLINE bool quantize_row(const float* __restrict x, const RowCtx& c,
+                                  uint8_t* __restrict codes, uint8_t* scales, uint8_t* zeros) {
   bool ok = true;
-  const int64_t nb = c.block > 0 ? (c.cols + c.block - 1) / c.block : 0;
+  const int64_t block = kB > 0 ? kB : c.block;
+  const int64_t cols = c.cols;
+  const int64_t nb = block > 0 ? (cols + block - 1) / block : 0;
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t off = b * c.block;
-    const int64_t n = std::min(c.block, c.cols - off);
+    const int64_t off = b * block;
+    const int64_t n = kB > 0 ? kB : std::min(block, cols - off);
     const float* xb = x + off;
     uint8_t* cb = codes + off;
     BlockStats s;
@@ -271,18 +282,22 @@ BITSMITH_INLINE bool quantize_row(const float* x, const RowCtx& c, uint8_t* code
 template <ElemKind E, ScaleRule R>
 bool quantize_row_ref(const float* x, const RowCtx& c, uint8_t* codes, uint8_t* scales,
                       uint8_t* zeros) {
-  return quantize_row<true, E, R>(x, c, codes, scales, zeros);
+  return quantize_row<true, E, R, 0>(x, c, codes, scales, zeros);
 }
 
-template <ElemKind E, ScaleRule R>
+template <ElemKind E, ScaleRule R, int kB>
 BITSMITH_MULTIVERSION bool quantize_row_fast(const float* x, const RowCtx& c, uint8_t* codes,
                                              uint8_t* scales, uint8_t* zeros) {
-  return quantize_row<false, E, R>(x, c, codes, scales, zeros);
+  return quantize_row<false, E, R, kB>(x, c, codes, scales, zeros);
 }
 
 template <ElemKind E, ScaleRule R>
 RowQuantFn pick(bool ref) {
-  return ref ? &quantize_row_ref<E, R> : &quantize_row_fast<E, R>;
+  if (ref) return &quantize_row_ref<E, R>;
+  // nvfp4 blocks are always 16 and MX blocks 32 (check_shape guarantees whole blocks).
+  constexpr int kB = R == ScaleRule::kNvfp4 ? 16
+                     : (R == ScaleRule::kMxFloor || R == ScaleRule::kMxRceil) ? 32 : 0;
+  return &quantize_row_fast<E, R, kB>;
 }
 
 template <ElemKind E>
@@ -332,36 +347,60 @@ int rule_scale_width(ScaleRule rule) {
 
 int rule_zero_width(ScaleRule rule) { return rule == ScaleRule::kIntAsymF16 ? 2 : 0; }
 
+BlockGrid stored_grid(const RowCtx& c, const uint8_t* scales, const uint8_t* zeros, int64_t b) {
+  const SchemeSpec& sp = *c.spec;
+  BlockGrid g;
+  g.lo = static_cast<float>(sp.qmin);
+  g.hi = static_cast<float>(sp.qmax);
+  switch (sp.rule) {
+    case ScaleRule::kGiven: g.d = c.given[b]; break;
+    case ScaleRule::kAmaxF32: std::memcpy(&g.d, scales + 4 * b, 4); break;
+    case ScaleRule::kIntSymF16:
+    case ScaleRule::kIntAsymF16: {
+      uint16_t h;
+      std::memcpy(&h, scales + 2 * b, 2);
+      g.d = half_bits_to_float(h);
+      if (sp.rule == ScaleRule::kIntAsymF16) {
+        std::memcpy(&h, zeros + 2 * b, 2);
+        g.z = half_bits_to_float(h);
+        // The encoder clamps relative to the zero point (block_params' lo/hi).
+        g.lo = -g.z;
+        g.hi = static_cast<float>(sp.qmax) - g.z;
+      }
+      break;
+    }
+    case ScaleRule::kNvfp4: g.d = kE4M3Values[scales[b]] * c.tensor_scale; break;
+    case ScaleRule::kMxFloor:
+    case ScaleRule::kMxRceil:
+      // e8m0 0xFF is NaN (never written by the quantizer); it decodes to NaN here too.
+      g.d = scales[b] == 0xFF ? NAN
+                              : exp2_float(static_cast<int>(scales[b]) - 127 - sp.mx_int_shift);
+      break;
+  }
+  return g;
+}
+
+void encode_on_grid(ElemKind e, const float* x, int64_t n, const BlockGrid& g, uint8_t* codes) {
+  const auto z = static_cast<int32_t>(g.z);
+  switch (e) {
+    case ElemKind::kE4M3: return encode_block<false, ElemKind::kE4M3>(x, n, g.d, g.lo, g.hi, z, codes);
+    case ElemKind::kE5M2: return encode_block<false, ElemKind::kE5M2>(x, n, g.d, g.lo, g.hi, z, codes);
+    case ElemKind::kE2M1: return encode_block<false, ElemKind::kE2M1>(x, n, g.d, g.lo, g.hi, z, codes);
+    case ElemKind::kE3M2: return encode_block<false, ElemKind::kE3M2>(x, n, g.d, g.lo, g.hi, z, codes);
+    case ElemKind::kE2M3: return encode_block<false, ElemKind::kE2M3>(x, n, g.d, g.lo, g.hi, z, codes);
+    case ElemKind::kInt: return encode_block<false, ElemKind::kInt>(x, n, g.d, g.lo, g.hi, z, codes);
+  }
+}
+
 BITSMITH_MULTIVERSION
 void dequant_row(const uint8_t* codes, const uint8_t* scales, const uint8_t* zeros,
                  const RowCtx& c, const float* lut, float* out) {
-  const SchemeSpec& sp = *c.spec;
   const int64_t nb = c.block > 0 ? (c.cols + c.block - 1) / c.block : 0;
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t off = b * c.block;
     const int64_t n = std::min(c.block, c.cols - off);
-    float d = 1.0f, z = 0.0f;
-    switch (sp.rule) {
-      case ScaleRule::kGiven: d = c.given[b]; break;
-      case ScaleRule::kAmaxF32: std::memcpy(&d, scales + 4 * b, 4); break;
-      case ScaleRule::kIntSymF16:
-      case ScaleRule::kIntAsymF16: {
-        uint16_t h;
-        std::memcpy(&h, scales + 2 * b, 2);
-        d = half_bits_to_float(h);
-        if (sp.rule == ScaleRule::kIntAsymF16) {
-          std::memcpy(&h, zeros + 2 * b, 2);
-          z = half_bits_to_float(h);
-        }
-        break;
-      }
-      case ScaleRule::kNvfp4: d = kE4M3Values[scales[b]] * c.tensor_scale; break;
-      case ScaleRule::kMxFloor:
-      case ScaleRule::kMxRceil:
-        // e8m0 0xFF is NaN (never written by the quantizer); it decodes to NaN here too.
-        d = scales[b] == 0xFF ? NAN : exp2_float(static_cast<int>(scales[b]) - 127 - sp.mx_int_shift);
-        break;
-    }
+    const BlockGrid grid = stored_grid(c, scales, zeros, b);
+    const float d = grid.d, z = grid.z;
     const uint8_t* cb = codes + off;
     float* ob = out + off;
     for (int64_t j = 0; j < n; ++j) ob[j] = (lut[cb[j]] - z) * d;

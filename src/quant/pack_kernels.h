@@ -26,6 +26,18 @@ using RowQuantFn = bool (*)(const float* x, const RowCtx& c, uint8_t* codes, uin
                             uint8_t* zeros);
 RowQuantFn select_row_quant(ElemKind elem, ScaleRule rule, bool ref);
 
+// A block's grid as its stored bytes define it: element value = (code value - z) * d, integer
+// codes clamped to [lo, hi] relative to z. GPTQ (group_quantizer_scaled.cc) fixes a block's grid
+// when the block starts, then encodes each column on it as the column's values change.
+struct BlockGrid {
+  float d = 1.0f;
+  float z = 0.0f;
+  float lo = 0.0f, hi = 0.0f;
+};
+BlockGrid stored_grid(const RowCtx& c, const uint8_t* scales, const uint8_t* zeros, int64_t b);
+// n values -> codes (one per byte) on a fixed grid, with the row kernels' fast encoder.
+void encode_on_grid(ElemKind e, const float* x, int64_t n, const BlockGrid& g, uint8_t* codes);
+
 // Decodes one row: codes (one per byte) -> (lut[code] - z) * d per block.
 void dequant_row(const uint8_t* codes, const uint8_t* scales, const uint8_t* zeros,
                  const RowCtx& c, const float* lut, float* out);

@@ -40,6 +40,9 @@ class ScaledScheme final : public Scheme {
   explicit ScaledScheme(SchemeSpec spec);
   const SchemeTraits& traits() const override { return spec_.traits; }
   const SchemeSpec& spec() const { return spec_; }
+  // code -> element value before the scale (what dequantization multiplies by d).
+  const float* code_values() const { return lut_; }
+  int64_t values_per_block(int64_t cols) const { return block_len(cols); }
 
   Status check_shape(int64_t rows, int64_t cols) const override;
   uint64_t data_bytes(int64_t rows, int64_t cols) const override;

@@ -1,0 +1,64 @@
+// A scheme's own quantizer, opened up for error-feedback methods (GPTQ): parameters of one group
+// of columns are chosen from values the caller supplies (GPTQ's error-updated weights when the
+// block starts), then columns are quantized one at a time on those fixed parameters while their
+// values keep changing, and at the end the chosen codes and parameters are packed into the
+// scheme's QuantizedTensor bytes directly (re-quantizing the final weights would pick other
+// scales: the block maximum is rarely on the top code after GPTQ's updates).
+//
+// Group = the columns that share parameters in every row: 16 for nvfp4, 32 for MX and q4_0..q8_0,
+// 256 for K-quants, the group size of int<b>_g<g>, 128 for 128x128 tiles, and all columns for
+// per-row or per-tensor schemes (whose parameters are then chosen once, up front, from the
+// original weights, as gptq.py does with groupsize -1).
+//
+// Choosing a group's parameters from the same values and quantizing its columns from those values
+// reproduces Scheme::quantize byte for byte for the scaled schemes (int groups, fp8, nvfp4, MX);
+// GGUF types reproduce it up to exact rounding ties (their encoders round x * (1/d), this one
+// picks the nearest grid value), which the tests bound.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "bitsmith/core/status.h"
+#include "bitsmith/quant/scheme.h"
+
+namespace bitsmith::quant {
+
+class GroupQuantizer {
+ public:
+  virtual ~GroupQuantizer() = default;
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  // Columns sharing parameters; divides cols.
+  int64_t group_cols() const { return group_; }
+  int64_t groups() const { return cols_ / group_; }
+
+  // Chooses the parameters of group gi (columns [gi*g, gi*g+g)) from `values`, rows x g
+  // row-major, with the scheme's scale rule (and its importance-weighted search when importance,
+  // length g, is given). May be called again for the same group; the last call wins.
+  virtual Status choose_params(int64_t gi, const float* values, const float* importance) = 0;
+  // Quantizes column `col` (every row: values[r], r < rows) on its group's parameters, records
+  // the codes and writes the dequantized values to out (may alias values).
+  virtual void quantize_column(int64_t col, const float* values, float* out) = 0;
+  // Packs the recorded codes and parameters. Every group must have parameters and every
+  // column must have been quantized.
+  virtual Result<QuantizedTensor> finish() = 0;
+
+ protected:
+  GroupQuantizer(int64_t rows, int64_t cols, int64_t group)
+      : rows_(rows), cols_(cols), group_(group) {}
+  int64_t rows_, cols_, group_;
+};
+
+// For a rows x cols weight `w` (row-major; used for tensor-level parameters such as nvfp4's
+// second-level scale or a per-tensor fp8 scale, fixed from the original weights). Errors: a
+// scheme without a grid (f32/fp16/bf16 casts), a shape the scheme cannot take, non-finite w.
+Result<std::unique_ptr<GroupQuantizer>> make_group_quantizer(const Scheme& scheme, const float* w,
+                                                             int64_t rows, int64_t cols,
+                                                             const QuantizeOptions& opt = {});
+
+// Whether make_group_quantizer supports the scheme (false for plain casts).
+bool has_group_quantizer(const Scheme& scheme);
+
+}  // namespace bitsmith::quant

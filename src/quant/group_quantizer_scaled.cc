@@ -1,0 +1,180 @@
+// GroupQuantizer for ScaledScheme (int groups, int8, fp8 tensor/channel/tile, nvfp4, MX): the
+// group's parameters come from the scheme's own row kernel run on the supplied values, so they
+// are the bytes Scheme::quantize would store for those values; columns are then encoded with the
+// row kernels' element encoder on the grid those bytes define (pack_kernels.h, stored_grid).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "bitsmith/quant/group_quantizer.h"
+#include "group_quantizer_internal.h"
+#include "pack.h"
+#include "pack_kernels.h"
+#include "pack_scheme.h"
+
+namespace bitsmith::quant::detail {
+
+namespace {
+
+class ScaledGroupQuantizer final : public GroupQuantizer {
+ public:
+  ScaledGroupQuantizer(const ScaledScheme& s, int64_t rows, int64_t cols, int64_t group)
+      : GroupQuantizer(rows, cols, group), s_(s), sp_(s.spec()) {}
+
+  Status init(const float* w, const QuantizeOptions& opt) {
+    pool_ = opt.pool;
+    const auto gran = sp_.traits.granularity;
+    nb_ = cols_ / group_;
+    sw_ = rule_scale_width(sp_.rule);
+    zw_ = rule_zero_width(sp_.rule);
+    codes_.assign(static_cast<size_t>(rows_ * cols_), 0);
+    scales_.assign(static_cast<size_t>(rows_ * nb_ * sw_), 0);
+    zeros_.assign(static_cast<size_t>(rows_ * nb_ * zw_), 0);
+    grids_.assign(static_cast<size_t>(rows_ * nb_), BlockGrid{});
+    chosen_.assign(static_cast<size_t>(nb_), false);
+    base_.spec = &sp_;
+    base_.cols = group_;
+    base_.block = group_;
+    if (sp_.rule == ScaleRule::kNvfp4) {
+      // The second-level scale is a tensor property: fixed from the original weights, as the
+      // scheme computes it (S = amax / (6 * 448)); block scales follow the updated values.
+      float amax = 0;
+      for (int64_t i = 0; i < rows_ * cols_; ++i) amax = std::max(amax, std::fabs(w[i]));
+      base_.tensor_scale = amax / 2688.0f;
+      base_.six_s = 6.0f * base_.tensor_scale;
+      base_.flush_zero = f2u(amax) < 0x00800000u;
+    }
+    if (gran == Granularity::kBlock2D) {
+      tile_rows_ = sp_.traits.block_rows;
+      tile_d_.assign(static_cast<size_t>(((rows_ + tile_rows_ - 1) / tile_rows_) * nb_), 1.0f);
+    }
+    return Status::Ok();
+  }
+
+  Status choose_params(int64_t gi, const float* values, const float* importance) override {
+    if (gi < 0 || gi >= nb_) return invalid_argument("group {} outside 0..{}", gi, nb_ - 1);
+    const auto gran = sp_.traits.granularity;
+    if (gran == Granularity::kTensor || gran == Granularity::kBlock2D) return choose_given(gi, values);
+    const RowQuantFn fn = select_row_quant(sp_.elem, sp_.rule, /*ref=*/false);
+    if (!fn) return internal_error("scheme {}: no row kernel", s_.name());
+    std::vector<uint8_t> tmp(static_cast<size_t>(group_));
+    RowCtx c = base_;
+    c.importance = importance;
+    for (int64_t r = 0; r < rows_; ++r) {
+      uint8_t* sc = scales_.data() + (r * nb_ + gi) * sw_;
+      uint8_t* zc = zeros_.data() + (r * nb_ + gi) * zw_;
+      if (!fn(values + r * group_, c, tmp.data(), sc, zc)) {
+        return invalid_argument("scheme {}: non-finite value in row {} of group {}", s_.name(),
+                                r, gi);
+      }
+      grids_[static_cast<size_t>(r * nb_ + gi)] = stored_grid(base_, sc, zc, 0);
+    }
+    chosen_[static_cast<size_t>(gi)] = true;
+    return Status::Ok();
+  }
+
+  void quantize_column(int64_t col, const float* values, float* out) override {
+    const int64_t gi = col / group_;
+    const float* lut = s_.code_values();
+    for (int64_t r = 0; r < rows_; ++r) {
+      const BlockGrid& g = grids_[static_cast<size_t>(r * nb_ + gi)];
+      uint8_t code;
+      encode_on_grid(sp_.elem, values + r, 1, g, &code);
+      codes_[static_cast<size_t>(r * cols_ + col)] = code;
+      out[r] = (lut[code] - g.z) * g.d;
+    }
+  }
+
+  Result<QuantizedTensor> finish() override {
+    for (int64_t gi = 0; gi < nb_; ++gi) {
+      if (!chosen_[static_cast<size_t>(gi)]) {
+        return internal_error("scheme {}: group {} has no parameters", s_.name(), gi);
+      }
+    }
+    QuantizedTensor q;
+    q.scheme = &s_;
+    q.rows = rows_;
+    q.cols = cols_;
+    q.data.resize(s_.data_bytes(rows_, cols_));
+    q.zeros = zeros_;
+    const auto gran = sp_.traits.granularity;
+    if (gran == Granularity::kTensor) {
+      q.tensor_scale = tensor_d_;
+    } else if (gran == Granularity::kBlock2D) {
+      q.scales.resize(tile_d_.size() * 4);
+      std::memcpy(q.scales.data(), tile_d_.data(), q.scales.size());
+    } else {
+      q.scales = scales_;
+      if (sp_.rule == ScaleRule::kNvfp4) q.tensor_scale = base_.tensor_scale;
+    }
+    const uint64_t row_bytes = packed_bytes(cols_, sp_.code_bits);
+    for (int64_t r = 0; r < rows_; ++r) {
+      const uint8_t* c = codes_.data() + r * cols_;
+      uint8_t* o = q.data.data() + r * row_bytes;
+      if (sp_.code_bits == 8) std::memcpy(o, c, static_cast<size_t>(cols_));
+      else pack_codes(c, cols_, sp_.code_bits, o);
+    }
+    return q;
+  }
+
+ private:
+  // Tensor and 2-D tile scales: d = amax / element max over the rows of the tile (all rows for
+  // a tensor), a zero amax giving 1, as ScaledScheme::quantize computes them.
+  Status choose_given(int64_t gi, const float* values) {
+    const bool tensor = sp_.traits.granularity == Granularity::kTensor;
+    const int64_t tr = tensor ? rows_ : tile_rows_;
+    for (int64_t t0 = 0; t0 < rows_; t0 += tr) {
+      const int64_t t1 = std::min(rows_, t0 + tr);
+      uint32_t amax_bits = 0;
+      for (int64_t i = t0 * group_; i < t1 * group_; ++i) {
+        amax_bits = std::max(amax_bits, f2u(values[i]) & 0x7FFFFFFFu);
+      }
+      if (amax_bits >= kNonFiniteAbsBits) {
+        return invalid_argument("scheme {}: non-finite value in rows {}..{} of group {}",
+                                s_.name(), t0, t1 - 1, gi);
+      }
+      float d = u2f(amax_bits) / sp_.elem_max;
+      if (d == 0.0f) d = 1.0f;
+      if (tensor) tensor_d_ = d;
+      else tile_d_[static_cast<size_t>((t0 / tr) * nb_ + gi)] = d;
+      BlockGrid g;
+      g.d = d;
+      g.lo = static_cast<float>(sp_.qmin);
+      g.hi = static_cast<float>(sp_.qmax);
+      for (int64_t r = t0; r < t1; ++r) grids_[static_cast<size_t>(r * nb_ + gi)] = g;
+    }
+    chosen_[static_cast<size_t>(gi)] = true;
+    return Status::Ok();
+  }
+
+  const ScaledScheme& s_;
+  const SchemeSpec& sp_;
+  ThreadPool* pool_ = nullptr;
+  int64_t nb_ = 0, tile_rows_ = 1;
+  int sw_ = 0, zw_ = 0;
+  RowCtx base_;
+  std::vector<uint8_t> codes_, scales_, zeros_;
+  std::vector<BlockGrid> grids_;
+  std::vector<bool> chosen_;
+  std::vector<float> tile_d_;
+  float tensor_d_ = 1.0f;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<GroupQuantizer>> make_scaled_group_quantizer(const ScaledScheme& s,
+                                                                    const float* w, int64_t rows,
+                                                                    int64_t cols,
+                                                                    const QuantizeOptions& opt) {
+  const int64_t group = s.values_per_block(cols);
+  if (group <= 0 || cols % group != 0) {
+    return unsupported("scheme {}: row length {} is not a multiple of its block of {} values",
+                       s.name(), cols, group);
+  }
+  auto q = std::make_unique<ScaledGroupQuantizer>(s, rows, cols, group);
+  BITSMITH_RETURN_IF_ERROR(q->init(w, opt));
+  return std::unique_ptr<GroupQuantizer>(std::move(q));
+}
+
+}  // namespace bitsmith::quant::detail
