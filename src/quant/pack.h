@@ -74,20 +74,25 @@ inline uint32_t fast_encode_float(float v) {
   constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(127 + 1 - F.bias) << 23;
   constexpr uint32_t kMagicBits = static_cast<uint32_t>((127 - F.bias) + shift + 1) << 23;
   constexpr uint32_t kRebias = static_cast<uint32_t>(127 - F.bias) << m;
+  constexpr uint32_t kMaxBits = std::bit_cast<uint32_t>(kMax);
   const uint32_t b = f2u(v);
   const uint32_t sign = (b >> 31) << (F.bits() - 1);
-  const float a = std::min(u2f(b & 0x7FFFFFFFu), kMax);
-  const uint32_t ab = f2u(a);
+  // Non-negative floats order like their bits, so the saturating clamp is an integer min
+  // (which vectorizes; a float min would not, NaN rules keep it a branch).
+  const uint32_t ab = std::min(b & 0x7FFFFFFFu, kMaxBits);
   const uint32_t rounded = ab + ((1u << (shift - 1)) - 1u) + ((ab >> shift) & 1u);
   const uint32_t normal = (rounded >> shift) - kRebias;
-  const uint32_t sub = f2u(a + u2f(kMagicBits)) - kMagicBits;
-  return (ab < kMinNormalBits ? sub : normal) | sign;
+  const uint32_t sub = f2u(u2f(ab) + u2f(kMagicBits)) - kMagicBits;
+  // Select by mask rather than ?: so the compiler keeps both paths and no branch.
+  const uint32_t is_sub = 0u - static_cast<uint32_t>(ab < kMinNormalBits);
+  return ((sub & is_sub) | (normal & ~is_sub)) | sign;
 }
 
 // Integer element: round-to-nearest-even of v clamped to [lo, hi]. Adding and subtracting
 // 1.5 * 2^23 rounds any |v| < 2^22 to an integer with the FPU's RNE (the clamp keeps v there).
 inline int32_t fast_round_clamp(float v, float lo, float hi) {
-  const float c = std::min(std::max(v, lo), hi);
+  const float c0 = v > lo ? v : lo;
+  const float c = c0 < hi ? c0 : hi;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
   return static_cast<int32_t>((c + kRound) - kRound);
 }
