@@ -238,4 +238,23 @@ double decode(const Format& f, uint32_t code) {
   return f.kind == FormatKind::kFloat ? decode(f.fp, code) : decode(f.integer, code);
 }
 
+Probe probe(const Format& f, double x, const EncodeOptions& opt) {
+  Probe p{};
+  p.code = encode(f, x, opt);
+  p.value = decode(f, p.code);
+  if (std::isinf(x) && p.value == x) {
+    p.abs_error = 0;  // Inf stored as Inf: exact, though Inf - Inf is NaN
+  } else {
+    p.abs_error = std::fabs(p.value - x);
+  }
+  if (std::isnan(p.abs_error)) {
+    p.rel_error = NAN;
+  } else if (x == 0) {
+    p.rel_error = p.abs_error == 0 ? 0.0 : INFINITY;
+  } else {
+    p.rel_error = std::isinf(x) ? (p.abs_error == 0 ? 0.0 : 1.0) : p.abs_error / std::fabs(x);
+  }
+  return p;
+}
+
 }  // namespace bitsmith::formats

@@ -3,6 +3,7 @@
 #include <array>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "bitsmith/formats/codec.h"
@@ -108,6 +109,59 @@ uint64_t finite_value_count(const FloatFormat& f) {
   }
   if (!f.is_signed) return finite;  // e8m0: no zero, no sign
   return 2 * finite - 1;            // both signs, zero once
+}
+
+FormatProperties properties(const Format& f) {
+  FormatProperties p{};
+  p.bits = f.bits();
+  if (f.kind == FormatKind::kFloat) {
+    p.exponent_bits = f.fp.exponent_bits;
+    p.mantissa_bits = f.fp.mantissa_bits;
+    p.bias = f.fp.bias;
+    p.max = max_finite(f.fp);
+    p.min_normal = min_normal(f.fp);
+    p.min_subnormal = min_subnormal(f.fp);
+    p.epsilon = epsilon(f.fp);
+    p.finite_values = finite_value_count(f.fp);
+    p.has_inf = f.fp.has_inf();
+    p.has_nan = f.fp.has_nan();
+  } else {
+    p.mantissa_bits = f.integer.bits - (f.integer.is_signed ? 1 : 0);
+    p.max = static_cast<double>(f.integer.max());
+    p.min_normal = p.min_subnormal = p.epsilon = 1.0;
+    p.finite_values = uint64_t{1} << f.integer.bits;
+  }
+  return p;
+}
+
+CodeFields split_code(const Format& f, uint32_t code) {
+  const int bits = f.bits();
+  code &= bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
+  const bool has_sign = f.kind == FormatKind::kFloat ? f.fp.is_signed : f.integer.is_signed;
+  const int mant_bits = f.kind == FormatKind::kFloat ? f.fp.mantissa_bits
+                                                     : bits - (has_sign ? 1 : 0);
+  CodeFields c{};
+  c.sign = has_sign ? code >> (bits - 1) : 0u;
+  c.mantissa = code & ((1u << mant_bits) - 1u);
+  c.exponent = f.kind == FormatKind::kFloat
+                   ? (code >> mant_bits) & ((1u << f.fp.exponent_bits) - 1u)
+                   : 0u;
+  return c;
+}
+
+Result<double> parse_number(std::string_view text) {
+  // strtod reads decimal, hex floats, inf/infinity and nan in any case; it needs a terminated
+  // string and must consume all of it.
+  const std::string s(text);
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s.front()))) {
+    return invalid_argument("'{}' is not a number", text);
+  }
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) return invalid_argument("'{}' is not a number", text);
+  // Out-of-range decimals become +-inf or a denormal/zero with ERANGE: that is the value the
+  // text denotes, rounded, so it is accepted.
+  return v;
 }
 
 }  // namespace bitsmith::formats

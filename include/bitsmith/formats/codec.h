@@ -58,6 +58,16 @@ double decode(const IntFormat& f, uint32_t code);
 uint32_t encode(const Format& f, double x, const EncodeOptions& opt = {}, uint64_t index = 0);
 double decode(const Format& f, uint32_t code);
 
+// How a format stores x: its code, the decoded value and the error (rel_error = abs_error /
+// |x|; 0 when both are 0, inf when only x is 0; NaN when x or the value is NaN).
+struct Probe {
+  uint32_t code;
+  double value;
+  double abs_error;
+  double rel_error;
+};
+Probe probe(const Format& f, double x, const EncodeOptions& opt = {});
+
 // Whether a code is NaN in the format (integers: never).
 bool is_nan_code(const FloatFormat& f, uint32_t code);
 

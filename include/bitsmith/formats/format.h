@@ -94,4 +94,35 @@ double epsilon(const FloatFormat& f);        // gap between 1.0 and the next val
 // Number of distinct finite values, +0 and -0 counted once.
 uint64_t finite_value_count(const FloatFormat& f);
 
+// What `bitsmith formats` lists, for float and integer formats alike. Integers: exponent_bits
+// 0, mantissa_bits = the magnitude bits, bias 0, min_normal = min_subnormal = epsilon = 1 (the
+// integer grid's step), finite_values = 2^bits.
+struct FormatProperties {
+  int bits;
+  int exponent_bits;
+  int mantissa_bits;
+  int bias;
+  double max;
+  double min_normal;
+  double min_subnormal;
+  double epsilon;
+  uint64_t finite_values;
+  bool has_inf;
+  bool has_nan;
+};
+FormatProperties properties(const Format& f);
+
+// A code's fields. Floats: sign, biased exponent, mantissa. Integers: sign = the top bit of a
+// signed type (0 for unsigned), exponent 0, mantissa = the remaining bits.
+struct CodeFields {
+  uint32_t sign;
+  uint32_t exponent;
+  uint32_t mantissa;
+};
+CodeFields split_code(const Format& f, uint32_t code);
+
+// A number as a person types it: decimal ("-1.5e3"), hex float ("0x1.8p1"), "inf", "-inf",
+// "nan" (case-insensitive). The whole text must be the number; the error names the text.
+Result<double> parse_number(std::string_view text);
+
 }  // namespace bitsmith::formats
