@@ -126,7 +126,7 @@ Result<TensorPlan> plan_one(const ModelTensorInfo& t, const Model& m, const Quan
         BITSMITH_ASSIGN_OR_RETURN(next, nearest_fitting(*p.scheme, rows, cols, c.format));
       }
     }
-    p.reason = fmt::format("fallback: {}", fits.message());
+    p.reason = fmt::format("fallback: row length {} does not fit {}", cols, p.requested);
     p.scheme = next;
   }
   return p;

@@ -1,0 +1,134 @@
+// bitsmith quantize IN OUT --scheme S: round-to-nearest quantization or conversion of a whole
+// checkpoint into GGUF or safetensors (the pipeline is io::quantize_model).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "bitsmith/core/thread_pool.h"
+#include "bitsmith/io/model_file.h"
+#include "bitsmith/io/quantize.h"
+#include "command.h"
+#include "json_out.h"
+#include "table.h"
+
+namespace bitsmith::cli {
+namespace {
+
+struct QuantizeCliOptions {
+  std::string in, out, scheme, format, tokenizer;
+  std::vector<std::string> rules;
+  int threads = 0;
+  bool json = false;
+  bool dry_run = false;
+};
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) { b /= 1000; ++u; }
+  return fmt::format("{:.{}f} {}", b, u == 0 ? 0 : 2, units[u]);
+}
+
+// One line redrawn in place: tensor, bytes/s, ETA. Only on a terminal.
+void draw_progress(const io::QuantizeProgress& p) {
+  const double frac = p.input_bytes_total ? static_cast<double>(p.input_bytes_done) / static_cast<double>(p.input_bytes_total) : 1.0;
+  const double rate = p.seconds > 0 ? static_cast<double>(p.input_bytes_done) / p.seconds : 0;
+  const double eta = rate > 0 ? static_cast<double>(p.input_bytes_total - p.input_bytes_done) / rate : 0;
+  const int width = 30, filled = static_cast<int>(frac * width);
+  std::fprintf(stderr, "\r[%s%s] %3d%% %zu/%zu %-28.28s %s/s ETA %.0fs\x1b[K", std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<int>(frac * 100), p.index, p.count,
+               p.name.c_str(), human_bytes(rate).c_str(), eta);
+  if (p.index == p.count) std::fputc('\n', stderr);
+}
+
+int run_quantize(const QuantizeCliOptions& o) {
+  io::QuantizeConfig cfg;
+  cfg.scheme = o.scheme;
+  auto fmt_r = io::output_format_for(o.out, o.format);
+  if (!fmt_r.ok()) throw UsageError(fmt_r.status().message());
+  cfg.format = *fmt_r;
+  for (const auto& r : o.rules) {
+    auto eq = r.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) throw UsageError(fmt::format("--rule '{}': expected REGEX=SCHEME", r));
+    cfg.rules.emplace_back(r.substr(0, eq), r.substr(eq + 1));
+  }
+  if (o.threads < 0) throw UsageError("--threads must be >= 0");
+  if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
+  auto model = io::open_model(o.in, o.tokenizer);
+  if (!model.ok()) {
+    std::fprintf(stderr, "bitsmith quantize: %s\n", model.status().to_string().c_str());
+    return kExitFailed;
+  }
+  auto plans = io::plan_quantization(**model, cfg);
+  if (!plans.ok()) {
+    // An unknown scheme or a bad rule is the user's spelling, not a failed run.
+    if (plans.status().code() == StatusCode::kInvalidArgument) throw UsageError(plans.status().message());
+    std::fprintf(stderr, "bitsmith quantize: %s\n", plans.status().to_string().c_str());
+    return kExitFailed;
+  }
+  if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) cfg.progress = draw_progress;
+  io::QuantizeReport rep;
+  if (o.dry_run) {
+    for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
+  } else {
+    auto r = io::quantize_model(**model, o.out, cfg);
+    if (!r.ok()) {
+      std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
+      return kExitFailed;
+    }
+    rep = std::move(*r);
+  }
+  if (o.json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : rep.tensors) {
+      nlohmann::json j = {{"name", t.plan.name}, {"shape", t.plan.shape.dims()}, {"scheme", t.plan.scheme->name()},
+                          {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes}, {"reason", t.plan.reason}};
+      if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
+      tensors.push_back(j);
+    }
+    print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
+                {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"}, {"scheme", o.scheme},
+                {"dry_run", o.dry_run}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
+                {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
+                {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
+                {"seconds", json_number(rep.seconds)},
+                {"input_gb_per_s", json_number(rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0)}});
+    return kExitOk;
+  }
+  Table t({"tensor", "shape", "scheme", "note"});
+  for (const auto& tr : rep.tensors) {
+    std::string note = tr.plan.requested.empty() ? tr.plan.reason : tr.plan.reason;
+    t.add({tr.plan.name, tr.plan.shape.to_string(), tr.plan.scheme->name(), note});
+  }
+  std::string out = t.render();
+  if (!o.dry_run) {
+    out += fmt::format("wrote {} ({})\n", rep.output, cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors");
+    for (const auto& f : rep.extra_files) out += fmt::format("wrote {}\n", f);
+    out += fmt::format("input {} -> output {} ({:.3f} bits per weight over {} parameters), {} fallback(s), {:.2f} s, {:.3f} GB/s of input\n",
+                       human_bytes(static_cast<double>(rep.input_bytes)), human_bytes(static_cast<double>(rep.output_bytes)),
+                       rep.bits_per_weight, rep.parameters, rep.fallbacks, rep.seconds,
+                       rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+std::function<int()> setup_quantize(CLI::App& app) {
+  auto o = std::make_shared<QuantizeCliOptions>();
+  auto* sub = app.add_subcommand("quantize", "Quantize or convert a whole checkpoint (round to nearest) into GGUF or safetensors");
+  sub->add_option("input", o->in, "GGUF, safetensors (file, directory, index.json) or llama2.c checkpoint")->required();
+  sub->add_option("output", o->out, "output: FILE.gguf, FILE.safetensors, or a directory for safetensors")->required();
+  sub->add_option("--scheme", o->scheme, "scheme (see `bitsmith schemes`) or recipe q4_k_m / q5_k_m; f32/fp16/bf16 convert")->required();
+  sub->add_option("--rule", o->rules, "REGEX=SCHEME for tensors whose canonical name matches (first match wins); repeatable");
+  sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
+  sub->add_option("--format", o->format, "gguf or safetensors (default: from the output's extension)");
+  sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");
+  sub->add_flag("--dry-run", o->dry_run, "print the per-tensor plan, write nothing");
+  sub->add_flag("--json", o->json, "One JSON document on stdout");
+  return [o] { return run_quantize(*o); };
+}
+
+}  // namespace
+BITSMITH_COMMAND("quantize", setup_quantize);
+}  // namespace bitsmith::cli
