@@ -2,6 +2,8 @@
 // (ggml-quants.c quantize_row_*_ref), checked against the gguf Python package in
 // tests/gguf. With importance weights, Q4_0/Q5_0/Q4_1/Q5_1 use a weighted scale search the way
 // ggml's quantize_row_*_impl do (Q8_0 ignores them, as ggml does).
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -216,14 +218,181 @@ template <bool kSimd>
   }
 }
 
+// ---------------------------------------------------------------- AVX2 rows (no importance)
+//
+// The same float operations as the _ref blocks, 8 lanes at a time, with the codes packed in
+// registers. No FMA is enabled in these targets, so a * b + c stays two roundings as in the
+// reference. Blocks whose inverse scale is not finite go to the reference.
+#define BITSMITH_AVX2 __attribute__((target("avx2")))
+
+struct Block32 {
+  __m256 v[4];
+};
+
+BITSMITH_AVX2 inline Block32 load_block(const float* x) {
+  return {{_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8), _mm256_loadu_ps(x + 16),
+           _mm256_loadu_ps(x + 24)}};
+}
+BITSMITH_AVX2 inline __m256 abs8(__m256 v) {
+  return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+}
+// Horizontal max / min of 8 lanes (exact: max and min do not round).
+BITSMITH_AVX2 inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+BITSMITH_AVX2 inline float hmin8(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+// The signed value of largest magnitude, first occurrence (signed_absmax's scan).
+BITSMITH_AVX2 inline float signed_absmax8(const Block32& b, const float* x) {
+  const __m256 a0 = abs8(b.v[0]), a1 = abs8(b.v[1]), a2 = abs8(b.v[2]), a3 = abs8(b.v[3]);
+  const __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
+  const float amax_s = hmax8(m);
+  if (amax_s == 0) return 0.f;  // the scan's initial +0, whatever the zeros' signs
+  const __m256 amax = _mm256_set1_ps(amax_s);
+  const uint32_t mask = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a0, amax, _CMP_EQ_OQ))) |
+                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a1, amax, _CMP_EQ_OQ))) << 8 |
+                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a2, amax, _CMP_EQ_OQ))) << 16 |
+                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a3, amax, _CMP_EQ_OQ))) << 24;
+  return x[__builtin_ctz(mask)];
+}
+// 4 x 8 int32 codes (0..255) -> 32 bytes in element order.
+BITSMITH_AVX2 inline __m256i pack_codes(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+// Byte j = code j (low nibble) | code j + 16 (high nibble); returns the fifth bits (bit j =
+// bit 4 of code j) for the Q5 types.
+BITSMITH_AVX2 inline uint32_t store_nibbles(__m256i codes, uint8_t* qs) {
+  const uint32_t qh = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(codes, 3)));
+  const __m256i lo4 = _mm256_and_si256(codes, _mm256_set1_epi8(0x0F));
+  const __m128i lo = _mm256_castsi256_si128(lo4), hi = _mm256_extracti128_si256(lo4, 1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+  return qh;
+}
+
+// Q4_0 (nmax 8) / Q5_0 (nmax 16).
+template <int kNmax>
+BITSMITH_AVX2 void sym_row_avx2(const float* x, int64_t n, uint8_t* out) {
+  using Block = std::conditional_t<kNmax == 8, BlockQ4_0, BlockQ5_0>;
+  for (int64_t b = 0; b < n / kB; ++b, out += sizeof(Block)) {
+    const float* xb = x + b * kB;
+    Block y;
+    const Block32 v = load_block(xb);
+    const float d = signed_absmax8(v, xb) / static_cast<float>(-kNmax);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id)) {
+      sym_row<false, kNmax>(xb, kB, nullptr, out);  // one block through the reference
+      continue;
+    }
+    {
+      y.d = fp32_to_fp16(d);
+      const __m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(kNmax + 0.5f);
+      const __m256i top = _mm256_set1_epi32(2 * kNmax - 1);
+      __m256i c[4];
+      for (int k = 0; k < 4; ++k) {
+        c[k] = _mm256_min_epi32(top, _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v.v[k], vid), off)));
+      }
+      const uint32_t qh = store_nibbles(pack_codes(c[0], c[1], c[2], c[3]), y.qs);
+      if constexpr (kNmax == 16) std::memcpy(y.qh, &qh, 4);
+    }
+    std::memcpy(out, &y, sizeof y);
+  }
+}
+
+// Q4_1 (nmax 15) / Q5_1 (nmax 31).
+template <int kNmax>
+BITSMITH_AVX2 void asym_row_avx2(const float* x, int64_t n, uint8_t* out) {
+  using Block = std::conditional_t<kNmax == 15, BlockQ4_1, BlockQ5_1>;
+  for (int64_t b = 0; b < n / kB; ++b, out += sizeof(Block)) {
+    const float* xb = x + b * kB;
+    Block y;
+    const Block32 v = load_block(xb);
+    const float mn = hmin8(_mm256_min_ps(_mm256_min_ps(v.v[0], v.v[1]), _mm256_min_ps(v.v[2], v.v[3])));
+    const float mx = hmax8(_mm256_max_ps(_mm256_max_ps(v.v[0], v.v[1]), _mm256_max_ps(v.v[2], v.v[3])));
+    const float d = (mx - mn) / static_cast<float>(kNmax);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id) || !std::isfinite(mx - mn) || mn == 0) {
+      asym_row<false, kNmax>(xb, kB, nullptr, out);
+      continue;
+    }
+    {
+      y.d = fp32_to_fp16(d);
+      y.m = fp32_to_fp16(mn);
+      const __m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
+      __m256i c[4];
+      for (int k = 0; k < 4; ++k) {
+        c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v.v[k], vmn), vid), half));
+        if constexpr (kNmax == 15) c[k] = _mm256_min_epi32(c[k], _mm256_set1_epi32(15));
+      }
+      const uint32_t qh = store_nibbles(pack_codes(c[0], c[1], c[2], c[3]), y.qs);
+      if constexpr (kNmax == 31) std::memcpy(y.qh, &qh, 4);
+    }
+    std::memcpy(out, &y, sizeof y);
+  }
+}
+
+// Q8_0: roundf (half away from zero) as trunc(a) + (a - trunc(a) >= 0.5), exact.
+BITSMITH_AVX2 void q8_row_avx2(const float* x, int64_t n, uint8_t* out) {
+  for (int64_t b = 0; b < n / kB; ++b, out += sizeof(BlockQ8_0)) {
+    const float* xb = x + b * kB;
+    const Block32 v = load_block(xb);
+    const float amax = hmax8(_mm256_max_ps(_mm256_max_ps(abs8(v.v[0]), abs8(v.v[1])),
+                                           _mm256_max_ps(abs8(v.v[2]), abs8(v.v[3]))));
+    const float d = amax / 127.f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id)) {
+      q8_row<false>(xb, kB, nullptr, out);
+      continue;
+    }
+    BlockQ8_0 y;
+    y.d = fp32_to_fp16(d);
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+    __m256i c[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r = _mm256_mul_ps(v.v[k], vid);
+      const __m256 a = abs8(r);
+      const __m256 t = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 up = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, t), half, _CMP_GE_OQ),
+                                      _mm256_set1_ps(1.f));
+      c[k] = _mm256_cvttps_epi32(_mm256_or_ps(_mm256_add_ps(t, up), _mm256_and_ps(r, sign)));
+    }
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+    const __m256i codes = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    std::memcpy(y.qs, &codes, 32);
+    std::memcpy(out, &y, sizeof y);
+  }
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
 #define BITSMITH_GGUF_ROW_PAIR(name, fn)                                                 \
   void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
     fn<false>(x, n, imp, out);                                                           \
   }                                                                                      \
-  __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
+  __attribute__((target_clones("avx2", "default"))) void name##_simd(                    \
       const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
     fn<true>(x, n, imp, out);                                                            \
+  }                                                                                      \
+  void name##_fast(const float* x, int64_t n, const float* imp, uint8_t* out) {          \
+    if (!imp && cpu_has_avx2()) return name##_avx2(x, n, out);                           \
+    name##_simd(x, n, imp, out);                                                         \
   }
+void q4_0_avx2(const float* x, int64_t n, uint8_t* o) { sym_row_avx2<8>(x, n, o); }
+void q5_0_avx2(const float* x, int64_t n, uint8_t* o) { sym_row_avx2<16>(x, n, o); }
+void q4_1_avx2(const float* x, int64_t n, uint8_t* o) { asym_row_avx2<15>(x, n, o); }
+void q5_1_avx2(const float* x, int64_t n, uint8_t* o) { asym_row_avx2<31>(x, n, o); }
+void q8_0_avx2(const float* x, int64_t n, uint8_t* o) { q8_row_avx2(x, n, o); }
 template <bool S> void q4_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 8>(x, n, i, o); }
 template <bool S> void q5_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 16>(x, n, i, o); }
 template <bool S> void q4_1_row(const float* x, int64_t n, const float* i, uint8_t* o) { asym_row<S, 15>(x, n, i, o); }

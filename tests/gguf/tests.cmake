@@ -15,3 +15,7 @@ set_tests_properties(gguf.oracle_compare PROPERTIES
   FIXTURES_REQUIRED gguf_oracle LABELS gguf TIMEOUT 600
   SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\] [0-9]+ test.*\\[  PASSED  \\] 0 tests"
   ENVIRONMENT "BITSMITH_GGUF_ORACLE_DIR=${GGUF_ORACLE_DIR}")
+
+# Timing tool for scripts/bench_gguf.sh (not a test: never asserted).
+add_executable(gguf_speed ${CMAKE_CURRENT_LIST_DIR}/gguf_speed.cc)
+target_link_libraries(gguf_speed PRIVATE bitsmith_quant bitsmith_warnings)
