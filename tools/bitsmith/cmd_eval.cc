@@ -1,101 +1,26 @@
 // bitsmith eval MODEL --text FILE: perplexity (llama.cpp or GPTQ convention), and with --ref, a
 // --scheme or an --act-scheme, KL divergence / top-1 agreement / perplexity ratio against the
 // reference (the model itself, unquantized, when no --ref is given).
-//
-// Also defines the helpers `bitsmith compare` shares (declared again in cmd_compare.cc).
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "bitsmith/eval/evaluator.h"
+#include "bitsmith/eval/fake_quant.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
 
-namespace bitsmith::cli::evalcli {
+namespace bitsmith::cli {
+namespace {
 
-// Which scheme each matrix gets for a fake-quant run of `scheme_name`, and what the quantized
-// model would weigh. Block linears take the scheme; a linear whose shape the scheme rejects
-// (e.g. stories260K's 172-wide ffn_down for 32-blocks) keeps its stored precision and is
-// counted in `kept`. Embedding, output and norms keep their stored precision.
-struct SchemePlan {
-  const quant::Scheme* scheme = nullptr;
-  std::map<std::string, const quant::Scheme*> by_tensor;
-  std::vector<std::string> kept;
-  uint64_t bytes = 0;
-  uint64_t parameters = 0;
-  double bits_per_weight = 0;
-  std::function<const quant::Scheme*(const std::string&)> chooser() const {
-    return [this](const std::string& name) -> const quant::Scheme* {
-      auto it = by_tensor.find(name);
-      return it == by_tensor.end() ? nullptr : it->second;
-    };
-  }
-};
+using eval::plan_schemes;
+using eval::read_text;
 
-bool is_block_linear(const ModelTensorInfo& t) {
-  return t.name.rfind("blk.", 0) == 0 && t.shape.rank() == 2 &&
-         t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, ".weight") == 0;
-}
-
-Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_name) {
-  SchemePlan plan;
-  if (!scheme_name.empty()) {
-    BITSMITH_ASSIGN_OR_RETURN(plan.scheme, quant::find_scheme(scheme_name));
-  }
-  for (const auto& t : model.tensors()) {
-    const uint64_t params = static_cast<uint64_t>(t.shape.numel());
-    plan.parameters += params;
-    if (plan.scheme != nullptr && is_block_linear(t)) {
-      if (plan.scheme->check_shape(t.shape[0], t.shape[1]).ok()) {
-        plan.by_tensor[t.name] = plan.scheme;
-        plan.bytes += plan.scheme->data_bytes(t.shape[0], t.shape[1]) +
-                      plan.scheme->scale_bytes(t.shape[0], t.shape[1]) +
-                      plan.scheme->zero_bytes(t.shape[0], t.shape[1]);
-        continue;
-      }
-      plan.kept.push_back(t.name);
-    }
-    plan.bytes += t.bytes;
-  }
-  plan.bits_per_weight = plan.parameters > 0
-      ? 8.0 * static_cast<double>(plan.bytes) / static_cast<double>(plan.parameters) : 0;
-  return plan;
-}
-
-// The whole file minus one trailing newline (what llama-perplexity scores).
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return io_error("{}: cannot open the text file", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (text.empty()) return invalid_argument("{}: the text file is empty", path);
-  return text;
-}
-
-// A one-line progress bar with tokens/s on stderr, only when stderr is a terminal.
-std::function<void(int64_t, int64_t, double)> progress_bar(int64_t tokens_per_chunk) {
-  if (!isatty(STDERR_FILENO)) return {};
-  return [tokens_per_chunk](int64_t done, int64_t total, double seconds) {
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-    const double tps = seconds > 0 ? static_cast<double>(done * tokens_per_chunk) / seconds : 0;
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld chunks, %.0f tokens/s", std::string(filled, '#').c_str(),
-                 std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total), tps);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  };
-}
-
+// The model with its tokenizer; a model without one cannot be scored.
 Result<std::unique_ptr<Model>> open(const std::string& path, const std::string& tokenizer) {
   auto m = io::open_model(path, tokenizer);
   if (!m.ok()) return m.status();
@@ -104,13 +29,6 @@ Result<std::unique_ptr<Model>> open(const std::string& path, const std::string& 
   }
   return m;
 }
-
-}  // namespace bitsmith::cli::evalcli
-
-namespace bitsmith::cli {
-namespace {
-
-using namespace evalcli;
 
 struct EvalArgs {
   std::string model, tokenizer, text, style = "llamacpp", ref, ref_tokenizer, scheme, act_scheme;
@@ -187,7 +105,7 @@ int run_eval(const EvalArgs& a) {
   eo.ctx = ctx;
   eo.max_chunks = a.max_chunks;
   eo.bos_id = (*tok)->bos_id();
-  eo.progress = progress_bar(ctx * static_cast<int64_t>(ptrs.size()));
+  eo.progress = eval::terminal_progress(ctx * static_cast<int64_t>(ptrs.size()));
   auto r = eval::evaluate(ptrs, tokens, eo);
   if (!r.ok()) return fail(r.status());
   const eval::ModelScore& ms = r->models.back();

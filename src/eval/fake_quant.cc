@@ -1,0 +1,77 @@
+#include "bitsmith/eval/fake_quant.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace bitsmith::eval {
+
+namespace {
+bool is_block_linear(const ModelTensorInfo& t) {
+  static constexpr std::string_view kSuffix = ".weight";
+  return t.name.rfind("blk.", 0) == 0 && t.shape.rank() == 2 && t.name.size() > kSuffix.size() &&
+         t.name.compare(t.name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+}
+}  // namespace
+
+std::function<const quant::Scheme*(const std::string&)> SchemePlan::chooser() const {
+  return [this](const std::string& name) -> const quant::Scheme* {
+    auto it = by_tensor.find(name);
+    return it == by_tensor.end() ? nullptr : it->second;
+  };
+}
+
+Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_name) {
+  SchemePlan plan;
+  if (!scheme_name.empty()) {
+    BITSMITH_ASSIGN_OR_RETURN(plan.scheme, quant::find_scheme(scheme_name));
+  }
+  for (const auto& t : model.tensors()) {
+    plan.parameters += static_cast<uint64_t>(t.shape.numel());
+    if (plan.scheme != nullptr && is_block_linear(t)) {
+      const int64_t rows = t.shape[0], cols = t.shape[1];
+      if (plan.scheme->check_shape(rows, cols).ok()) {
+        plan.by_tensor[t.name] = plan.scheme;
+        plan.bytes += plan.scheme->data_bytes(rows, cols) + plan.scheme->scale_bytes(rows, cols) +
+                      plan.scheme->zero_bytes(rows, cols);
+        continue;
+      }
+      plan.kept.push_back(t.name);
+    }
+    plan.bytes += t.bytes;
+  }
+  plan.bits_per_weight = plan.parameters > 0
+      ? 8.0 * static_cast<double>(plan.bytes) / static_cast<double>(plan.parameters) : 0;
+  return plan;
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return io_error("{}: cannot open the text file", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) return invalid_argument("{}: the text file is empty", path);
+  return text;
+}
+
+std::function<void(int64_t, int64_t, double)> terminal_progress(int64_t tokens_per_chunk) {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [tokens_per_chunk](int64_t done, int64_t total, double seconds) {
+    constexpr int64_t kWidth = 30;
+    const int64_t filled = kWidth * done / std::max<int64_t>(total, 1);
+    const double tps = seconds > 0 ? static_cast<double>(done * tokens_per_chunk) / seconds : 0;
+    std::fprintf(stderr, "\r[%s%s] %lld/%lld chunks, %.0f tokens/s",
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total), tps);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace bitsmith::eval

@@ -1,0 +1,212 @@
+// bitsmith compare MODEL --text FILE --schemes S1,S2,...: the quality suite. The unquantized
+// model and one fake-quantized copy per scheme run in lockstep, chunk by chunk; each row gets
+// bits per weight, bytes, perplexity and its change, KL divergence, top-1 agreement and the
+// verdict of the seed thresholds, and the Pareto front (least KL divergence for the bytes).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "bitsmith/eval/evaluator.h"
+#include "bitsmith/eval/fake_quant.h"
+#include "bitsmith/io/model_file.h"
+#include "bitsmith/infer/tokenizer.h"
+#include "command.h"
+#include "json_out.h"
+#include "table.h"
+
+namespace bitsmith::cli {
+namespace {
+
+using eval::plan_schemes;
+using eval::SchemePlan;
+
+struct CompareArgs {
+  std::string model, tokenizer, text, style = "llamacpp", act_scheme;
+  std::vector<std::string> schemes;
+  int64_t ctx = 0, max_chunks = 0;
+  int threads = 0;
+  bool json = false;
+};
+
+struct Row {
+  std::string scheme;
+  SchemePlan plan;
+  eval::ModelScore score;
+  double delta_ppl = 0;
+  bool pareto = false;
+};
+
+// A scheme none of whose tensors fit (q4_k on a 64-wide model) changed nothing: no verdict.
+bool applies(const Row& r) { return !r.plan.by_tensor.empty(); }
+std::string verdict(const Row& r) {
+  return applies(r) ? std::string(eval::verdict(r.delta_ppl)) : "n/a (no tensor fits)";
+}
+
+// Rows no other row beats on both bytes and KL divergence (ties on both keep the first).
+void mark_pareto(std::vector<Row>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    bool dominated = false;
+    for (size_t j = 0; j < rows.size() && !dominated; ++j) {
+      if (i == j) continue;
+      if (!applies(rows[j])) continue;
+      const bool no_worse = rows[j].plan.bytes <= rows[i].plan.bytes &&
+                            rows[j].score.kld <= rows[i].score.kld;
+      const bool better = rows[j].plan.bytes < rows[i].plan.bytes ||
+                          rows[j].score.kld < rows[i].score.kld;
+      dominated = no_worse && (better || j < i);
+    }
+    rows[i].pareto = !dominated && !std::isnan(rows[i].score.kld) && applies(rows[i]);
+  }
+}
+
+int run_compare(const CompareArgs& a) {
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "bitsmith compare: %s\n", st.to_string().c_str());
+    return kExitFailed;
+  };
+  auto style = eval::parse_style(a.style);
+  if (!style.ok()) throw UsageError(style.status().message());
+  if (a.schemes.empty()) throw UsageError("--schemes needs at least one scheme");
+  const quant::Scheme* act = nullptr;
+  if (!a.act_scheme.empty()) {
+    auto s = quant::find_scheme(a.act_scheme);
+    if (!s.ok()) throw UsageError(s.status().message());
+    act = *s;
+  }
+  for (const auto& s : a.schemes) {
+    if (!quant::find_scheme(s).ok()) throw UsageError(quant::find_scheme(s).status().message());
+  }
+  if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
+  auto model = io::open_model(a.model, a.tokenizer);
+  if (!model.ok()) return fail(model.status());
+  if ((*model)->vocabulary().empty()) {
+    return fail(invalid_argument("{}: no tokenizer (give --tokenizer FILE)", a.model));
+  }
+  const auto& hp = (*model)->hyperparameters();
+  const int64_t ctx = a.ctx > 0 ? a.ctx : std::min<int64_t>(512, hp.context_length);
+  if (ctx > hp.context_length) {
+    throw UsageError(fmt::format("--ctx {} exceeds the model's context of {}", ctx, hp.context_length));
+  }
+  auto text = eval::read_text(a.text);
+  if (!text.ok()) return fail(text.status());
+  auto tok = infer::Tokenizer::create((*model)->vocabulary());
+  if (!tok.ok()) return fail(tok.status());
+  const auto tokens = (*tok)->encode(*text, true);
+
+  auto base_plan = plan_schemes(**model, "");
+  if (!base_plan.ok()) return fail(base_plan.status());
+  std::vector<Row> rows;
+  for (const auto& s : a.schemes) {
+    auto p = plan_schemes(**model, s);
+    if (!p.ok()) return fail(p.status());
+    rows.push_back({s, std::move(*p), {}, 0, false});
+  }
+  std::vector<std::unique_ptr<infer::Engine>> engines;
+  infer::EngineOptions base;
+  base.context = ctx;
+  auto be = infer::Engine::create(**model, base);
+  if (!be.ok()) return fail(be.status());
+  engines.push_back(std::move(*be));
+  for (const Row& r : rows) {
+    infer::EngineOptions o = base;
+    o.weight_scheme_for = r.plan.chooser();
+    o.act_scheme = act;
+    // Each scheme's fake-quantized layers stay resident: requantizing per chunk would dominate.
+    o.resident_bytes = std::numeric_limits<uint64_t>::max();
+    auto e = infer::Engine::create(**model, o);
+    if (!e.ok()) return fail(e.status().with_context(r.scheme));
+    engines.push_back(std::move(*e));
+  }
+  std::vector<infer::Engine*> ptrs;
+  for (auto& e : engines) ptrs.push_back(e.get());
+  eval::EvalOptions eo;
+  eo.style = *style;
+  eo.ctx = ctx;
+  eo.max_chunks = a.max_chunks;
+  eo.bos_id = (*tok)->bos_id();
+  eo.progress = eval::terminal_progress(ctx * static_cast<int64_t>(ptrs.size()));
+  auto res = eval::evaluate(ptrs, tokens, eo);
+  if (!res.ok()) return fail(res.status());
+  const eval::ModelScore& bs = res->models[0];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].score = res->models[i + 1];
+    rows[i].delta_ppl = rows[i].score.perplexity - bs.perplexity;
+  }
+  mark_pareto(rows);
+
+  if (a.json) {
+    nlohmann::json results = nlohmann::json::array(), pareto = nlohmann::json::array();
+    for (const Row& r : rows) {
+      nlohmann::json j = {{"scheme", r.scheme}, {"bits_per_weight", json_number(r.plan.bits_per_weight)},
+                          {"bytes", r.plan.bytes}, {"perplexity", json_number(r.score.perplexity)},
+                          {"delta_ppl", json_number(r.delta_ppl)}, {"kld", json_number(r.score.kld)},
+                          {"top1_agreement", json_number(r.score.top1_agreement)},
+                          {"ppl_ratio", json_number(r.score.ppl_ratio)},
+                          {"verdict", verdict(r)}};
+      if (!r.plan.kept.empty()) j["kept_unquantized"] = r.plan.kept;
+      results.push_back(j);
+      if (r.pareto) pareto.push_back(r.scheme);
+    }
+    nlohmann::json doc = {
+        {"model", a.model}, {"text", a.text}, {"style", eval::style_name(*style)}, {"ctx", ctx},
+        {"tokens", res->tokens}, {"chunks", res->chunks}, {"scored", res->scored},
+        {"baseline", {{"bits_per_weight", json_number(base_plan->bits_per_weight)},
+                      {"bytes", base_plan->bytes}, {"perplexity", json_number(bs.perplexity)},
+                      {"nll", json_number(bs.nll)}}},
+        {"results", results}, {"pareto", pareto},
+        {"tokens_per_second", json_number(res->tokens_per_second)}};
+    if (act != nullptr) doc["act_scheme"] = a.act_scheme;
+    print_json(doc);
+    return kExitOk;
+  }
+  std::string out = fmt::format("{} on {} ({} style, ctx {}, {} chunks, {} tokens scored){}\n",
+                                a.model, a.text, eval::style_name(*style), ctx, res->chunks,
+                                res->scored, act ? ", activations " + a.act_scheme : "");
+  Table t({"scheme", "bpw", "bytes", "perplexity", "delta", "kld", "top1", "verdict", "pareto"});
+  t.add({"baseline", fmt::format("{:.3f}", base_plan->bits_per_weight),
+         std::to_string(base_plan->bytes), fmt::format("{:.4f}", bs.perplexity), "-", "-", "-",
+         "-", ""});
+  for (const Row& r : rows) {
+    t.add({r.scheme + (r.plan.kept.empty() ? "" : "*"), fmt::format("{:.3f}", r.plan.bits_per_weight),
+           std::to_string(r.plan.bytes), fmt::format("{:.4f}", r.score.perplexity),
+           fmt::format("{:+.4f}", r.delta_ppl), fmt::format("{:.6f}", r.score.kld),
+           fmt::format("{:.2f}%", 100 * r.score.top1_agreement),
+           verdict(r), r.pareto ? "yes" : ""});
+  }
+  out += t.render();
+  bool any_kept = false;
+  for (const Row& r : rows) any_kept = any_kept || !r.plan.kept.empty();
+  if (any_kept) out += "* some linears kept unquantized: their shape does not fit the scheme's blocks\n";
+  out += "Pareto front (least KL divergence for the bytes):";
+  for (const Row& r : rows) {
+    if (r.pareto) out += " " + r.scheme;
+  }
+  out += fmt::format("\n{:.1f} s, {:.0f} tokens/s\n", res->seconds, res->tokens_per_second);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+std::function<int()> setup_compare(CLI::App& app) {
+  auto a = std::make_shared<CompareArgs>();
+  auto* sub = app.add_subcommand("compare", "Quality suite: perplexity, KLD and verdict per scheme");
+  sub->add_option("model", a->model, "Model file (GGUF, safetensors, llama2.c)")->required();
+  sub->add_option("--text", a->text, "Text file to score")->required();
+  sub->add_option("--schemes", a->schemes, "Schemes to compare (comma separated)")
+      ->required()->delimiter(',');
+  sub->add_option("--act-scheme", a->act_scheme, "Also fake-quantize every linear input");
+  sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
+  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))");
+  sub->add_option("--style", a->style, "Perplexity convention: llamacpp (default) or gptq");
+  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)");
+  sub->add_option("--threads", a->threads, "Threads (default: all cores)");
+  sub->add_flag("--json", a->json, "One JSON document on stdout");
+  return [a] { return run_compare(*a); };
+}
+
+}  // namespace
+
+BITSMITH_COMMAND("compare", setup_compare);
+
+}  // namespace bitsmith::cli
