@@ -30,8 +30,9 @@ ThreadPool& pool_for(int threads) {
 void bench_quantize(benchmark::State& state, const quant::Scheme* s, int threads) {
   quant::QuantizeOptions opt;
   opt.pool = &pool_for(threads);
+  const float* w = weights().data();  // generated outside the timed loop
   for (auto _ : state) {
-    auto q = s->quantize(weights().data(), kRows, kCols, opt);
+    auto q = s->quantize(w, kRows, kCols, opt);
     if (!q.ok()) {
       state.SkipWithError(q.status().to_string().c_str());
       return;

@@ -1,0 +1,225 @@
+// Bad and awkward input for every scheme of this module: non-finite values (error naming row
+// and column, or the allow_nonfinite policy), rows that do not fit the block, all-zero and
+// denormal data, importance weights, and the registry's traits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "../../src/quant/pack.h"
+#include "bitsmith/quant/metrics.h"
+#include "bitsmith/quant/scheme.h"
+
+namespace bitsmith::quant {
+namespace {
+
+std::vector<const Scheme*> own_listed() {
+  std::vector<const Scheme*> out;
+  for (const Scheme* s : listed_schemes()) {
+    if (s->traits().granularity != Granularity::kGguf) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<float> normal(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = nd(rng);
+  return v;
+}
+
+TEST(SchemeInput, NonFiniteNamesRowAndColumn) {
+  const int64_t rows = 4, cols = 256;
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    auto x = normal(rows * cols, 1);
+    x[2 * cols + 37] = bad;
+    x[3 * cols + 5] = bad;  // a later one must not be the one reported
+    for (const Scheme* s : own_listed()) {
+      SCOPED_TRACE(s->name());
+      auto q = s->quantize(x.data(), rows, cols);
+      ASSERT_FALSE(q.ok());
+      EXPECT_EQ(q.status().code(), StatusCode::kOutOfRange);
+      EXPECT_NE(q.status().message().find("row 2, column 37"), std::string::npos)
+          << q.status().message();
+    }
+  }
+}
+
+TEST(SchemeInput, AllowNonfiniteMapsToZeroAndFiniteMax) {
+  const int64_t rows = 2, cols = 256;
+  auto x = normal(rows * cols, 2);
+  float finite_max = 0;
+  for (float v : x) finite_max = std::max(finite_max, std::fabs(v));
+  auto y = x;
+  y[3] = NAN;
+  y[300] = INFINITY;
+  y[301] = -INFINITY;
+  auto want = x;
+  want[3] = 0;
+  want[300] = finite_max;
+  want[301] = -finite_max;
+  QuantizeOptions opt;
+  opt.allow_nonfinite = true;
+  for (const Scheme* s : own_listed()) {
+    SCOPED_TRACE(s->name());
+    auto got = s->quantize(y.data(), rows, cols, opt);
+    auto ref = s->quantize(want.data(), rows, cols);
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    ASSERT_TRUE(ref.ok());
+    EXPECT_EQ(got->data, ref->data);
+    EXPECT_EQ(got->scales, ref->scales);
+  }
+}
+
+TEST(SchemeInput, RowLengthNotAMultipleOfTheBlock) {
+  auto x = normal(100, 3);
+  for (const char* n : {"nvfp4", "mxfp4", "mxint8", "int4_g128", "int3_g32_sym"}) {
+    const Scheme* s = *find_scheme(n);
+    auto q = s->quantize(x.data(), 1, 100);
+    ASSERT_FALSE(q.ok()) << n;
+    EXPECT_EQ(q.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(q.status().message().find("row length 100 is not a multiple of the block size"),
+              std::string::npos) << q.status().message();
+  }
+  // Row, tensor, 2-D tile and cast schemes take any row length (block128 has partial tiles).
+  for (const char* n : {"int8", "fp8_e4m3", "fp8_e4m3_channel", "fp8_e4m3_block128", "fp16",
+                        "int4_grow"}) {
+    EXPECT_TRUE((*find_scheme(n))->quantize(x.data(), 1, 100).ok()) << n;
+  }
+}
+
+TEST(SchemeInput, ZeroAndDenormalDataRoundTripToZerosWithoutNaN) {
+  const int64_t rows = 3, cols = 256;
+  std::vector<float> zeros(rows * cols, 0.0f);
+  std::vector<float> denorm(rows * cols);
+  for (size_t i = 0; i < denorm.size(); ++i) {
+    denorm[i] = (i % 2 ? -1.0f : 1.0f) * 1e-42f * static_cast<float>(i % 17);
+  }
+  for (const Scheme* s : own_listed()) {
+    SCOPED_TRACE(s->name());
+    for (const auto* x : {&zeros, &denorm}) {
+      auto q = s->quantize(x->data(), rows, cols);
+      ASSERT_TRUE(q.ok()) << q.status().to_string();
+      std::vector<float> y(x->size(), 1.0f);
+      ASSERT_TRUE(s->dequantize(q->view(), y.data()).ok());
+      for (size_t i = 0; i < y.size(); ++i) {
+        ASSERT_FALSE(std::isnan(y[i])) << i;
+        // Values of 1e-42 are below every element grid except the plain casts' and f32.
+        if (x == &zeros) ASSERT_EQ(y[i], 0.0f) << i;
+        else ASSERT_LE(std::fabs(y[i]), 1e-40f) << i;
+      }
+    }
+  }
+}
+
+TEST(SchemeInput, ImportanceNeverIncreasesTheWeightedError) {
+  const int64_t rows = 16, cols = 256;
+  auto x = normal(rows * cols, 5);
+  for (size_t i = 0; i < x.size(); i += 29) x[i] *= 6.0f;  // outliers that clipping can trade
+  std::vector<float> w(cols);
+  for (int64_t c = 0; c < cols; ++c) w[c] = c % 4 == 0 ? 10.0f : 0.1f;
+  QuantizeOptions opt;
+  opt.importance = w.data();
+  auto weighted_error = [&](const Scheme* s, const QuantizeOptions& o) {
+    auto q = s->quantize(x.data(), rows, cols, o);
+    std::vector<float> y(x.size());
+    EXPECT_TRUE(q.ok() && s->dequantize(q->view(), y.data()).ok());
+    double e = 0;
+    for (size_t i = 0; i < x.size(); ++i) e += w[i % cols] * std::pow(double(x[i]) - y[i], 2);
+    return e;
+  };
+  int improved = 0;
+  for (const char* n : {"int8", "int4_g128", "int4_g128_sym", "int3_g64", "int2_grow_sym"}) {
+    const Scheme* s = *find_scheme(n);
+    const double plain = weighted_error(s, {}), weighted = weighted_error(s, opt);
+    EXPECT_LE(weighted, plain) << n;
+    improved += weighted < plain;
+  }
+  EXPECT_GT(improved, 0);  // the search does something on data with outliers
+  std::vector<float> bad(cols, 1.0f);
+  bad[7] = -1.0f;
+  opt.importance = bad.data();
+  EXPECT_FALSE((*find_scheme("int4_g128"))->quantize(x.data(), rows, cols, opt).ok());
+}
+
+TEST(SchemeTraits, BitsPerWeightMatchBytes) {
+  // Group/block schemes: traits bpw == the bits they really store (the per-tensor float32
+  // aside), on a shape every scheme fits.
+  const int64_t rows = 256, cols = 1024;
+  auto x = normal(rows * cols, 6);
+  for (const Scheme* s : own_listed()) {
+    const auto g = s->traits().granularity;
+    if (g != Granularity::kGroup && g != Granularity::kElement) continue;
+    auto q = s->quantize(x.data(), rows, cols);
+    ASSERT_TRUE(q.ok());
+    EXPECT_DOUBLE_EQ(double(q->total_bytes()) * 8 / double(rows * cols), s->traits().bits_per_weight)
+        << s->name();
+  }
+  EXPECT_DOUBLE_EQ((*find_scheme("nvfp4"))->traits().bits_per_weight, 4.5);
+  EXPECT_DOUBLE_EQ((*find_scheme("mxfp6_e2m3"))->traits().bits_per_weight, 6.25);
+  EXPECT_DOUBLE_EQ((*find_scheme("int4_g128"))->traits().bits_per_weight, 4.25);
+  EXPECT_DOUBLE_EQ((*find_scheme("int3_g64_sym"))->traits().bits_per_weight, 3.25);
+  EXPECT_FALSE(find_scheme("int9_g32").ok());
+  EXPECT_FALSE(find_scheme("int4_g100").ok());
+}
+
+TEST(SchemeInput, CorruptViewIsAnError) {
+  auto x = normal(4 * 64, 7);
+  const Scheme* s = *find_scheme("nvfp4");
+  auto q = s->quantize(x.data(), 4, 64);
+  ASSERT_TRUE(q.ok());
+  q->scales.pop_back();
+  std::vector<float> y(x.size());
+  EXPECT_EQ(s->dequantize(q->view(), y.data()).code(), StatusCode::kCorruptData);
+  EXPECT_FALSE(s->dequantize_rows(q->view(), 3, 5, y.data()).ok());
+}
+
+TEST(Pack, RoundTripsEveryWidth) {
+  std::mt19937 rng(8);
+  for (int bits = 2; bits <= 8; ++bits) {
+    for (int64_t n : {1, 7, 16, 33, 257}) {
+      std::vector<uint8_t> codes(n), back(n);
+      for (auto& c : codes) c = static_cast<uint8_t>(rng() & ((1u << bits) - 1));
+      std::vector<uint8_t> packed(detail::packed_bytes(n, bits));
+      detail::pack_codes(codes.data(), n, bits, packed.data());
+      detail::unpack_codes(packed.data(), n, bits, back.data());
+      EXPECT_EQ(codes, back) << bits << " " << n;
+    }
+  }
+  // Low bits first: 3-bit codes 1, 2, 3 -> bits 001 010 011 -> 0b011010001 -> 0xD1 0x00.
+  const uint8_t c3[] = {1, 2, 3};
+  uint8_t p3[2] = {0, 0};
+  detail::pack_codes(c3, 3, 3, p3);
+  EXPECT_EQ(p3[0], 0xD1);
+  EXPECT_EQ(p3[1], 0x00);
+}
+
+TEST(FastEncoder, EveryMidpointOfEverySmallFormatMatchesTheCodec) {
+  // Every pair of adjacent positive codes, their midpoint and its float neighbours.
+  auto check = [](auto fmt_tag, const formats::FloatFormat& f) {
+    constexpr formats::FloatFormat F = decltype(fmt_tag)::value;
+    const uint32_t n = 1u << (f.bits() - 1);
+    for (uint32_t c = 0; c + 1 < n; ++c) {
+      const double a = formats::decode(f, c), b = formats::decode(f, c + 1);
+      if (std::isnan(a) || std::isnan(b) || std::isinf(b)) continue;
+      const float mid = static_cast<float>((a + b) / 2);
+      for (float v : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e30f), -mid,
+                      static_cast<float>(a), static_cast<float>(b) * 1.5f}) {
+        ASSERT_EQ(detail::fast_encode_float<F>(v), formats::encode(f, v)) << v;
+      }
+    }
+  };
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat8E4M3FN>{}, formats::kFloat8E4M3FN);
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat8E5M2>{}, formats::kFloat8E5M2);
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat6E3M2FN>{}, formats::kFloat6E3M2FN);
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat6E2M3FN>{}, formats::kFloat6E2M3FN);
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat4E2M1FN>{}, formats::kFloat4E2M1FN);
+  check(std::integral_constant<formats::FloatFormat, formats::kFloat16>{}, formats::kFloat16);
+}
+
+}  // namespace
+}  // namespace bitsmith::quant
