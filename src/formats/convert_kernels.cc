@@ -28,18 +28,15 @@ namespace bitsmith::formats::detail {
 namespace {
 
 // frac = rem / 2^s against the uniform u = r53 / 2^53: the scalar codec rounds up iff
-// frac > u. Both sides are scaled to integers without overflow: rem < 2^min(s, 24).
+// frac > u, i.e. iff r53 < rem * 2^(53 - s). For s <= 53 that bound is an integer below 2^53;
+// for s > 53, r53 being an integer, r53 < rem / 2^t  <=>  r53 < ceil(rem / 2^t) with t = s - 53,
+// and ceil(rem / 2^t) is 0 or 1 once t >= 24 because rem < 2^24.
 [[gnu::always_inline]] inline uint32_t stochastic_up(uint32_t rem, uint32_t s, uint64_t r53) {
-  const uint64_t wide = rem;
-  // s <= 53: compare rem * 2^(53 - s) with r53 (both below 2^53).
-  const uint64_t lifted = wide << (s <= 53 ? 53 - s : 0);
-  // s > 53: rem > r53 * 2^t  <=>  rem >> t > r53, or equal with nonzero low bits.
-  const uint32_t t = s > 53 ? (s - 53 < 63 ? s - 53 : 63) : 0;
-  const uint64_t hi = wide >> t;
-  const uint64_t lo = wide & ((uint64_t{1} << t) - 1);
-  // Bitwise, not short-circuit, operators: no branches, so the loop stays vectorizable.
-  const bool up = s <= 53 ? lifted > r53 : ((hi > r53) | ((hi == r53) & (lo != 0)));
-  return up ? 1u : 0u;
+  const uint32_t t = s > 53 ? s - 53 : 0;
+  const uint32_t ceil_small = t < 25 ? (rem + (1u << (t < 25 ? t : 0)) - 1u) >> (t < 25 ? t : 0)
+                                     : static_cast<uint32_t>(rem != 0);
+  const uint64_t bound = s <= 53 ? uint64_t{rem} << (s <= 53 ? 53 - s : 0) : uint64_t{ceil_small};
+  return static_cast<uint32_t>(r53 < bound);
 }
 
 template <Rounding R>
@@ -217,7 +214,10 @@ template <Rounding R>
     const float frac = __builtin_fabsf(vc) - __builtin_fabsf(static_cast<float>(t));
     int32_t up;
     if constexpr (R == Rounding::kRne) {
-      up = static_cast<int32_t>((frac > 0.5f) | ((frac == 0.5f) & ((t & 1) != 0)));
+      // Integer flags only: GCC cannot vectorize a conversion of t to bool.
+      const int32_t above = frac > 0.5f ? 1 : 0;
+      const int32_t tie = frac == 0.5f ? 1 : 0;
+      up = above | (tie & t & 1);
     } else if constexpr (R == Rounding::kRtz) {
       up = 0;
     } else {
