@@ -242,6 +242,29 @@ template <bool kRef, ElemKind E, ScaleRule R, int kB>
 BITSMITH_INLINE bool quantize_row(const float* __restrict x, const RowCtx& c,
                                   uint8_t* __restrict codes, uint8_t* scales, uint8_t* zeros) {
   bool ok = true;
+  if constexpr (kB > 0) {
+    // Fixed small blocks (nvfp4, MX): all block scales first, then all elements, so no
+    // block's element loop waits on its own scale chain (amax -> divide -> encode -> decode)
+    // and consecutive blocks overlap in the CPU. Same arithmetic as the loop below.
+    const int64_t nb = c.cols / kB;
+    thread_local std::vector<BlockParams> params;
+    params.resize(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      BlockStats s = block_stats<kRef, R>(x + b * kB, kB);
+      if (s.amax_bits >= kNonFiniteAbsBits) {  // reported by the caller, with row and column
+        ok = false;
+        s.amax_bits = 0;
+      }
+      params[static_cast<size_t>(b)] = block_params<kRef, R>(s, c, b, 1.0f);
+      store_params(params[static_cast<size_t>(b)], R, b, scales, zeros);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockParams& p = params[static_cast<size_t>(b)];
+      if (p.all_zero) std::memset(codes + b * kB, 0, kB);
+      else encode_block<kRef, E>(x + b * kB, kB, p.d, p.lo, p.hi, p.z, codes + b * kB);
+    }
+    return ok;
+  }
   const int64_t block = kB > 0 ? kB : c.block;
   const int64_t cols = c.cols;
   const int64_t nb = block > 0 ? (cols + block - 1) / block : 0;
