@@ -1,0 +1,44 @@
+"""bitsmith compare: one row per scheme with verdicts, and a Pareto front that is one."""
+import os
+import unittest
+
+import clitest
+
+MODEL = os.path.join(clitest.SHARED, "models", "stories260K", "stories260K.bin")
+TOK = os.path.join(clitest.SHARED, "models", "stories260K", "tok512.bin")
+TEXT = os.path.join(clitest.SHARED, "data", "wikitext2_test.txt")
+SCHEMES = "nvfp4,mxfp4,q4_0,q8_0,int4_g32,fp8_e4m3"
+
+
+class CompareTest(unittest.TestCase):
+    def test_json(self):
+        doc = clitest.run_json("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                               "--max-chunks", 6, "--schemes", SCHEMES)
+        rows = doc["results"]
+        self.assertEqual([r["scheme"] for r in rows], SCHEMES.split(","))
+        base = doc["baseline"]["perplexity"]
+        for r in rows:
+            self.assertAlmostEqual(r["delta_ppl"], r["perplexity"] - base, places=9)
+            self.assertIn(r["verdict"], ("excellent", "good", "acceptable", "too aggressive"))
+            self.assertLess(r["bytes"], doc["baseline"]["bytes"])
+            self.assertGreater(r["kld"], 0)
+        # The front: no scheme on it is beaten on both bytes and KLD by another.
+        by = {r["scheme"]: r for r in rows}
+        self.assertTrue(doc["pareto"])
+        for s in doc["pareto"]:
+            for o in rows:
+                self.assertFalse(o["bytes"] < by[s]["bytes"] and o["kld"] < by[s]["kld"], (s, o["scheme"]))
+        for r in rows:
+            if r["scheme"] not in doc["pareto"]:
+                self.assertTrue(any(o["bytes"] <= r["bytes"] and o["kld"] <= r["kld"] for o in rows if o is not r))
+
+    def test_table_and_usage(self):
+        p = clitest.run("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                        "--max-chunks", 2, "--schemes", "q8_0", "--act-scheme", "fp8_e4m3")
+        self.assertIn("Pareto", p.stdout)
+        self.assertEqual(clitest.run("compare", MODEL, "--tokenizer", TOK, "--text", TEXT,
+                                     "--schemes", "bogus", check=False).returncode, 2)
+
+
+if __name__ == "__main__":
+    clitest.main()
