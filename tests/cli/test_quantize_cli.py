@@ -235,7 +235,7 @@ class QuantizeTest(unittest.TestCase):
             if not os.path.exists(exe):
                 self.skipTest("neither llama-cpp-python nor llama.cpp's llama-completion is available")
             p = subprocess.run([exe, "-m", out, "-no-cnv", "--temp", "0", "-n", "60", "-p", ""],
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, errors="replace", timeout=300)
             self.assertEqual(p.returncode, 0, p.stderr[-2000:])
             text = p.stdout
         self.assertIn(GOLDEN, text)
