@@ -249,7 +249,10 @@ void f32_to_int_codes(const IntFormat& f, std::span<const float> x, float scale,
 void int_codes_to_f32(const IntFormat& f, std::span<const uint8_t> codes, float scale,
                       std::span<float> out, ThreadPool* pool) {
   BITSMITH_ASSERT(f.bits >= 1 && f.bits <= 8);
-  decode_bytes(decode_table(f, f.bits, scale), codes, out, pool);
+  BITSMITH_ASSERT(codes.size() == out.size());
+  for_chunks(pool, codes.size(), kGrain, [&](size_t b, size_t e) {
+    detail::decode_int_u8(f.bits, f.is_signed, scale, codes.data() + b, out.data() + b, e - b);
+  });
 }
 
 void f32_to_int8(std::span<const float> x, float scale, std::span<int8_t> out,

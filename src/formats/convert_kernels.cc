@@ -242,4 +242,17 @@ void encode_int_u8(const IntEncodeParams& p, const float* x, uint8_t* out, size_
   }
 }
 
+BITSMITH_CPU_CLONES
+void decode_int_u8(int bits, bool is_signed, float scale, const uint8_t* __restrict codes,
+                   float* __restrict out, size_t n) {
+  // Move the code's top bit to bit 31, then shift back: arithmetic for signed (sign
+  // extension), logical for unsigned.
+  const auto up = static_cast<uint32_t>(32 - bits);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t c = static_cast<uint32_t>(codes[i]) << up;
+    const int32_t v = is_signed ? static_cast<int32_t>(c) >> up : static_cast<int32_t>(c >> up);
+    out[i] = static_cast<float>(v) * scale;
+  }
+}
+
 }  // namespace bitsmith::formats::detail

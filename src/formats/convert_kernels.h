@@ -67,5 +67,9 @@ struct IntEncodeParams {
 };
 void encode_int_u8(const IntEncodeParams& p, const float* x, uint8_t* out, size_t n,
                    uint64_t index0);
+// Integer codes of `bits` (1..8) bits -> float(value) * scale: arithmetic, not a table, so it
+// vectorizes (a sign extension, a conversion and a multiply).
+void decode_int_u8(int bits, bool is_signed, float scale, const uint8_t* codes, float* out,
+                   size_t n);
 
 }  // namespace bitsmith::formats::detail

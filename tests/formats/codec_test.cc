@@ -305,5 +305,41 @@ TEST(Codec, FindFormatAcceptsNamesAndAliases) {
   EXPECT_NE(bad.status().message().find("float7"), std::string::npos);
 }
 
+TEST(Codec, PropertiesFieldsProbeAndNumberParsing) {
+  const FormatProperties e4m3 = properties(*find_format("e4m3").value());
+  EXPECT_EQ(e4m3.bits, 8);
+  EXPECT_EQ(e4m3.max, 448.0);
+  EXPECT_EQ(e4m3.finite_values, 253u);
+  EXPECT_FALSE(e4m3.has_inf);
+  const FormatProperties int4 = properties(*find_format("int4").value());
+  EXPECT_EQ(int4.max, 7.0);
+  EXPECT_EQ(int4.mantissa_bits, 3);
+  EXPECT_EQ(int4.finite_values, 16u);
+  // 0b1'1110'110 = -448 in e4m3: sign 1, exponent 15, mantissa 6.
+  const CodeFields c = split_code(*find_format("e4m3").value(), 0xFEu);
+  EXPECT_EQ(c.sign, 1u);
+  EXPECT_EQ(c.exponent, 15u);
+  EXPECT_EQ(c.mantissa, 6u);
+  const CodeFields e8 = split_code(*find_format("e8m0").value(), 0x81u);
+  EXPECT_EQ(e8.sign, 0u);
+  EXPECT_EQ(e8.exponent, 0x81u);
+  const Probe p = probe(*find_format("e4m3").value(), 3.141592653589793);
+  EXPECT_EQ(p.code, 0x45u);
+  EXPECT_EQ(p.value, 3.25);
+  EXPECT_DOUBLE_EQ(p.rel_error, (3.25 - 3.141592653589793) / 3.141592653589793);
+  EXPECT_EQ(probe(*find_format("fp16").value(), INFINITY, kRneIeee).rel_error, 0.0);
+  EXPECT_TRUE(std::isnan(probe(*find_format("fp16").value(), NAN).abs_error));
+  EXPECT_EQ(probe(*find_format("fp4").value(), 0.0).rel_error, 0.0);
+  EXPECT_EQ(parse_number("-0x1.8p1").value(), -3.0);
+  EXPECT_EQ(parse_number("1e-3").value(), 1e-3);
+  EXPECT_EQ(parse_number("-inf").value(), -INFINITY);
+  EXPECT_EQ(parse_number("INF").value(), INFINITY);
+  EXPECT_TRUE(std::isnan(parse_number("nan").value()));
+  for (const char* bad : {"", "abc", "1.5x", " 1", "1 ", "--1", "0x"}) {
+    const auto r = parse_number(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace bitsmith::formats

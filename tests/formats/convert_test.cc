@@ -232,6 +232,13 @@ TEST(Convert, DecodeEveryCodeMatchesScalar) {
       if (f.name == "float8_e5m2") e5m2_to_f32(codes8, got, &pools().many);
       if (f.name == "float4_e2m1fn") e2m1_to_f32(codes8, got, &pools().many);
       expect_floats_identical(got, want, "named u8");
+      if (f.kind == FormatKind::kInt) {  // with a scale: float(q) * scale, a float32 multiply
+        const float scale = 0.37f;
+        std::vector<float> want_scaled(n);
+        for (size_t i = 0; i < n; ++i) want_scaled[i] = want[i] * scale;
+        int_codes_to_f32(f.integer, codes8, scale, got, &pools().many);
+        expect_floats_identical(got, want_scaled, "int codes scaled");
+      }
     }
   }
 }
