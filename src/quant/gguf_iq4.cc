@@ -56,7 +56,7 @@ void block_weights(const float* x, const float* imp, float* w) {
 // The candidate search; returns the unrounded scale (0 for an all-zero block).
 float search_ref(const float* x, const float* w, float max) {
   float best_d = 0, best = 0;
-  for (int t = -8; t <= 7; ++t) {
+  for (int t = -8; t <= 7; t += t < -7 ? 1 : 5) {
     // t = -8 is ggml's first guess id = 127 / max; then id = (t - 127) / max, t = -7..7.
     const float id = t < -7 ? 1 / (max / -kV0) : (static_cast<float>(t) + kV0) / max;
     const float sumqx = lane_sum(kB, [&](int i) { return (w[i] * grid_value(id * x[i])) * x[i]; });
@@ -79,7 +79,7 @@ float search_ref(const float* x, const float* w, float max) {
   v8f xv[4], wv[4];
   for (int v = 0; v < 4; ++v) { xv[v] = load8(x + 8 * v); wv[v] = load8(w + 8 * v); }
   float best_d = 0, best = 0;
-  for (int t = -8; t <= 7; ++t) {
+  for (int t = -8; t <= 7; t += t < -7 ? 1 : 5) {
     const float id = t < -7 ? 1 / (max / -kV0) : (static_cast<float>(t) + kV0) / max;
     v8f sqx = {}, sq2 = {};
     for (int v = 0; v < 4; ++v) {

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gguf_search.h"
+#include "gguf_subblock.h"
 
 namespace bitsmith::quant::gguf {
 namespace {
@@ -19,17 +19,6 @@ constexpr int kN = kQK_K;
 
 // Lane-ordered sum of squares of n values (the order hsum8 defines), shared by both paths.
 float sum_sq(const float* x, int n) { return lane_sum(n, [&](int i) { return x[i] * x[i]; }); }
-
-// Weighted squared error of a dequantized super-block (double, so that comparing two
-// candidates is not decided by rounding noise). `ew` null = uniform.
-double block_error(const float* x, const float* y, const float* ew) {
-  double e = 0;
-  for (int i = 0; i < kN; ++i) {
-    const double d = static_cast<double>(y[i]) - x[i];
-    e += (ew ? ew[i] : 1.0) * d * d;
-  }
-  return e;
-}
 
 // Search weights: ggml's quant_weights rule with importance (imp * sqrt(sigma2 + x^2)),
 // otherwise the type's own heuristic.
@@ -69,41 +58,56 @@ struct AsymResult {
   uint8_t L[kN] = {};
 };
 
-void asym_dequant(const AsymParams& p, const AsymResult& r, float* y) {
-  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
-  for (int j = 0; j < kN / p.sub; ++j) {
-    const float dl = d * r.sc[j], ml = dmin * r.m[j];
-    for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) y[i] = dl * r.L[i] - ml;
-  }
-}
-
-// Levels for the stored scales (ggml's final pass): nearest level of (x + dm) / d.
-void asym_requant(const AsymParams& p, const float* x, AsymResult& r) {
+// Levels for the stored scales (ggml's final pass): nearest level of (x + ml) / dl; a
+// sub-block whose scale is 0 keeps its levels.
+template <bool kSimd>
+[[gnu::always_inline]] inline void asym_requant(const AsymParams& p, const float* x, AsymResult& r) {
   const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
   for (int j = 0; j < kN / p.sub; ++j) {
     const float dl = d * r.sc[j];
     if (dl == 0) continue;
-    const float ml = dmin * r.m[j];
-    for (int i = j * p.sub; i < (j + 1) * p.sub; ++i) {
-      r.L[i] = static_cast<uint8_t>(
-          std::clamp(round_magic((x[i] + ml) / dl), 0.f, static_cast<float>(p.nmax)));
-    }
+    asym_levels<kSimd>(p.sub, p.nmax, x + j * p.sub, dl, dmin * r.m[j], r.L + j * p.sub);
   }
 }
 
+// Weighted squared error of the stored super-block: float sums per sub-block (lane order),
+// added in double.
+template <bool kSimd>
+[[gnu::always_inline]] inline double asym_error_total(const AsymParams& p, const float* x,
+                                                      const float* ew, const AsymResult& r) {
+  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
+  double e = 0;
+  for (int j = 0; j < kN / p.sub; ++j) {
+    const int o = j * p.sub;
+    e += asym_err<kSimd>(p.sub, x + o, ew ? ew + o : nullptr, r.L + o, d * r.sc[j], dmin * r.m[j]);
+  }
+  return e;
+}
+
 // Least-squares refit of (d, dmin) with the codes fixed, then re-quantization; kept while the
-// error drops. Two rounds: a second rarely helps more.
-void asym_refit(const AsymParams& p, const float* x, const float* ew, AsymResult& r) {
-  float y[kN];
-  asym_dequant(p, r, y);
-  double best = block_error(x, y, ew);
+// error drops. Two rounds: a second rarely helps more. The normal equations are assembled from
+// per-sub-block sums: value = d * (sc L) + dmin * (-m).
+template <bool kSimd>
+[[gnu::always_inline]] inline void asym_refit(const AsymParams& p, const float* x, const float* ew,
+                                              AsymResult& r) {
+  const int nsub = kN / p.sub;
+  float sw[16], sx[16];
+  for (int j = 0; j < nsub; ++j) {
+    const float* xs = x + j * p.sub;
+    const float* es = ew ? ew + j * p.sub : nullptr;
+    sw[j] = lane_sum(p.sub, [&](int i) { return es ? es[i] : 1.f; });
+    sx[j] = lane_sum(p.sub, [&](int i) { return (es ? es[i] : 1.f) * xs[i]; });
+  }
+  double best = asym_error_total<kSimd>(p, x, ew, r);
   for (int round = 0; round < 2; ++round) {
     double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
-    for (int i = 0; i < kN; ++i) {
-      const double w = ew ? ew[i] : 1.0;
-      const double a = static_cast<double>(r.sc[i / p.sub]) * r.L[i];
-      const double b = -static_cast<double>(r.m[i / p.sub]);
-      saa += w * a * a; sab += w * a * b; sbb += w * b * b; sax += w * a * x[i]; sbx += w * b * x[i];
+    for (int j = 0; j < nsub; ++j) {
+      const int o = j * p.sub;
+      float sl, sll, slx;
+      asym_moments<kSimd>(p.sub, x + o, ew ? ew + o : nullptr, r.L + o, &sl, &sll, &slx);
+      const double sc = r.sc[j], m = r.m[j];
+      saa += sc * sc * sll; sab -= sc * m * sl; sbb += m * m * sw[j];
+      sax += sc * slx; sbx -= m * sx[j];
     }
     const double det = saa * sbb - sab * sab;
     if (!(det > 0)) return;
@@ -111,27 +115,20 @@ void asym_refit(const AsymParams& p, const float* x, const float* ew, AsymResult
     t.d = fp32_to_fp16(static_cast<float>((sax * sbb - sab * sbx) / det));
     t.dmin = fp32_to_fp16(static_cast<float>((saa * sbx - sab * sax) / det));
     if ((t.d & 0x7fffu) >= 0x7c00u || (t.dmin & 0x7fffu) >= 0x7c00u) return;
-    asym_requant(p, x, t);
-    asym_dequant(p, t, y);
-    const double e = block_error(x, y, ew);
+    asym_requant<kSimd>(p, x, t);
+    const double e = asym_error_total<kSimd>(p, x, ew, t);
     if (!(e < best)) return;
     best = e;
     r = t;
   }
 }
 
-// Error of one sub-block of levels L under scale dl and offset ml (lane-ordered float sum).
-float asym_sub_error(int n, const float* x, const float* ew, const uint8_t* L, float dl, float ml) {
-  return lane_sum(n, [&](int i) {
-    const float t = dl * static_cast<float>(L[i]) - ml - x[i];
-    return (ew ? ew[i] : 1.f) * t * t;
-  });
-}
-
 // Tries each sub-block's scale code and min code one step up and down (levels re-chosen),
 // keeping what lowers that sub-block's stored error: a search over the codes actually
 // written, which the search on unquantized scales cannot see.
-void asym_tweak(const AsymParams& p, const float* x, const float* ew, AsymResult& r) {
+template <bool kSimd>
+[[gnu::always_inline]] inline void asym_tweak(const AsymParams& p, const float* x, const float* ew,
+                                              AsymResult& r) {
   const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
   const int n = p.sub;
   static constexpr int kSteps[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
@@ -139,19 +136,15 @@ void asym_tweak(const AsymParams& p, const float* x, const float* ew, AsymResult
     const float* xs = x + j * n;
     const float* es = ew ? ew + j * n : nullptr;
     uint8_t* Ls = r.L + j * n;
-    float best = asym_sub_error(n, xs, es, Ls, d * r.sc[j], dmin * r.m[j]);
+    float best = asym_err<kSimd>(n, xs, es, Ls, d * r.sc[j], dmin * r.m[j]);
     const int sc0 = r.sc[j], m0 = r.m[j];
     uint8_t T[32];
     for (const auto& st : kSteps) {
       const int sc = sc0 + st[0], m = m0 + st[1];
       if (sc < 1 || sc > p.scale_max || m < 0 || m > p.scale_max) continue;
       const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
-      const float idl = 1.f / dl;
-      for (int i = 0; i < n; ++i) {
-        T[i] = static_cast<uint8_t>(
-            std::clamp(round_magic((xs[i] + ml) * idl), 0.f, static_cast<float>(p.nmax)));
-      }
-      const float e = asym_sub_error(n, xs, es, T, dl, ml);
+      asym_levels<kSimd>(n, p.nmax, xs, dl, ml, T);
+      const float e = asym_err<kSimd>(n, xs, es, T, dl, ml);
       if (e < best) {
         best = e;
         r.sc[j] = static_cast<uint8_t>(sc);
@@ -196,9 +189,9 @@ template <bool kSimd>
   }
   r.d = fp32_to_fp16(max_scale / qmax);
   r.dmin = fp32_to_fp16(max_min / qmax);
-  asym_requant(p, x, r);
-  asym_refit(p, x, imp, r);
-  asym_tweak(p, x, imp, r);
+  asym_requant<kSimd>(p, x, r);
+  asym_refit<kSimd>(p, x, imp, r);
+  asym_tweak<kSimd>(p, x, imp, r);
 }
 
 // ggml's 12-byte packing of eight 6-bit scales and mins (get_scale_min_k4 reads it back).
@@ -227,9 +220,9 @@ void unpack_scale_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
 }
 
 // ggml's q2_K_ref grid: (-0.5, 0.1, 15) over |x| weights (scored by squared error here).
-constexpr AsymParams kQ2K = {16, 3, 15, -0.5f, 0.1f, 15, WeightRule::kAbs, 1.f};
-constexpr AsymParams kQ4K = {32, 15, 63, -1.f, 0.1f, 20, WeightRule::kAvPlusAbs, 2.f};
-constexpr AsymParams kQ5K = {32, 31, 63, -0.5f, 0.1f, 15, WeightRule::kAvPlusAbs, 2.f};
+constexpr AsymParams kQ2K = {16, 3, 15, -0.5f, 0.5f, 3, WeightRule::kAbs, 1.f};
+constexpr AsymParams kQ4K = {32, 15, 63, -1.f, 0.4f, 5, WeightRule::kAvPlusAbs, 2.f};
+constexpr AsymParams kQ5K = {32, 31, 63, -0.5f, 0.5f, 3, WeightRule::kAvPlusAbs, 2.f};
 
 template <bool kSimd>
 [[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
@@ -299,6 +292,8 @@ struct SymParams {
   float scale_neg;  // the largest-magnitude sub-block scale maps to this code: -32, -128
   int code_lo, code_hi;  // sub-block scale code range: [-32, 31], [-128, 127]
   float sigma2_factor;
+  int nsym;    // candidate scales -(nmax + step k) / max, k = -nsym..nsym
+  float step;
 };
 
 struct SymResult {
@@ -307,85 +302,75 @@ struct SymResult {
   int8_t L[kN] = {};  // level + nmax
 };
 
-void sym_dequant(const SymParams& p, const SymResult& r, float* y) {
-  const float d = fp16_to_fp32(r.d);
-  for (int j = 0; j < 16; ++j) {
-    const float dl = d * static_cast<float>(r.sc[j]);
-    for (int i = 16 * j; i < 16 * j + 16; ++i) y[i] = dl * static_cast<float>(r.L[i] - p.nmax);
-  }
-}
-
-void sym_requant(const SymParams& p, const float* x, SymResult& r) {
+template <bool kSimd>
+[[gnu::always_inline]] inline void sym_requant(const SymParams& p, const float* x, SymResult& r) {
   const float d = fp16_to_fp32(r.d);
   for (int j = 0; j < 16; ++j) {
     const float dl = d * static_cast<float>(r.sc[j]);
     if (dl == 0) continue;
-    for (int i = 16 * j; i < 16 * j + 16; ++i) {
-      const float l = std::clamp(round_magic(x[i] / dl), static_cast<float>(-p.nmax),
-                                 static_cast<float>(p.nmax - 1));
-      r.L[i] = static_cast<int8_t>(static_cast<int>(l) + p.nmax);
-    }
+    sym_levels<kSimd>(16, p.nmax, x + 16 * j, dl, r.L + 16 * j);
   }
 }
 
-void sym_refit(const SymParams& p, const float* x, const float* ew, SymResult& r) {
-  float y[kN];
-  sym_dequant(p, r, y);
-  double best = block_error(x, y, ew);
+template <bool kSimd>
+[[gnu::always_inline]] inline double sym_error_total(const SymParams& p, const float* x,
+                                                     const float* ew, const SymResult& r) {
+  const float d = fp16_to_fp32(r.d);
+  double e = 0;
+  for (int j = 0; j < 16; ++j) {
+    e += sym_err<kSimd>(16, p.nmax, x + 16 * j, ew ? ew + 16 * j : nullptr, r.L + 16 * j,
+                        d * static_cast<float>(r.sc[j]));
+  }
+  return e;
+}
+
+// Least-squares refit of d with the codes fixed (value = d * (sc l)), kept while better.
+template <bool kSimd>
+[[gnu::always_inline]] inline void sym_refit(const SymParams& p, const float* x, const float* ew,
+                                             SymResult& r) {
+  double best = sym_error_total<kSimd>(p, x, ew, r);
   for (int round = 0; round < 2; ++round) {
     double saa = 0, sax = 0;
-    for (int i = 0; i < kN; ++i) {
-      const double w = ew ? ew[i] : 1.0;
-      const double a = static_cast<double>(r.sc[i / 16]) * (r.L[i] - p.nmax);
-      saa += w * a * a;
-      sax += w * a * x[i];
+    for (int j = 0; j < 16; ++j) {
+      float sll, slx;
+      sym_moments<kSimd>(16, p.nmax, x + 16 * j, ew ? ew + 16 * j : nullptr, r.L + 16 * j, &sll, &slx);
+      const double sc = r.sc[j];
+      saa += sc * sc * sll;
+      sax += sc * slx;
     }
     if (!(saa > 0)) return;
     SymResult t = r;
     t.d = fp32_to_fp16(static_cast<float>(sax / saa));
     if ((t.d & 0x7fffu) >= 0x7c00u) return;
-    sym_requant(p, x, t);
-    sym_dequant(p, t, y);
-    const double e = block_error(x, y, ew);
+    sym_requant<kSimd>(p, x, t);
+    const double e = sym_error_total<kSimd>(p, x, ew, t);
     if (!(e < best)) return;
     best = e;
     r = t;
   }
 }
 
-double sym_sub_error(const SymParams& p, const float* x, const float* ew, const SymResult& r,
-                     int j) {
-  const float dl = fp16_to_fp32(r.d) * static_cast<float>(r.sc[j]);
-  double e = 0;
-  for (int i = 16 * j; i < 16 * j + 16; ++i) {
-    const double t = static_cast<double>(dl * static_cast<float>(r.L[i] - p.nmax)) - x[i];
-    e += (ew ? ew[i] : 1.0) * t * t;
-  }
-  return e;
-}
-
 // As asym_tweak: each sub-block scale code +-1, +-2, levels re-chosen, kept when better.
-void sym_tweak(const SymParams& p, const float* x, const float* ew, SymResult& r) {
+template <bool kSimd>
+[[gnu::always_inline]] inline void sym_tweak(const SymParams& p, const float* x, const float* ew,
+                                             SymResult& r) {
   const float d = fp16_to_fp32(r.d);
   for (int j = 0; j < 16; ++j) {
-    double best = sym_sub_error(p, x, ew, r, j);
+    const float* xs = x + 16 * j;
+    const float* es = ew ? ew + 16 * j : nullptr;
+    float best = sym_err<kSimd>(16, p.nmax, xs, es, r.L + 16 * j, d * static_cast<float>(r.sc[j]));
     const int base = r.sc[j];
-    SymResult t = r;
+    int8_t T[16];
     for (int delta : {-2, -1, 1, 2}) {
       const int sc = base + delta;
       if (sc < p.code_lo || sc > p.code_hi || sc == 0) continue;
-      t.sc[j] = sc;
       const float dl = d * static_cast<float>(sc);
-      for (int i = 16 * j; i < 16 * j + 16; ++i) {
-        const float l = std::clamp(round_magic(x[i] / dl), static_cast<float>(-p.nmax),
-                                   static_cast<float>(p.nmax - 1));
-        t.L[i] = static_cast<int8_t>(static_cast<int>(l) + p.nmax);
-      }
-      const double e = sym_sub_error(p, x, ew, t, j);
+      sym_levels<kSimd>(16, p.nmax, xs, dl, T);
+      const float e = sym_err<kSimd>(16, p.nmax, xs, es, T, dl);
       if (e < best) {
         best = e;
         r.sc[j] = sc;
-        std::copy(t.L + 16 * j, t.L + 16 * j + 16, r.L + 16 * j);
+        std::copy(T, T + 16, r.L + 16 * j);
       }
     }
   }
@@ -406,9 +391,9 @@ template <bool kSimd>
   float max_scale = 0, max_abs = 0;
   for (int j = 0; j < 16; ++j) {
     if constexpr (kSimd) {
-      scales[j] = sym_search_simd<2>(p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j);
+      scales[j] = sym_search_simd<2>(p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j, p.nsym, p.step);
     } else {
-      scales[j] = sym_search_ref(16, p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j);
+      scales[j] = sym_search_ref(16, p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j, p.nsym, p.step);
     }
     if (std::fabs(scales[j]) > max_abs) { max_abs = std::fabs(scales[j]); max_scale = scales[j]; }
   }
@@ -419,14 +404,14 @@ template <bool kSimd>
     r.sc[j] = static_cast<int>(std::clamp(round_magic(iscale * scales[j]),
                                           static_cast<float>(p.code_lo), static_cast<float>(p.code_hi)));
   }
-  sym_requant(p, x, r);
-  sym_refit(p, x, imp, r);
-  sym_tweak(p, x, imp, r);
+  sym_requant<kSimd>(p, x, r);
+  sym_refit<kSimd>(p, x, imp, r);
+  sym_tweak<kSimd>(p, x, imp, r);
   return true;
 }
 
-constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f};
-constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f};
+constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f, 1, 0.5f};
+constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f, 2, 0.4f};
 
 template <bool kSimd>
 [[gnu::always_inline]] inline void q3k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {

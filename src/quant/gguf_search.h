@@ -37,10 +37,12 @@ inline float lane_sum(int n, F f) {
   return hsum8(lane);
 }
 
-// Symmetric: x ~ scale * l, l in [-nmax, nmax-1]; 19 candidate inverse scales
-// -(nmax + 0.1 k) / max for k = 0, -9..9 (max = the signed value of largest magnitude), the
-// best by weighted least squares. L gets l + nmax. Returns the scale (0 for an all-zero block).
-inline float sym_search_ref(int n, int nmax, const float* x, const float* w, int8_t* L) {
+// Symmetric: x ~ scale * l, l in [-nmax, nmax-1]; 2 nsym + 1 candidate inverse scales
+// -(nmax + step k) / max for k = 0, -nsym..nsym (max = the signed value of largest magnitude;
+// ggml's make_qx_quants: nsym 9, step 0.1), the best by weighted least squares. L gets
+// l + nmax. Returns the scale (0 for an all-zero block).
+inline float sym_search_ref(int n, int nmax, const float* x, const float* w, int8_t* L,
+                            int nsym = 9, float step = 0.1f) {
   float amax = 0, max = 0;
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); max = x[i]; }
@@ -50,9 +52,9 @@ inline float sym_search_ref(int n, int nmax, const float* x, const float* w, int
     return 0.f;
   }
   float best_iscale = 0, best_sumlx = 0, best_suml2 = 0;
-  for (int k = 0; k <= 18; ++k) {
-    const int is = k == 0 ? 0 : (k <= 9 ? k - 10 : k - 9);  // 0, -9..-1, 1..9
-    const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
+  for (int k = 0; k <= 2 * nsym; ++k) {
+    const int is = k == 0 ? 0 : (k <= nsym ? k - nsym - 1 : k - nsym);  // 0, -nsym..-1, 1..nsym
+    const float iscale = -(static_cast<float>(nmax) + step * static_cast<float>(is)) / max;
     auto level = [&](int i) {
       return std::clamp(round_magic(iscale * x[i]), static_cast<float>(-nmax),
                         static_cast<float>(nmax - 1));
@@ -157,7 +159,7 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 // sym_search_ref for n = 8 * NV elements.
 template <int NV>
 [[gnu::always_inline]] inline float sym_search_simd(int nmax, const float* x, const float* w,
-                                                    int8_t* L) {
+                                                    int8_t* L, int nsym = 9, float step = 0.1f) {
   constexpr int n = 8 * NV;
   v8f xv[NV], wv[NV];
   v8f am = {};
@@ -178,9 +180,9 @@ template <int NV>
   }
   const float lo = static_cast<float>(-nmax), hi = static_cast<float>(nmax - 1);
   float best_iscale = 0, best_sumlx = 0, best_suml2 = 0;
-  for (int k = 0; k <= 18; ++k) {
-    const int is = k == 0 ? 0 : (k <= 9 ? k - 10 : k - 9);
-    const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
+  for (int k = 0; k <= 2 * nsym; ++k) {
+    const int is = k == 0 ? 0 : (k <= nsym ? k - nsym - 1 : k - nsym);
+    const float iscale = -(static_cast<float>(nmax) + step * static_cast<float>(is)) / max;
     v8f slx = {}, sl2 = {};
     for (int v = 0; v < NV; ++v) {
       const v8f l = vclamp(vround(iscale * xv[v]), lo, hi);
