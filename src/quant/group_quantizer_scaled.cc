@@ -74,12 +74,39 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
     return Status::Ok();
   }
 
+  Status set_affine_params(int64_t gi, const float* scale, const float* zero) override {
+    if (sp_.rule != ScaleRule::kIntAsymF16) return GroupQuantizer::set_affine_params(gi, scale, zero);
+    if (gi < 0 || gi >= nb_) return invalid_argument("group {} outside 0..{}", gi, nb_ - 1);
+    for (int64_t r = 0; r < rows_; ++r) {
+      if (!std::isfinite(scale[r]) || !(scale[r] > 0) || !std::isfinite(zero[r])) {
+        return invalid_argument("scheme {}: scale {} / zero {} of row {} group {}", s_.name(),
+                                scale[r], zero[r], r, gi);
+      }
+      uint16_t hs = float_to_half_bits(scale[r]), hz = float_to_half_bits(zero[r]);
+      if (hs == 0) hs = 0x0001;  // below fp16's range: its smallest subnormal, as the rule does
+      std::memcpy(scales_.data() + (r * nb_ + gi) * 2, &hs, 2);
+      std::memcpy(zeros_.data() + (r * nb_ + gi) * 2, &hz, 2);
+      grids_[static_cast<size_t>(r * nb_ + gi)] =
+          stored_grid(base_, scales_.data() + r * nb_ * 2, zeros_.data() + r * nb_ * 2, gi);
+    }
+    chosen_[static_cast<size_t>(gi)] = true;
+    return Status::Ok();
+  }
+
   void quantize_column(int64_t col, const float* values, float* out) override {
     const int64_t gi = col / group_;
     const float* lut = s_.code_values();
     for (int64_t r = 0; r < rows_; ++r) {
       const BlockGrid& g = grids_[static_cast<size_t>(r * nb_ + gi)];
       uint8_t code;
+      if (sp_.rule == ScaleRule::kIntAsymF16 && g.z != std::nearbyint(g.z)) {
+        // A fractional zero point (HQQ): round after adding it.
+        const float v = std::nearbyint(values[r] / g.d + g.z);
+        code = static_cast<uint8_t>(std::min(std::max(v, 0.0f), static_cast<float>(sp_.qmax)));
+        codes_[static_cast<size_t>(r * cols_ + col)] = code;
+        out[r] = (lut[code] - g.z) * g.d;
+        continue;
+      }
       encode_on_grid(sp_.elem, values + r, 1, g, &code);
       codes_[static_cast<size_t>(r * cols_ + col)] = code;
       out[r] = (lut[code] - g.z) * g.d;

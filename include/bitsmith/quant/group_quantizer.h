@@ -41,6 +41,13 @@ class GroupQuantizer {
   // Quantizes column `col` (every row: values[r], r < rows) on its group's parameters, records
   // the codes and writes the dequantized values to out (may alias values).
   virtual void quantize_column(int64_t col, const float* values, float* out) = 0;
+  // Affine integer schemes (int<b>_g<g>) only: sets group gi's scale and zero point per row
+  // directly (HQQ's optimized, possibly fractional zero points), stored as the scheme stores
+  // them (fp16); codes are then clamp(rne(x / d + z), 0, 2^b - 1). Other schemes: unsupported.
+  virtual Status set_affine_params(int64_t gi, const float* scale, const float* zero) {
+    (void)gi, (void)scale, (void)zero;
+    return unsupported("this scheme has no affine scale and zero point");
+  }
   // Packs the recorded codes and parameters. Every group must have parameters and every
   // column must have been quantized.
   virtual Result<QuantizedTensor> finish() = 0;

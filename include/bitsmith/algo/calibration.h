@@ -1,0 +1,101 @@
+// Calibration for the data-driven methods: token segments drawn from a text, activation
+// statistics of every linear input gathered through the inference engine's hooks, a model
+// overlay that stands in already-quantized (or AWQ-rescaled) layers for the originals, and
+// llama.cpp's imatrix file format.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bitsmith/core/model.h"
+#include "bitsmith/core/status.h"
+
+namespace bitsmith::algo {
+
+struct CalibrationOptions {
+  std::string text_path;     // --calib FILE
+  int64_t samples = 128;     // --calib-samples
+  int64_t seqlen = 512;      // --calib-seqlen
+  uint64_t seed = 0;         // --seed
+};
+
+// N segments of L consecutive tokens at random offsets of the tokenized text (GPTQ's sampling:
+// offsets uniform in [0, tokens - L]; segments may overlap). Errors: unreadable file, a text
+// of fewer than L tokens (the message says how many it has), a model without a vocabulary.
+Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
+                                                               const CalibrationOptions& opt);
+
+// Statistics of one linear input (cols features) over all calibration tokens.
+struct InputStats {
+  int64_t cols = 0;
+  int64_t tokens = 0;
+  std::vector<double> hessian;   // 2/n sum x x^T (cols x cols), when requested
+  std::vector<double> sum_sq;    // sum x^2 per column
+  std::vector<double> sum_abs;   // sum |x| per column
+  std::vector<float> samples;    // up to max_samples token rows (AWQ), row-major
+  std::vector<float> mean_sq() const;
+  std::vector<float> mean_abs() const;
+};
+
+struct CollectOptions {
+  bool hessian = false;
+  int64_t max_samples = 0;  // token rows kept per input
+  int only_layer = -1;      // collect this layer only (-1: all)
+};
+
+// Input groups of a decoder layer: linears that share an input share its statistics.
+// Keys: "blk.L.attn_in" (q, k, v), "blk.L.attn_output", "blk.L.ffn_in" (gate, up),
+// "blk.L.ffn_down". Returns the key of a linear's canonical weight name, or "" for others.
+std::string input_key(const std::string& weight_name);
+// The linear weight names of layer l in processing order.
+std::vector<std::string> layer_linears(int64_t l);
+
+// Runs the segments through `model` (only its first `layers` decoder layers when > 0) and
+// gathers per-input statistics. Errors: non-finite activations (naming layer and linear).
+Result<std::map<std::string, InputStats>> collect_inputs(
+    const Model& model, const std::vector<std::vector<int32_t>>& segments,
+    const CollectOptions& opt, int64_t layers = 0);
+
+// A model with some tensors replaced (already-quantized or rescaled layers) and optionally fewer
+// decoder layers (so a forward pass stops after the layer being calibrated).
+class OverlayModel final : public Model {
+ public:
+  explicit OverlayModel(const Model& base) : base_(base), hp_(base.hyperparameters()) {}
+  void set_layers(int64_t n) { hp_.n_layers = n; }
+  void replace(const std::string& name, Tensor t) { replaced_[name] = std::make_shared<Tensor>(std::move(t)); }
+  bool replaced(const std::string& name) const { return replaced_.count(name) != 0; }
+
+  const std::string& path() const override { return base_.path(); }
+  std::string_view file_format() const override { return base_.file_format(); }
+  const LlamaHyperparameters& hyperparameters() const override { return hp_; }
+  const Vocabulary& vocabulary() const override { return base_.vocabulary(); }
+  const std::vector<ModelTensorInfo>& tensors() const override { return base_.tensors(); }
+  bool has_tensor(const std::string& name) const override { return base_.has_tensor(name); }
+  Result<Tensor> load_f32(const std::string& name) const override;
+
+ private:
+  const Model& base_;
+  LlamaHyperparameters hp_;
+  std::map<std::string, std::shared_ptr<Tensor>> replaced_;
+};
+
+// llama.cpp's imatrix: per linear weight (GGUF name, e.g. blk.0.attn_q.weight) the mean of x^2
+// per input column. File format: llama.cpp's legacy binary .dat (imatrix.cpp
+// save_imatrix_legacy, read by llama-quantize --imatrix): i32 entries; per entry i32 name
+// length, the name, i32 ncall, i32 nval, nval f32 = mean * ncall; then i32 chunk count and the
+// dataset name (i32 length + bytes).
+struct ImatrixData {
+  std::map<std::string, std::vector<float>> values;  // mean x^2
+  int32_t chunks = 0;
+  std::string dataset;
+};
+Result<ImatrixData> read_imatrix(const std::string& path);
+Status write_imatrix(const std::string& path, const ImatrixData& data);
+// From collected statistics: every linear of every layer gets its input's mean x^2.
+ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers,
+                               int32_t chunks, const std::string& dataset);
+
+}  // namespace bitsmith::algo

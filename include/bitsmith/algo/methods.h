@@ -1,0 +1,78 @@
+// Quantization methods over a whole model: rtn, gptq, awq, imatrix, hqq (DESIGN.md `Method`).
+// prepare_method runs whatever needs calibration (GPTQ layer by layer, AWQ's scale and clip
+// searches, the imatrix collection) and returns a PreparedModel: the model to write (AWQ folds
+// its scales into the weights and norms, so the architecture is unchanged) and a per-tensor
+// quantize function for io::quantize_model's TensorMethod hook.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bitsmith/algo/calibration.h"
+#include "bitsmith/algo/gptq.h"
+#include "bitsmith/core/model.h"
+#include "bitsmith/quant/scheme.h"
+
+namespace bitsmith::algo {
+
+enum class Method : uint8_t { kRtn, kGptq, kAwq, kImatrix, kHqq };
+Result<Method> parse_method(std::string_view name);
+std::string_view method_name(Method m);
+// Whether the method needs calibration text (gptq, awq; imatrix unless a file is given).
+bool method_needs_calibration(Method m);
+
+struct HqqOptions {
+  float lp_norm = 0.7f;  // p of the proximal l_p shrink
+  float beta = 10.0f;
+  float kappa = 1.01f;
+  int iters = 20;
+};
+
+// HQQ (mobiusml/hqq, optimize_weights_proximal_legacy) on an affine integer scheme (int<b>_g<g>,
+// GPTQ's min/max initialisation): zero points optimized per group, scales kept; the result is
+// packed in the scheme's layout with fp16 (possibly fractional) zero points.
+Result<quant::QuantizedTensor> hqq_quantize(const quant::Scheme& scheme, const float* w,
+                                            int64_t rows, int64_t cols, const HqqOptions& opt);
+
+struct AwqOptions {
+  int grid = 20;              // alpha in {0, 1/20, ..., 19/20}
+  int clip_grid = 20;         // shrink the max by i/20 ...
+  double max_shrink = 0.5;    // ... for i < 20 * 0.5
+  int64_t max_samples = 4096; // token rows per input used by the searches
+};
+
+struct MethodOptions {
+  Method method = Method::kRtn;
+  CalibrationOptions calib;
+  GptqOptions gptq;
+  std::string imatrix_path;  // --imatrix (method imatrix); empty = collect from --calib
+  HqqOptions hqq;
+  AwqOptions awq;
+};
+
+// The scheme planned for a tensor, or null when it stays as it is (norms, embeddings).
+using SchemeFor = std::function<const quant::Scheme*(const std::string& name)>;
+
+class PreparedModel {
+ public:
+  virtual ~PreparedModel() = default;
+  // The model to quantize and write (the input itself, or AWQ's rescaled overlay).
+  virtual const Model& model() const = 0;
+  // Quantizes one weight as the method does; tensors the method does not cover (embeddings,
+  // output, schemes it cannot use) get the scheme's RTN and a note.
+  virtual Result<quant::QuantizedTensor> quantize(const std::string& name,
+                                                  const quant::Scheme& scheme, const float* w,
+                                                  int64_t rows, int64_t cols,
+                                                  const quant::QuantizeOptions& opt) = 0;
+  // What happened that the user should know: damp raised, fallbacks, forced static groups.
+  virtual std::vector<std::string> notes() const = 0;
+};
+
+Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const SchemeFor& scheme_for,
+                                                      const MethodOptions& opt);
+
+}  // namespace bitsmith::algo

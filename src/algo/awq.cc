@@ -1,0 +1,227 @@
+// AWQ (Lin et al. 2023; mit-han-lab/llm-awq auto_scale.py, auto_clip.py), per decoder layer:
+//  1. scale search for each set of linears sharing an input (q/k/v after attn_norm, gate/up
+//     after ffn_norm, attn_output after attn_v when there is no GQA, ffn_down after ffn_up):
+//     s = mean|x|^alpha (alpha = i / 20), normalised by sqrt(max s * min s); the alpha with the
+//     least output MSE of (x / s) Q(W diag s)^T against x W^T wins (alpha 0 is plain RTN).
+//     The output compared is that of the linears themselves (llm-awq compares the whole attention
+//     or MLP block's output; linear outputs are what the block's error comes from, and cheaper).
+//  2. the winner is folded: the preceding norm weight (or the preceding linear's rows) / s, the
+//     linears' columns * s, so the checkpoint keeps the original architecture;
+//  3. clipping search for every linear but q/k: per row and group, the max shrunk by i/20
+//     (i < 10) minimising the MSE of the group's partial outputs; weights clamped to it.
+// Inputs come from layers already rescaled and clipped (not quantized: as llm-awq runs it).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+#include "awq.h"
+
+namespace bitsmith::algo {
+
+namespace {
+
+struct Linear {
+  std::string name;
+  const quant::Scheme* scheme;
+  Tensor w;  // current (rescaled) weights, rows x cols
+};
+
+// sum over linears of || X W^T - X' Wq^T ||^2 with X' = X / s and Wq = Q(W diag s).
+Result<double> scaled_loss(const std::vector<Linear>& lin, const std::vector<float>& x, int64_t m,
+                           int64_t cols, const std::vector<float>& s) {
+  double loss = 0;
+  std::vector<float> xs(x.size());
+  for (int64_t t = 0; t < m; ++t) {
+    for (int64_t c = 0; c < cols; ++c) xs[static_cast<size_t>(t * cols + c)] = x[static_cast<size_t>(t * cols + c)] / s[static_cast<size_t>(c)];
+  }
+  for (const Linear& l : lin) {
+    const int64_t rows = l.w.shape().rows();
+    const float* w = l.w.as<float>().data();
+    std::vector<float> ws(static_cast<size_t>(rows * cols)), y0(static_cast<size_t>(m * rows)), y1(y0.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) ws[static_cast<size_t>(r * cols + c)] = w[r * cols + c] * s[static_cast<size_t>(c)];
+    }
+    BITSMITH_RETURN_IF_ERROR(l.scheme->fake_quantize(ws.data(), rows, cols, ws.data()));
+    const int im = static_cast<int>(m), ir = static_cast<int>(rows), ic = static_cast<int>(cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, x.data(), ic, w, ic, 0.0f, y0.data(), ir);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, xs.data(), ic, ws.data(), ic, 0.0f, y1.data(), ir);
+    for (size_t i = 0; i < y0.size(); ++i) {
+      const double d = static_cast<double>(y0[i]) - y1[i];
+      loss += d * d;
+    }
+  }
+  return loss;
+}
+
+int64_t group_cols_of(const quant::Scheme& s, int64_t cols) {
+  const int64_t g = s.traits().block_cols;
+  return g > 0 && cols % g == 0 ? g : cols;
+}
+
+// Clipping search on one linear with input samples x (m x cols).
+Status clip_linear(Linear& l, const std::vector<float>& x, int64_t m, const AwqOptions& opt) {
+  const int64_t rows = l.w.shape().rows(), cols = l.w.shape().cols();
+  const int64_t g = group_cols_of(*l.scheme, cols), ng = cols / g;
+  float* w = l.w.mutable_as<float>().data();
+  std::vector<float> amax(static_cast<size_t>(rows * ng)), best_max(amax.size());
+  std::vector<double> best_err(amax.size(), INFINITY);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t gi = 0; gi < ng; ++gi) {
+      float a = 0;
+      for (int64_t j = 0; j < g; ++j) a = std::max(a, std::fabs(w[r * cols + gi * g + j]));
+      amax[static_cast<size_t>(r * ng + gi)] = a;
+    }
+  }
+  std::vector<float> wc(static_cast<size_t>(rows * cols)), diff(wc.size()), e(static_cast<size_t>(m * rows));
+  const int steps = static_cast<int>(opt.max_shrink * opt.clip_grid);
+  for (int i = 0; i < steps; ++i) {
+    const float shrink = 1.0f - static_cast<float>(i) / static_cast<float>(opt.clip_grid);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const float mx = amax[static_cast<size_t>(r * ng + c / g)] * shrink;
+        wc[static_cast<size_t>(r * cols + c)] = std::min(std::max(w[r * cols + c], -mx), mx);
+      }
+    }
+    BITSMITH_RETURN_IF_ERROR(l.scheme->fake_quantize(wc.data(), rows, cols, wc.data()));
+    for (size_t k = 0; k < wc.size(); ++k) diff[k] = wc[k] - w[k];
+    for (int64_t gi = 0; gi < ng; ++gi) {
+      // Partial outputs of the group: E = X[:, group] D[:, group]^T (m x rows).
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(rows),
+                  static_cast<int>(g), 1.0f, x.data() + gi * g, static_cast<int>(cols),
+                  diff.data() + gi * g, static_cast<int>(cols), 0.0f, e.data(), static_cast<int>(rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        double err = 0;
+        for (int64_t t = 0; t < m; ++t) err += static_cast<double>(e[static_cast<size_t>(t * rows + r)]) * e[static_cast<size_t>(t * rows + r)];
+        const size_t k = static_cast<size_t>(r * ng + gi);
+        if (err < best_err[k]) {
+          best_err[k] = err;
+          best_max[k] = amax[k] * shrink;
+        }
+      }
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float mx = best_max[static_cast<size_t>(r * ng + c / g)];
+      w[r * cols + c] = std::min(std::max(w[r * cols + c], -mx), mx);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Tensor> copy_of(const Model& m, const std::string& name) {
+  BITSMITH_ASSIGN_OR_RETURN(Tensor t, m.load_f32(name));
+  Tensor out(DType::kF32, t.shape());
+  std::copy(t.as<float>().begin(), t.as<float>().end(), out.mutable_as<float>().begin());
+  return out;
+}
+
+}  // namespace
+
+Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions& opt,
+               const std::vector<std::vector<int32_t>>& segs, OverlayModel* ov,
+               std::vector<std::string>* notes) {
+  const auto& hp = model.hyperparameters();
+  for (int64_t l = 0; l < hp.n_layers; ++l) {
+    CollectOptions co;
+    co.max_samples = opt.max_samples;
+    co.only_layer = static_cast<int>(l);
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(*ov, segs, co, l + 1));
+    auto name = [&](const char* n) { return fmt::format("blk.{}.{}.weight", l, n); };
+    struct Set {
+      std::string prev;  // norm (1-D) or linear whose output rows feed the input
+      std::vector<std::string> linears;
+      std::string key;
+    };
+    std::vector<Set> sets = {{name("attn_norm"), {name("attn_q"), name("attn_k"), name("attn_v")}, fmt::format("blk.{}.attn_in", l)},
+                             {name("ffn_norm"), {name("ffn_gate"), name("ffn_up")}, fmt::format("blk.{}.ffn_in", l)},
+                             {name("ffn_up"), {name("ffn_down")}, fmt::format("blk.{}.ffn_down", l)}};
+    if (hp.n_kv_heads == hp.n_heads) {
+      sets.insert(sets.begin() + 1, Set{name("attn_v"), {name("attn_output")}, fmt::format("blk.{}.attn_output", l)});
+    }
+    std::map<std::string, Tensor> cur;  // this layer's rescaled tensors
+    auto get = [&](const std::string& n) -> Result<Tensor*> {
+      auto it = cur.find(n);
+      if (it == cur.end()) {
+        if (!model.has_tensor(n)) return not_found("awq: {} is missing from {}", n, model.path());
+        BITSMITH_ASSIGN_OR_RETURN(Tensor t, copy_of(*ov, n));
+        it = cur.emplace(n, std::move(t)).first;
+      }
+      return &it->second;
+    };
+    for (Set& set : sets) {
+      auto st = stats.find(set.key);
+      if (st == stats.end()) return not_found("awq: no calibration input reached {}", set.key);
+      std::vector<Linear> lin;
+      for (const auto& n : set.linears) {
+        const quant::Scheme* s = scheme_for(n);
+        if (s == nullptr || s->traits().granularity == quant::Granularity::kElement) continue;
+        BITSMITH_ASSIGN_OR_RETURN(Tensor* t, get(n));
+        lin.push_back({n, s, Tensor()});
+        lin.back().w = Tensor(DType::kF32, t->shape(), t->data(), nullptr);
+      }
+      if (lin.size() != set.linears.size()) continue;  // a linear kept in float: leave the set as is
+      const int64_t cols = st->second.cols;
+      const int64_t m = static_cast<int64_t>(st->second.samples.size()) / cols;
+      const std::vector<float> xmax = st->second.mean_abs();
+      std::vector<float> best_s(static_cast<size_t>(cols), 1.0f), s(best_s.size());
+      double best = INFINITY;
+      for (int i = 0; i < opt.grid; ++i) {
+        const float alpha = static_cast<float>(i) / static_cast<float>(opt.grid);
+        float mx = 0, mn = INFINITY;
+        for (int64_t c = 0; c < cols; ++c) {
+          s[static_cast<size_t>(c)] = std::pow(std::max(xmax[static_cast<size_t>(c)], 1e-4f), alpha);
+          mx = std::max(mx, s[static_cast<size_t>(c)]);
+          mn = std::min(mn, s[static_cast<size_t>(c)]);
+        }
+        const float norm = std::sqrt(mx * mn);
+        for (float& v : s) v /= norm;
+        BITSMITH_ASSIGN_OR_RETURN(double loss, scaled_loss(lin, st->second.samples, m, cols, s));
+        if (loss < best) {
+          best = loss;
+          best_s = s;
+        }
+      }
+      // Fold: prev / s (norm entries or linear rows), linears' columns * s, samples / s.
+      BITSMITH_ASSIGN_OR_RETURN(Tensor* prev, get(set.prev));
+      float* pv = prev->mutable_as<float>().data();
+      const int64_t prow = prev->shape().rank() == 1 ? 1 : prev->shape().cols();
+      for (int64_t c = 0; c < cols; ++c) {
+        for (int64_t j = 0; j < prow; ++j) pv[c * prow + j] /= best_s[static_cast<size_t>(c)];
+      }
+      for (const auto& n : set.linears) {
+        BITSMITH_ASSIGN_OR_RETURN(Tensor* t, get(n));
+        float* w = t->mutable_as<float>().data();
+        const int64_t rows = t->shape().rows();
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < cols; ++c) w[r * cols + c] *= best_s[static_cast<size_t>(c)];
+        }
+      }
+      for (int64_t t = 0; t < m; ++t) {
+        for (int64_t c = 0; c < cols; ++c) st->second.samples[static_cast<size_t>(t * cols + c)] /= best_s[static_cast<size_t>(c)];
+      }
+    }
+    // Clipping, q/k excluded (their error is amplified through the softmax).
+    for (const Set& set : sets) {
+      auto st = stats.find(set.key);
+      const int64_t cols = st->second.cols, m = static_cast<int64_t>(st->second.samples.size()) / cols;
+      for (const auto& n : set.linears) {
+        if (n.find("attn_q.") != std::string::npos || n.find("attn_k.") != std::string::npos) continue;
+        const quant::Scheme* s = scheme_for(n);
+        if (s == nullptr || s->traits().granularity == quant::Granularity::kElement) continue;
+        BITSMITH_ASSIGN_OR_RETURN(Tensor* t, get(n));
+        Linear lin{n, s, Tensor(DType::kF32, t->shape(), t->data(), nullptr)};
+        lin.w = std::move(*t);
+        BITSMITH_RETURN_IF_ERROR(clip_linear(lin, st->second.samples, m, opt));
+        *t = std::move(lin.w);
+      }
+    }
+    for (auto& [n, t] : cur) ov->replace(n, std::move(t));
+  }
+  if (notes) notes->push_back("awq: scales folded into norms/linears, weights clipped; quantized with RTN");
+  return Status::Ok();
+}
+
+}  // namespace bitsmith::algo

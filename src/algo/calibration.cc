@@ -1,0 +1,166 @@
+#include "bitsmith/algo/calibration.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include "bitsmith/infer/engine.h"
+#include "bitsmith/infer/tokenizer.h"
+
+namespace bitsmith::algo {
+
+Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
+                                                               const CalibrationOptions& opt) {
+  if (opt.samples <= 0 || opt.seqlen <= 0) {
+    return invalid_argument("calibration: --calib-samples {} and --calib-seqlen {} must be positive",
+                            opt.samples, opt.seqlen);
+  }
+  std::ifstream in(opt.text_path, std::ios::binary);
+  if (!in) return io_error("calibration text '{}': cannot open", opt.text_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (model.vocabulary().empty()) {
+    return invalid_argument("{}: the model has no tokenizer (pass --tokenizer)", model.path());
+  }
+  BITSMITH_ASSIGN_OR_RETURN(auto tok, infer::Tokenizer::create(model.vocabulary()));
+  const std::vector<int32_t> ids = tok->encode(ss.str(), /*add_bos=*/false);
+  const auto n = static_cast<int64_t>(ids.size());
+  if (n < opt.seqlen) {
+    return invalid_argument("calibration text '{}' has {} tokens, fewer than --calib-seqlen {}",
+                            opt.text_path, n, opt.seqlen);
+  }
+  std::mt19937_64 rng(opt.seed);
+  std::uniform_int_distribution<int64_t> start(0, n - opt.seqlen);
+  std::vector<std::vector<int32_t>> out;
+  for (int64_t s = 0; s < opt.samples; ++s) {
+    const int64_t i = start(rng);
+    out.emplace_back(ids.begin() + i, ids.begin() + i + opt.seqlen);
+  }
+  return out;
+}
+
+std::vector<float> InputStats::mean_sq() const {
+  std::vector<float> m(sum_sq.size());
+  for (size_t i = 0; i < m.size(); ++i) m[i] = tokens ? static_cast<float>(sum_sq[i] / static_cast<double>(tokens)) : 0.0f;
+  return m;
+}
+
+std::vector<float> InputStats::mean_abs() const {
+  std::vector<float> m(sum_abs.size());
+  for (size_t i = 0; i < m.size(); ++i) m[i] = tokens ? static_cast<float>(sum_abs[i] / static_cast<double>(tokens)) : 0.0f;
+  return m;
+}
+
+std::string input_key(const std::string& w) {
+  // blk.L.<name>.weight
+  if (w.rfind("blk.", 0) != 0) return "";
+  const auto dot = w.find('.', 4);
+  if (dot == std::string::npos) return "";
+  const std::string prefix = w.substr(0, dot + 1);
+  const std::string rest = w.substr(dot + 1);
+  if (rest == "attn_q.weight" || rest == "attn_k.weight" || rest == "attn_v.weight") return prefix + "attn_in";
+  if (rest == "attn_output.weight") return prefix + "attn_output";
+  if (rest == "ffn_gate.weight" || rest == "ffn_up.weight") return prefix + "ffn_in";
+  if (rest == "ffn_down.weight") return prefix + "ffn_down";
+  return "";
+}
+
+std::vector<std::string> layer_linears(int64_t l) {
+  std::vector<std::string> out;
+  for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
+    out.push_back(fmt::format("blk.{}.{}.weight", l, n));
+  }
+  return out;
+}
+
+Result<std::map<std::string, InputStats>> collect_inputs(
+    const Model& model, const std::vector<std::vector<int32_t>>& segments,
+    const CollectOptions& opt, int64_t layers) {
+  OverlayModel view(model);
+  if (layers > 0) view.set_layers(layers);
+  std::map<std::string, InputStats> stats;
+  Status hook_error;
+  std::vector<double> xd;
+  int64_t max_len = 0;
+  for (const auto& s : segments) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(s.size()));
+  infer::EngineOptions eo;
+  eo.context = max_len;
+  eo.hook = [&](const infer::LinearInput& in) {
+    // One record per shared input: q/k/v and gate/up see the same activations.
+    const char* group = nullptr;
+    if (in.name == "attn_q") group = "attn_in";
+    else if (in.name == "attn_output") group = "attn_output";
+    else if (in.name == "ffn_gate") group = "ffn_in";
+    else if (in.name == "ffn_down") group = "ffn_down";
+    if (group == nullptr || in.layer < 0) return;
+    if (opt.only_layer >= 0 && in.layer != opt.only_layer) return;
+    if (!hook_error.ok()) return;
+    InputStats& st = stats[fmt::format("blk.{}.{}", in.layer, group)];
+    const int64_t c = in.cols, n = in.tokens;
+    if (st.cols == 0) {
+      st.cols = c;
+      st.sum_sq.assign(static_cast<size_t>(c), 0.0);
+      st.sum_abs.assign(static_cast<size_t>(c), 0.0);
+      if (opt.hessian) st.hessian.assign(static_cast<size_t>(c * c), 0.0);
+    }
+    xd.resize(static_cast<size_t>(n * c));
+    for (int64_t i = 0; i < n * c; ++i) {
+      const float v = in.data[i];
+      if (!std::isfinite(v)) {
+        hook_error = invalid_argument("non-finite activation {} at token {} column {} of the input "
+                                      "of layer {} {}", v, i / c, i % c, in.layer, in.name);
+        return;
+      }
+      xd[static_cast<size_t>(i)] = v;
+      st.sum_sq[static_cast<size_t>(i % c)] += static_cast<double>(v) * v;
+      st.sum_abs[static_cast<size_t>(i % c)] += std::fabs(v);
+    }
+    if (opt.hessian) {  // upper triangle of sum x x^T; mirrored and scaled at the end
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(c), static_cast<int>(n),
+                  1.0, xd.data(), static_cast<int>(c), 1.0, st.hessian.data(), static_cast<int>(c));
+    }
+    const int64_t keep = std::min<int64_t>(n, opt.max_samples - static_cast<int64_t>(st.samples.size()) / c);
+    if (keep > 0) {
+      // An even stride over the segment, so kept tokens are not all from its start.
+      const int64_t stride = std::max<int64_t>(1, n / keep);
+      for (int64_t t = 0, k = 0; t < n && k < keep; t += stride, ++k) {
+        st.samples.insert(st.samples.end(), in.data + t * c, in.data + (t + 1) * c);
+      }
+    }
+    st.tokens += n;
+  };
+  BITSMITH_ASSIGN_OR_RETURN(auto engine, infer::Engine::create(view, std::move(eo)));
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const auto& seg = segments[s];
+    const auto n = static_cast<int64_t>(seg.size());
+    Status st = engine->forward(seg, 0, n, nullptr);
+    if (!st.ok()) return st.with_context(fmt::format("calibration segment {}", s));
+    if (!hook_error.ok()) return hook_error.with_context(fmt::format("calibration segment {}", s));
+  }
+  for (auto& [key, st] : stats) {
+    if (!opt.hessian) continue;
+    const int64_t c = st.cols;
+    const double scale = 2.0 / static_cast<double>(std::max<int64_t>(st.tokens, 1));
+    for (int64_t i = 0; i < c; ++i) {
+      for (int64_t j = i; j < c; ++j) {
+        const double v = st.hessian[static_cast<size_t>(i * c + j)] * scale;
+        st.hessian[static_cast<size_t>(i * c + j)] = v;
+        st.hessian[static_cast<size_t>(j * c + i)] = v;
+      }
+    }
+  }
+  return stats;
+}
+
+Result<Tensor> OverlayModel::load_f32(const std::string& name) const {
+  auto it = replaced_.find(name);
+  if (it == replaced_.end()) return base_.load_f32(name);
+  std::shared_ptr<const Tensor> keep = it->second;
+  return Tensor(DType::kF32, keep->shape(), keep->data(), keep);
+}
+
+}  // namespace bitsmith::algo

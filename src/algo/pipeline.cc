@@ -1,0 +1,166 @@
+// prepare_method: the per-method preparation (methods.h). GPTQ runs layer by layer, each layer
+// calibrated on the outputs of the layers already quantized before it (an OverlayModel holds
+// their dequantized weights, and a forward pass stops after the layer being calibrated), so
+// memory holds one layer's Hessians and its packed results.
+#include <chrono>
+#include <fmt/format.h>
+
+#include "awq.h"
+#include "bitsmith/algo/methods.h"
+#include "bitsmith/quant/group_quantizer.h"
+
+namespace bitsmith::algo {
+
+Result<Method> parse_method(std::string_view name) {
+  if (name == "rtn") return Method::kRtn;
+  if (name == "gptq") return Method::kGptq;
+  if (name == "awq") return Method::kAwq;
+  if (name == "imatrix") return Method::kImatrix;
+  if (name == "hqq") return Method::kHqq;
+  return invalid_argument("unknown method '{}' (rtn, gptq, awq, imatrix, hqq)", name);
+}
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::kRtn: return "rtn";
+    case Method::kGptq: return "gptq";
+    case Method::kAwq: return "awq";
+    case Method::kImatrix: return "imatrix";
+    case Method::kHqq: return "hqq";
+  }
+  return "rtn";
+}
+
+bool method_needs_calibration(Method m) { return m == Method::kGptq || m == Method::kAwq; }
+
+namespace {
+
+class Prepared final : public PreparedModel {
+ public:
+  Prepared(const Model& m, Method method) : base_(m), method_(method) {}
+  const Model& model() const override { return overlay_ ? *overlay_ : base_; }
+  std::vector<std::string> notes() const override { return notes_; }
+
+  Result<quant::QuantizedTensor> quantize(const std::string& name, const quant::Scheme& scheme,
+                                          const float* w, int64_t rows, int64_t cols,
+                                          const quant::QuantizeOptions& opt) override {
+    auto it = done_.find(name);
+    if (it != done_.end() && it->second.scheme == &scheme) {
+      quant::QuantizedTensor q = std::move(it->second);
+      done_.erase(it);
+      return q;
+    }
+    if (method_ == Method::kHqq) {
+      auto q = hqq_quantize(scheme, w, rows, cols, hqq_);
+      if (q.ok() || q.status().code() != StatusCode::kUnsupported) return q;
+      notes_.push_back(fmt::format("{}: {}; used RTN", name, q.status().message()));
+    } else if (method_ == Method::kImatrix) {
+      auto im = imatrix_.values.find(name);
+      if (im != imatrix_.values.end() && static_cast<int64_t>(im->second.size()) == cols) {
+        quant::QuantizeOptions o = opt;
+        o.importance = im->second.data();
+        return scheme.quantize(w, rows, cols, o);
+      }
+      notes_.push_back(fmt::format("{}: no imatrix entry of {} values; used RTN", name, cols));
+    } else if (method_ != Method::kRtn && method_ != Method::kAwq && input_key(name) != "") {
+      notes_.push_back(fmt::format("{}: {} did not cover it; used RTN", name, method_name(method_)));
+    }
+    return scheme.quantize(w, rows, cols, opt);
+  }
+
+  const Model& base_;
+  Method method_;
+  std::unique_ptr<OverlayModel> overlay_;
+  std::map<std::string, quant::QuantizedTensor> done_;
+  std::vector<std::string> notes_;
+  ImatrixData imatrix_;
+  HqqOptions hqq_;
+};
+
+Result<Tensor> dequantized(const quant::QuantizedTensor& q) {
+  Tensor t(DType::kF32, {q.rows, q.cols});
+  BITSMITH_RETURN_IF_ERROR(q.scheme->dequantize(q.view(), t.mutable_as<float>().data()));
+  return t;
+}
+
+Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOptions& opt,
+                const std::vector<std::vector<int32_t>>& segs, Prepared* p) {
+  OverlayModel ov(model);
+  const int64_t L = model.hyperparameters().n_layers;
+  for (int64_t l = 0; l < L; ++l) {
+    CollectOptions co;
+    co.hessian = true;
+    co.only_layer = static_cast<int>(l);
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(ov, segs, co, l + 1));
+    for (const std::string& name : layer_linears(l)) {
+      const quant::Scheme* scheme = scheme_for(name);
+      if (scheme == nullptr || scheme->traits().granularity == quant::Granularity::kElement) continue;
+      if (!model.has_tensor(name)) return not_found("gptq: {} is missing from {}", name, model.path());
+      if (!quant::has_group_quantizer(*scheme)) {
+        p->notes_.push_back(fmt::format("{}: scheme {} has no grid for GPTQ; used RTN", name, scheme->name()));
+        continue;
+      }
+      auto st = stats.find(input_key(name));
+      if (st == stats.end()) return not_found("gptq: no calibration input reached {}", name);
+      BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(name));
+      const int64_t rows = w.shape().rows(), cols = w.shape().cols();
+      GptqReport rep;
+      auto q = gptq_quantize(*scheme, w.as<float>().data(), rows, cols, st->second.hessian.data(),
+                             opt.gptq, &rep);
+      if (!q.ok()) return q.status().with_context(name);
+      if (rep.damp_raises > 0) {
+        p->notes_.push_back(fmt::format("{}: Cholesky failed at damp {}, raised to {}", name, opt.gptq.damp, rep.damp));
+      }
+      if (rep.forced_static_groups) {
+        p->notes_.push_back(fmt::format("{}: act-order on grouped {}: static groups", name, scheme->name()));
+      }
+      if (rep.dead_columns > 0) {
+        p->notes_.push_back(fmt::format("{}: {} dead input columns zeroed", name, rep.dead_columns));
+      }
+      BITSMITH_ASSIGN_OR_RETURN(Tensor deq, dequantized(*q));
+      ov.replace(name, std::move(deq));
+      p->done_[name] = std::move(*q);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const SchemeFor& scheme_for,
+                                                      const MethodOptions& opt) {
+  auto p = std::make_unique<Prepared>(model, opt.method);
+  p->hqq_ = opt.hqq;
+  const bool need_text = method_needs_calibration(opt.method) ||
+                         (opt.method == Method::kImatrix && opt.imatrix_path.empty());
+  std::vector<std::vector<int32_t>> segs;
+  if (need_text) {
+    if (opt.calib.text_path.empty()) {
+      return invalid_argument("method {} needs calibration text (--calib FILE{})", method_name(opt.method),
+                              opt.method == Method::kImatrix ? " or --imatrix FILE" : "");
+    }
+    BITSMITH_ASSIGN_OR_RETURN(segs, calibration_segments(model, opt.calib));
+  }
+  switch (opt.method) {
+    case Method::kRtn:
+    case Method::kHqq: break;
+    case Method::kImatrix:
+      if (!opt.imatrix_path.empty()) {
+        BITSMITH_ASSIGN_OR_RETURN(p->imatrix_, read_imatrix(opt.imatrix_path));
+      } else {
+        BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(model, segs, CollectOptions{}));
+        p->imatrix_ = imatrix_from_stats(stats, model.hyperparameters().n_layers,
+                                         static_cast<int32_t>(segs.size()), opt.calib.text_path);
+      }
+      break;
+    case Method::kGptq: BITSMITH_RETURN_IF_ERROR(run_gptq(model, scheme_for, opt, segs, p.get())); break;
+    case Method::kAwq: {
+      p->overlay_ = std::make_unique<OverlayModel>(model);
+      BITSMITH_RETURN_IF_ERROR(run_awq(model, scheme_for, opt.awq, segs, p->overlay_.get(), &p->notes_));
+      break;
+    }
+  }
+  return std::unique_ptr<PreparedModel>(std::move(p));
+}
+
+}  // namespace bitsmith::algo
