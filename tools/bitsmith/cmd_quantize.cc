@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
+#include <memory>
 
+#include "bitsmith/algo/methods.h"
 #include "bitsmith/core/thread_pool.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
@@ -21,6 +24,12 @@ struct QuantizeCliOptions {
   int threads = 0;
   bool json = false;
   bool dry_run = false;
+  // Calibrated methods (algo::prepare_method).
+  std::string method = "rtn", calib, imatrix;
+  int64_t calib_samples = 128, calib_seqlen = 512;
+  uint64_t seed = 0;
+  bool act_order = false, static_groups = false;
+  double damp = 0.01;
 };
 
 std::string human_bytes(double b) {
@@ -68,17 +77,49 @@ int run_quantize(const QuantizeCliOptions& o) {
     return kExitFailed;
   }
   if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) cfg.progress = draw_progress;
+  // A calibrated method prepares first (GPTQ/AWQ run here), then plugs into the pipeline's
+  // per-tensor hook; AWQ also replaces the model (its scales are folded into the weights).
+  auto method = algo::parse_method(o.method);
+  if (!method.ok()) throw UsageError(method.status().message());
+  algo::MethodOptions mo;
+  mo.method = *method;
+  mo.calib = {o.calib, o.calib_samples, o.calib_seqlen, o.seed};
+  mo.gptq.act_order = o.act_order;
+  mo.gptq.static_groups = o.static_groups;
+  mo.gptq.damp = o.damp;
+  mo.imatrix_path = o.imatrix;
+  std::unique_ptr<algo::PreparedModel> prepared;
+  const Model* to_write = model->get();
+  if (*method != algo::Method::kRtn && !o.dry_run) {
+    std::map<std::string, const quant::Scheme*> planned;
+    for (const auto& p : *plans) planned[p.name] = p.scheme;
+    auto prep = algo::prepare_method(**model, [&](const std::string& n) -> const quant::Scheme* {
+      auto it = planned.find(n);
+      return it == planned.end() ? nullptr : it->second;
+    }, mo);
+    if (!prep.ok()) {
+      if (prep.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(prep.status().message());
+      std::fprintf(stderr, "bitsmith quantize: %s\n", prep.status().to_string().c_str());
+      return kExitFailed;
+    }
+    prepared = std::move(*prep);
+    to_write = &prepared->model();
+    cfg.method = [&](const io::TensorPlan& p, const float* w, const quant::QuantizeOptions& qo) {
+      return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
+    };
+  }
   io::QuantizeReport rep;
   if (o.dry_run) {
     for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
   } else {
-    auto r = io::quantize_model(**model, o.out, cfg);
+    auto r = io::quantize_model(*to_write, o.out, cfg);
     if (!r.ok()) {
       std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
       return kExitFailed;
     }
     rep = std::move(*r);
   }
+  const std::vector<std::string> notes = prepared ? prepared->notes() : std::vector<std::string>{};
   if (o.json) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : rep.tensors) {
@@ -89,7 +130,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     }
     print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
                 {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"}, {"scheme", o.scheme},
-                {"dry_run", o.dry_run}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
+                {"dry_run", o.dry_run}, {"method", o.method}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
                 {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
                 {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
                 {"seconds", json_number(rep.seconds)},
@@ -110,6 +151,7 @@ int run_quantize(const QuantizeCliOptions& o) {
                        rep.bits_per_weight, rep.parameters, rep.fallbacks, rep.seconds,
                        rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
   }
+  for (const auto& n : notes) out += fmt::format("{}: {}\n", o.method, n);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
@@ -124,6 +166,15 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
   sub->add_option("--format", o->format, "gguf or safetensors (default: from the output's extension)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");
+  sub->add_option("--method", o->method, "rtn (default), gptq, awq, imatrix or hqq");
+  sub->add_option("--calib", o->calib, "calibration text for gptq/awq (and imatrix without --imatrix)");
+  sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 128)");
+  sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 512)");
+  sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
+  sub->add_option("--imatrix", o->imatrix, "llama.cpp imatrix .dat file for --method imatrix");
+  sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal");
+  sub->add_flag("--static-groups", o->static_groups, "gptq: group parameters from the original weights");
+  sub->add_option("--damp", o->damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
   sub->add_flag("--dry-run", o->dry_run, "print the per-tensor plan, write nothing");
   sub->add_flag("--json", o->json, "One JSON document on stdout");
   return [o] { return run_quantize(*o); };
