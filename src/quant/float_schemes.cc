@@ -112,8 +112,10 @@ Result<QuantizedTensor> quantize_reference(const Scheme& s, const float* x, int6
 
 namespace {
 
-SchemeTraits cast_traits(std::string name, std::string fmt, double bpw, std::string desc) {
+SchemeTraits cast_traits(std::string name, std::string fmt, double bpw, int gguf_type,
+                         std::string desc) {
   SchemeTraits t;
+  t.gguf_type = gguf_type;  // GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_BF16 = 30
   t.name = std::move(name);
   t.element_format = std::move(fmt);
   t.scale_format = "none";
@@ -149,12 +151,12 @@ SchemeSpec fp8_spec(std::string name, ElemKind elem, Granularity g, int64_t bloc
 
 void add_float_schemes(SchemeList& list) {
   list.add(std::make_unique<CastScheme>(
-      cast_traits("f32", "float32", 32, "float32 as is (for conversions)"), formats::kFloat32));
+      cast_traits("f32", "float32", 32, 0, "float32 as is (for conversions)"), formats::kFloat32));
   list.add(std::make_unique<CastScheme>(
-      cast_traits("fp16", "float16", 16, "IEEE half, round to nearest even, saturating"),
+      cast_traits("fp16", "float16", 16, 1, "IEEE half, round to nearest even, saturating"),
       formats::kFloat16));
   list.add(std::make_unique<CastScheme>(
-      cast_traits("bf16", "bfloat16", 16, "bfloat16, round to nearest even"), formats::kBFloat16));
+      cast_traits("bf16", "bfloat16", 16, 30, "bfloat16, round to nearest even"), formats::kBFloat16));
   list.add(std::make_unique<ScaledScheme>(fp8_spec(
       "fp8_e4m3", ElemKind::kE4M3, Granularity::kTensor, 1, 0,
       "FP8 E4M3 with one float32 scale per tensor, s = amax/448")));
