@@ -2,6 +2,7 @@
 // calibrated on the outputs of the layers already quantized before it (an OverlayModel holds
 // their dequantized weights, and a forward pass stops after the layer being calibrated), so
 // memory holds one layer's Hessians and its packed results.
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 
@@ -48,7 +49,10 @@ class Prepared final : public PreparedModel {
     if (it != done_.end() && it->second.scheme == &scheme) {
       quant::QuantizedTensor q = std::move(it->second);
       done_.erase(it);
-      return q;
+      auto matched = match_rows(std::move(q), name, w, rows, cols);
+      if (matched.ok() || matched.status().code() != StatusCode::kUnsupported) return matched;
+      notes_.push_back(fmt::format("{}: {}; used RTN", name, matched.status().message()));
+      return scheme.quantize(w, rows, cols, opt);
     }
     if (method_ == Method::kHqq) {
       auto q = hqq_quantize(scheme, w, rows, cols, hqq_);
@@ -66,6 +70,37 @@ class Prepared final : public PreparedModel {
       notes_.push_back(fmt::format("{}: {} did not cover it; used RTN", name, method_name(method_)));
     }
     return scheme.quantize(w, rows, cols, opt);
+  }
+
+  // The writer may hand the weights over with their rows reordered (rotary convention of the
+  // output format); the precomputed result follows the same order, row by row.
+  Result<quant::QuantizedTensor> match_rows(quant::QuantizedTensor q, const std::string& name,
+                                            const float* w, int64_t rows, int64_t cols) const {
+    BITSMITH_ASSIGN_OR_RETURN(Tensor orig, base_.load_f32(name));
+    const float* o = orig.as<float>().data();
+    if (q.rows != rows || q.cols != cols || orig.shape().numel() != rows * cols) {
+      return internal_error("{}: shape changed between calibration and writing", name);
+    }
+    if (std::equal(o, o + rows * cols, w)) return q;
+    std::map<std::vector<float>, int64_t> where;
+    for (int64_t r = 0; r < rows; ++r) where.emplace(std::vector<float>(o + r * cols, o + (r + 1) * cols), r);
+    const auto gran = q.scheme->traits().granularity;
+    const bool per_row = gran != quant::Granularity::kBlock2D && q.data.size() % rows == 0 &&
+                         q.scales.size() % rows == 0 && q.zeros.size() % rows == 0;
+    if (!per_row || static_cast<int64_t>(where.size()) != rows) {
+      return unsupported("rows reordered by the writer cannot be matched to the calibrated result");
+    }
+    quant::QuantizedTensor out = q;
+    const size_t db = q.data.size() / rows, sb = q.scales.size() / rows, zb = q.zeros.size() / rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      auto f = where.find(std::vector<float>(w + r * cols, w + (r + 1) * cols));
+      if (f == where.end()) return unsupported("row {} of the weights handed over is not a row of the model", r);
+      const auto src = static_cast<size_t>(f->second), dst = static_cast<size_t>(r);
+      std::copy_n(q.data.begin() + src * db, db, out.data.begin() + dst * db);
+      std::copy_n(q.scales.begin() + src * sb, sb, out.scales.begin() + dst * sb);
+      std::copy_n(q.zeros.begin() + src * zb, zb, out.zeros.begin() + dst * zb);
+    }
+    return out;
   }
 
   const Model& base_;
