@@ -1,0 +1,72 @@
+// bitsmith imatrix MODEL --text FILE -o FILE: llama.cpp's importance matrix (mean x^2 per input
+// column of every linear layer), written in llama.cpp's legacy .dat format (algo/calibration.h).
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "bitsmith/algo/calibration.h"
+#include "bitsmith/io/model_file.h"
+#include "command.h"
+#include "json_out.h"
+
+namespace bitsmith::cli {
+namespace {
+
+struct ImatrixCliOptions {
+  std::string model, text, out, tokenizer;
+  int64_t samples = 128, seqlen = 512;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+int run_imatrix(const ImatrixCliOptions& o) {
+  auto model = io::open_model(o.model, o.tokenizer);
+  if (!model.ok()) {
+    std::fprintf(stderr, "bitsmith imatrix: %s\n", model.status().to_string().c_str());
+    return kExitFailed;
+  }
+  algo::CalibrationOptions co{o.text, o.samples, o.seqlen, o.seed};
+  auto segs = algo::calibration_segments(**model, co);
+  if (!segs.ok()) {
+    std::fprintf(stderr, "bitsmith imatrix: %s\n", segs.status().to_string().c_str());
+    return kExitFailed;
+  }
+  auto stats = algo::collect_inputs(**model, *segs, algo::CollectOptions{});
+  if (!stats.ok()) {
+    std::fprintf(stderr, "bitsmith imatrix: %s\n", stats.status().to_string().c_str());
+    return kExitFailed;
+  }
+  const auto data = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
+                                             static_cast<int32_t>(segs->size()), o.text);
+  Status st = algo::write_imatrix(o.out, data);
+  if (!st.ok()) {
+    std::fprintf(stderr, "bitsmith imatrix: %s\n", st.to_string().c_str());
+    return kExitFailed;
+  }
+  if (o.json) {
+    print_json({{"model", o.model}, {"text", o.text}, {"output", o.out}, {"entries", data.values.size()},
+                {"chunks", data.chunks}, {"tokens", static_cast<int64_t>(segs->size()) * o.seqlen}});
+  } else {
+    std::printf("wrote %s: %zu tensors, %d chunks of %lld tokens\n", o.out.c_str(), data.values.size(),
+                data.chunks, static_cast<long long>(o.seqlen));
+  }
+  return kExitOk;
+}
+
+std::function<int()> setup_imatrix(CLI::App& app) {
+  auto o = std::make_shared<ImatrixCliOptions>();
+  auto* sub = app.add_subcommand("imatrix", "Collect llama.cpp's importance matrix (mean x^2 per linear input column)");
+  sub->add_option("model", o->model, "GGUF, safetensors or llama2.c checkpoint")->required();
+  sub->add_option("--text", o->text, "calibration text")->required();
+  sub->add_option("-o,--output", o->out, "output .dat file (llama.cpp legacy imatrix format)")->required();
+  sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");
+  sub->add_option("--calib-samples", o->samples, "segments (default 128)");
+  sub->add_option("--calib-seqlen", o->seqlen, "tokens per segment (default 512)");
+  sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
+  sub->add_flag("--json", o->json, "One JSON document on stdout");
+  return [o] { return run_imatrix(*o); };
+}
+
+}  // namespace
+BITSMITH_COMMAND("imatrix", setup_imatrix);
+}  // namespace bitsmith::cli
