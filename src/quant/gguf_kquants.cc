@@ -10,189 +10,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gguf_subblock.h"
+#include "gguf_klanes.h"
 
 namespace bitsmith::quant::gguf {
 namespace {
 
-constexpr int kN = kQK_K;
-
-// Lane-ordered sum of squares of n values (the order hsum8 defines), shared by both paths.
-float sum_sq(const float* x, int n) { return lane_sum(n, [&](int i) { return x[i] * x[i]; }); }
-
-// Search weights: ggml's quant_weights rule with importance (imp * sqrt(sigma2 + x^2)),
-// otherwise the type's own heuristic.
-enum class WeightRule { kAbs, kAvPlusAbs, kSquare };
-
-void search_weights(const float* x, const float* imp, WeightRule rule, float sigma2_factor,
-                    int sub, float* w) {
-  if (imp) {
-    const float sigma2 = sigma2_factor * sum_sq(x, kN) / kN;
-    for (int i = 0; i < kN; ++i) w[i] = imp[i] * std::sqrt(sigma2 + x[i] * x[i]);
-    return;
-  }
-  for (int j = 0; j < kN; j += sub) {
-    const float av = rule == WeightRule::kAvPlusAbs
-                         ? std::sqrt(sum_sq(x + j, sub) / static_cast<float>(sub)) : 0.f;
-    for (int i = j; i < j + sub; ++i) {
-      w[i] = rule == WeightRule::kSquare ? x[i] * x[i] : av + std::fabs(x[i]);
-    }
-  }
-}
-
-// ---------------------------------------------------------------- asymmetric (Q2_K Q4_K Q5_K)
-
-struct AsymParams {
-  int sub;        // sub-block length: 16 or 32
-  int nmax;       // largest level: 3, 15, 31
-  int scale_max;  // largest sub-block scale code: 15 (4 bits) or 63 (6 bits)
-  float rmin, rdelta;
-  int nstep;
-  WeightRule rule;
-  float sigma2_factor;  // with importance: sigma2 = factor * mean(x^2)
-};
-
-struct AsymResult {
-  uint16_t d = 0, dmin = 0;
-  uint8_t sc[16] = {}, m[16] = {};
-  uint8_t L[kN] = {};
-};
-
-// Levels for the stored scales (ggml's final pass): nearest level of (x + ml) / dl; a
-// sub-block whose scale is 0 keeps its levels.
-template <bool kSimd>
-[[gnu::always_inline]] inline void asym_requant(const AsymParams& p, const float* x, AsymResult& r) {
-  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
-  for (int j = 0; j < kN / p.sub; ++j) {
-    const float dl = d * r.sc[j];
-    if (dl == 0) continue;
-    asym_levels<kSimd>(p.sub, p.nmax, x + j * p.sub, dl, dmin * r.m[j], r.L + j * p.sub);
-  }
-}
-
-// Weighted squared error of the stored super-block: float sums per sub-block (lane order),
-// added in double.
-template <bool kSimd>
-[[gnu::always_inline]] inline double asym_error_total(const AsymParams& p, const float* x,
-                                                      const float* ew, const AsymResult& r) {
-  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
-  double e = 0;
-  for (int j = 0; j < kN / p.sub; ++j) {
-    const int o = j * p.sub;
-    e += asym_err<kSimd>(p.sub, x + o, ew ? ew + o : nullptr, r.L + o, d * r.sc[j], dmin * r.m[j]);
-  }
-  return e;
-}
-
-// Least-squares refit of (d, dmin) with the codes fixed, then re-quantization; kept while the
-// error drops. Two rounds: a second rarely helps more. The normal equations are assembled from
-// per-sub-block sums: value = d * (sc L) + dmin * (-m).
-template <bool kSimd>
-[[gnu::always_inline]] inline void asym_refit(const AsymParams& p, const float* x, const float* ew,
-                                              AsymResult& r) {
-  const int nsub = kN / p.sub;
-  float sw[16], sx[16];
-  for (int j = 0; j < nsub; ++j) {
-    const float* xs = x + j * p.sub;
-    const float* es = ew ? ew + j * p.sub : nullptr;
-    sw[j] = lane_sum(p.sub, [&](int i) { return es ? es[i] : 1.f; });
-    sx[j] = lane_sum(p.sub, [&](int i) { return (es ? es[i] : 1.f) * xs[i]; });
-  }
-  double best = asym_error_total<kSimd>(p, x, ew, r);
-  for (int round = 0; round < 2; ++round) {
-    double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
-    for (int j = 0; j < nsub; ++j) {
-      const int o = j * p.sub;
-      float sl, sll, slx;
-      asym_moments<kSimd>(p.sub, x + o, ew ? ew + o : nullptr, r.L + o, &sl, &sll, &slx);
-      const double sc = r.sc[j], m = r.m[j];
-      saa += sc * sc * sll; sab -= sc * m * sl; sbb += m * m * sw[j];
-      sax += sc * slx; sbx -= m * sx[j];
-    }
-    const double det = saa * sbb - sab * sab;
-    if (!(det > 0)) return;
-    AsymResult t = r;
-    t.d = fp32_to_fp16(static_cast<float>((sax * sbb - sab * sbx) / det));
-    t.dmin = fp32_to_fp16(static_cast<float>((saa * sbx - sab * sax) / det));
-    if ((t.d & 0x7fffu) >= 0x7c00u || (t.dmin & 0x7fffu) >= 0x7c00u) return;
-    asym_requant<kSimd>(p, x, t);
-    const double e = asym_error_total<kSimd>(p, x, ew, t);
-    if (!(e < best)) return;
-    best = e;
-    r = t;
-  }
-}
-
-// Tries each sub-block's scale code and min code one step up and down (levels re-chosen),
-// keeping what lowers that sub-block's stored error: a search over the codes actually
-// written, which the search on unquantized scales cannot see.
-template <bool kSimd>
-[[gnu::always_inline]] inline void asym_tweak(const AsymParams& p, const float* x, const float* ew,
-                                              AsymResult& r) {
-  const float d = fp16_to_fp32(r.d), dmin = fp16_to_fp32(r.dmin);
-  const int n = p.sub;
-  static constexpr int kSteps[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
-  for (int j = 0; j < kN / n; ++j) {
-    const float* xs = x + j * n;
-    const float* es = ew ? ew + j * n : nullptr;
-    uint8_t* Ls = r.L + j * n;
-    float best = asym_err<kSimd>(n, xs, es, Ls, d * r.sc[j], dmin * r.m[j]);
-    const int sc0 = r.sc[j], m0 = r.m[j];
-    uint8_t T[32];
-    for (const auto& st : kSteps) {
-      const int sc = sc0 + st[0], m = m0 + st[1];
-      if (sc < 1 || sc > p.scale_max || m < 0 || m > p.scale_max) continue;
-      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
-      asym_levels<kSimd>(n, p.nmax, xs, dl, ml, T);
-      const float e = asym_err<kSimd>(n, xs, es, T, dl, ml);
-      if (e < best) {
-        best = e;
-        r.sc[j] = static_cast<uint8_t>(sc);
-        r.m[j] = static_cast<uint8_t>(m);
-        std::copy(T, T + n, Ls);
-      }
-    }
-  }
-}
-
-template <bool kSimd>
-[[gnu::always_inline]] inline void asym_super_block(const AsymParams& p, const float* x,
-                                                    const float* imp, AsymResult& r) {
-  float w[kN];
-  search_weights(x, imp, p.rule, p.sigma2_factor, p.sub, w);
-  const int nsub = kN / p.sub;
-  float scales[16], mins[16];
-  for (int j = 0; j < nsub; ++j) {
-    const float* xs = x + j * p.sub;
-    const float* ws = w + j * p.sub;
-    uint8_t* Ls = r.L + j * p.sub;
-    if constexpr (kSimd) {
-      scales[j] = p.sub == 16
-          ? asym_search_simd<2>(p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j])
-          : asym_search_simd<4>(p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j]);
-    } else {
-      scales[j] = asym_search_ref(p.sub, p.nmax, xs, ws, p.rmin, p.rdelta, p.nstep, Ls, &mins[j]);
-    }
-  }
-  // Sub-block scales and mins as codes under one fp16 scale each (ggml's reference rule).
-  float max_scale = 0, max_min = 0;
-  for (int j = 0; j < nsub; ++j) {
-    max_scale = std::max(max_scale, scales[j]);
-    max_min = std::max(max_min, mins[j]);
-  }
-  const float qmax = static_cast<float>(p.scale_max);
-  const float inv_scale = max_scale > 0 ? qmax / max_scale : 0.f;
-  const float inv_min = max_min > 0 ? qmax / max_min : 0.f;
-  for (int j = 0; j < nsub; ++j) {
-    r.sc[j] = static_cast<uint8_t>(std::clamp(round_magic(inv_scale * scales[j]), 0.f, qmax));
-    r.m[j] = static_cast<uint8_t>(std::clamp(round_magic(inv_min * mins[j]), 0.f, qmax));
-  }
-  r.d = fp32_to_fp16(max_scale / qmax);
-  r.dmin = fp32_to_fp16(max_min / qmax);
-  asym_requant<kSimd>(p, x, r);
-  asym_refit<kSimd>(p, x, imp, r);
-  asym_tweak<kSimd>(p, x, imp, r);
-}
+using namespace klanes;
 
 // ggml's 12-byte packing of eight 6-bit scales and mins (get_scale_min_k4 reads it back).
 void pack_scales_k4(const AsymResult& r, uint8_t* s) {
@@ -228,7 +51,7 @@ template <bool kSimd>
 [[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<kSimd>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ2_K y{};
     for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<uint8_t>(r.sc[j] | (r.m[j] << 4));
     for (int j = 0; j < kN; j += 128) {
@@ -247,7 +70,7 @@ template <bool kSimd>
 [[gnu::always_inline]] inline void q4k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<kSimd>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ4_K y{};
     y.d = r.d;
     y.dmin = r.dmin;
@@ -265,7 +88,7 @@ template <bool kSimd>
 [[gnu::always_inline]] inline void q5k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<kSimd>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ5_K y{};
     y.d = r.d;
     y.dmin = r.dmin;
@@ -287,129 +110,6 @@ template <bool kSimd>
 
 // ---------------------------------------------------------------- symmetric (Q3_K Q6_K)
 
-struct SymParams {
-  int nmax;      // levels -nmax..nmax-1: 4 (Q3_K), 32 (Q6_K)
-  float scale_neg;  // the largest-magnitude sub-block scale maps to this code: -32, -128
-  int code_lo, code_hi;  // sub-block scale code range: [-32, 31], [-128, 127]
-  float sigma2_factor;
-  int nsym;    // candidate scales -(nmax + step k) / max, k = -nsym..nsym
-  float step;
-};
-
-struct SymResult {
-  uint16_t d = 0;
-  int sc[16] = {};
-  int8_t L[kN] = {};  // level + nmax
-};
-
-template <bool kSimd>
-[[gnu::always_inline]] inline void sym_requant(const SymParams& p, const float* x, SymResult& r) {
-  const float d = fp16_to_fp32(r.d);
-  for (int j = 0; j < 16; ++j) {
-    const float dl = d * static_cast<float>(r.sc[j]);
-    if (dl == 0) continue;
-    sym_levels<kSimd>(16, p.nmax, x + 16 * j, dl, r.L + 16 * j);
-  }
-}
-
-template <bool kSimd>
-[[gnu::always_inline]] inline double sym_error_total(const SymParams& p, const float* x,
-                                                     const float* ew, const SymResult& r) {
-  const float d = fp16_to_fp32(r.d);
-  double e = 0;
-  for (int j = 0; j < 16; ++j) {
-    e += sym_err<kSimd>(16, p.nmax, x + 16 * j, ew ? ew + 16 * j : nullptr, r.L + 16 * j,
-                        d * static_cast<float>(r.sc[j]));
-  }
-  return e;
-}
-
-// Least-squares refit of d with the codes fixed (value = d * (sc l)), kept while better.
-template <bool kSimd>
-[[gnu::always_inline]] inline void sym_refit(const SymParams& p, const float* x, const float* ew,
-                                             SymResult& r) {
-  double best = sym_error_total<kSimd>(p, x, ew, r);
-  for (int round = 0; round < 2; ++round) {
-    double saa = 0, sax = 0;
-    for (int j = 0; j < 16; ++j) {
-      float sll, slx;
-      sym_moments<kSimd>(16, p.nmax, x + 16 * j, ew ? ew + 16 * j : nullptr, r.L + 16 * j, &sll, &slx);
-      const double sc = r.sc[j];
-      saa += sc * sc * sll;
-      sax += sc * slx;
-    }
-    if (!(saa > 0)) return;
-    SymResult t = r;
-    t.d = fp32_to_fp16(static_cast<float>(sax / saa));
-    if ((t.d & 0x7fffu) >= 0x7c00u) return;
-    sym_requant<kSimd>(p, x, t);
-    const double e = sym_error_total<kSimd>(p, x, ew, t);
-    if (!(e < best)) return;
-    best = e;
-    r = t;
-  }
-}
-
-// As asym_tweak: each sub-block scale code +-1, +-2, levels re-chosen, kept when better.
-template <bool kSimd>
-[[gnu::always_inline]] inline void sym_tweak(const SymParams& p, const float* x, const float* ew,
-                                             SymResult& r) {
-  const float d = fp16_to_fp32(r.d);
-  for (int j = 0; j < 16; ++j) {
-    const float* xs = x + 16 * j;
-    const float* es = ew ? ew + 16 * j : nullptr;
-    float best = sym_err<kSimd>(16, p.nmax, xs, es, r.L + 16 * j, d * static_cast<float>(r.sc[j]));
-    const int base = r.sc[j];
-    int8_t T[16];
-    for (int delta : {-2, -1, 1, 2}) {
-      const int sc = base + delta;
-      if (sc < p.code_lo || sc > p.code_hi || sc == 0) continue;
-      const float dl = d * static_cast<float>(sc);
-      sym_levels<kSimd>(16, p.nmax, xs, dl, T);
-      const float e = sym_err<kSimd>(16, p.nmax, xs, es, T, dl);
-      if (e < best) {
-        best = e;
-        r.sc[j] = sc;
-        std::copy(T, T + 16, r.L + 16 * j);
-      }
-    }
-  }
-}
-
-template <bool kSimd>
-[[gnu::always_inline]] inline bool sym_super_block(const SymParams& p, const float* x,
-                                                   const float* imp, SymResult& r) {
-  float w[kN];
-  // Q6_K uses the importance as is (ggml's quantize_row_q6_K_impl); Q3_K scales it like the
-  // other K-quants; without importance both weight by x^2 (make_qx_quants rmse_type 1).
-  if (imp && p.nmax == 32) {
-    std::copy(imp, imp + kN, w);
-  } else {
-    search_weights(x, imp, WeightRule::kSquare, p.sigma2_factor, 16, w);
-  }
-  float scales[16];
-  float max_scale = 0, max_abs = 0;
-  for (int j = 0; j < 16; ++j) {
-    if constexpr (kSimd) {
-      scales[j] = sym_search_simd<2>(p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j, p.nsym, p.step);
-    } else {
-      scales[j] = sym_search_ref(16, p.nmax, x + 16 * j, w + 16 * j, r.L + 16 * j, p.nsym, p.step);
-    }
-    if (std::fabs(scales[j]) > max_abs) { max_abs = std::fabs(scales[j]); max_scale = scales[j]; }
-  }
-  if (max_abs < 1e-15f) return false;  // all-zero super-block: every byte 0
-  const float iscale = p.scale_neg / max_scale;
-  r.d = fp32_to_fp16(1 / iscale);
-  for (int j = 0; j < 16; ++j) {
-    r.sc[j] = static_cast<int>(std::clamp(round_magic(iscale * scales[j]),
-                                          static_cast<float>(p.code_lo), static_cast<float>(p.code_hi)));
-  }
-  sym_requant<kSimd>(p, x, r);
-  sym_refit<kSimd>(p, x, imp, r);
-  sym_tweak<kSimd>(p, x, imp, r);
-  return true;
-}
-
 constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f, 1, 0.5f};
 constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f, 2, 0.4f};
 
@@ -418,7 +118,7 @@ template <bool kSimd>
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ3_K y{};
-    if (sym_super_block<kSimd>(kQ3K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+    if (sym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ3K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
       for (int j = 0; j < 16; ++j) {
         const int l = r.sc[j] + 32;  // 6-bit code, 4 low bits in scales[0..7], 2 high in [8..11]
         if (j < 8) y.scales[j] = static_cast<uint8_t>(l & 0xF);
@@ -450,7 +150,7 @@ template <bool kSimd>
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ6_K y{};
-    if (sym_super_block<kSimd>(kQ6K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+    if (sym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ6K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
       y.d = r.d;
       for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(r.sc[j]);
       const int8_t* L = r.L;
