@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "gguf_search.h"
@@ -48,7 +49,12 @@ template <class F>
 }
 template <class F>
 [[gnu::always_inline]] inline F absf(F v) {
-  if constexpr (kLanes<F> == 1) return std::fabs(v); else return vabs(v);
+  if constexpr (kLanes<F> == 1) {
+    return std::fabs(v);
+  } else {
+    typedef int32_t VI __attribute__((vector_size(sizeof(F))));
+    return reinterpret_cast<F>(reinterpret_cast<VI>(v) & 0x7fffffff);
+  }
 }
 
 // ---------------------------------------------------------------- parameters and results
@@ -115,9 +121,24 @@ struct Lanes {
 template <class F>
 [[gnu::always_inline]] inline void gather(const float* src, int n, F* t) {
   constexpr int L = kLanes<F>;
+  float tmp[kN];  // built in memory, then loaded: cheaper than lane inserts
   for (int g = 0; g < kN / (n * L); ++g) {
     for (int i = 0; i < n; ++i) {
-      for (int k = 0; k < L; ++k) put(t[g * n + i], k, src[(g * L + k) * n + i]);
+      for (int k = 0; k < L; ++k) tmp[(g * n + i) * L + k] = src[(g * L + k) * n + i];
+    }
+  }
+  std::memcpy(t, tmp, sizeof tmp);
+}
+
+// The inverse of gather for levels: element i of sub-block j, as an integer plus `offset`.
+template <class F, typename T>
+[[gnu::always_inline]] inline void scatter_levels(const F* t, int n, int offset, T* dst) {
+  constexpr int L = kLanes<F>;
+  float tmp[kN];
+  std::memcpy(tmp, t, sizeof tmp);
+  for (int j = 0; j < kN / n; ++j) {
+    for (int i = 0; i < n; ++i) {
+      dst[j * n + i] = static_cast<T>(static_cast<int>(tmp[((j / L) * n + i) * L + j % L]) + offset);
     }
   }
 }
@@ -334,7 +355,7 @@ template <class F>
   const float qmax = static_cast<float>(p.scale_max);
   const float inv_scale = max_scale > 0 ? qmax / max_scale : 0.f;
   const float inv_min = max_min > 0 ? qmax / max_min : 0.f;
-  AsymCodes<F> c;
+  AsymCodes<F> c{};
   for (int j = 0; j < nsub; ++j) {
     put(c.sc[j / L], j % L, std::clamp(round_magic(inv_scale * scales[j]), 0.f, qmax));
     put(c.m[j / L], j % L, std::clamp(round_magic(inv_min * mins[j]), 0.f, qmax));
@@ -347,8 +368,8 @@ template <class F>
   for (int j = 0; j < nsub; ++j) {
     r.sc[j] = static_cast<uint8_t>(get(c.sc[j / L], j % L));
     r.m[j] = static_cast<uint8_t>(get(c.m[j / L], j % L));
-    for (int i = 0; i < n; ++i) r.L[j * n + i] = static_cast<uint8_t>(get(s.l[(j / L) * n + i], j % L));
   }
+  scatter_levels(s.l, n, 0, r.L);
 }
 
 // ---------------------------------------------------------------- symmetric (Q3_K Q6_K)
@@ -511,7 +532,7 @@ template <class F>
   if (max_abs < 1e-15f) return false;
   const float iscale = p.scale_neg / max_scale;
   r.d = fp32_to_fp16(1 / iscale);
-  F sc[16];
+  F sc[16] = {};
   for (int j = 0; j < 16; ++j) {
     put(sc[j / L], j % L, std::clamp(round_magic(iscale * scales[j]), static_cast<float>(p.code_lo),
                                      static_cast<float>(p.code_hi)));
@@ -521,10 +542,8 @@ template <class F>
   sym_tweak(p, s, sc, fp16_to_fp32(r.d));
   for (int j = 0; j < 16; ++j) {
     r.sc[j] = static_cast<int>(get(sc[j / L], j % L));
-    for (int i = 0; i < 16; ++i) {
-      r.L[16 * j + i] = static_cast<int8_t>(static_cast<int>(get(s.l[(j / L) * 16 + i], j % L)) + p.nmax);
-    }
   }
+  scatter_levels(s.l, 16, p.nmax, r.L);
   return true;
 }
 

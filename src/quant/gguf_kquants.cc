@@ -47,11 +47,11 @@ constexpr AsymParams kQ2K = {16, 3, 15, -0.5f, 0.5f, 3, WeightRule::kAbs, 1.f};
 constexpr AsymParams kQ4K = {32, 15, 63, -1.f, 0.4f, 5, WeightRule::kAvPlusAbs, 2.f};
 constexpr AsymParams kQ5K = {32, 31, 63, -0.5f, 0.5f, 3, WeightRule::kAvPlusAbs, 2.f};
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<F>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ2_K y{};
     for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<uint8_t>(r.sc[j] | (r.m[j] << 4));
     for (int j = 0; j < kN; j += 128) {
@@ -66,11 +66,11 @@ template <bool kSimd>
   }
 }
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void q4k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<F>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ4_K y{};
     y.d = r.d;
     y.dmin = r.dmin;
@@ -84,11 +84,11 @@ template <bool kSimd>
   }
 }
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void q5k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
-    asym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
+    asym_super_block<F>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
     BlockQ5_K y{};
     y.d = r.d;
     y.dmin = r.dmin;
@@ -113,12 +113,12 @@ template <bool kSimd>
 constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f, 1, 0.5f};
 constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f, 2, 0.4f};
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void q3k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ3_K y{};
-    if (sym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ3K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+    if (sym_super_block<F>(kQ3K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
       for (int j = 0; j < 16; ++j) {
         const int l = r.sc[j] + 32;  // 6-bit code, 4 low bits in scales[0..7], 2 high in [8..11]
         if (j < 8) y.scales[j] = static_cast<uint8_t>(l & 0xF);
@@ -145,12 +145,12 @@ template <bool kSimd>
   }
 }
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void q6k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ6_K y{};
-    if (sym_super_block<std::conditional_t<kSimd, v8f, float>>(kQ6K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
+    if (sym_super_block<F>(kQ6K, x + b * kN, imp ? imp + b * kN : nullptr, r)) {
       y.d = r.d;
       for (int j = 0; j < 16; ++j) y.scales[j] = static_cast<int8_t>(r.sc[j]);
       const int8_t* L = r.L;
@@ -171,13 +171,16 @@ template <bool kSimd>
 
 // ---------------------------------------------------------------- entry points
 
+// _ref: one sub-block at a time (F = float); _fast: 8 sub-blocks per vector (F = v8f), the
+// same bytes. (16 lanes under AVX-512 measured slower: lane inserts, and GCC contracts a * b + c
+// into FMA there, which changes the bytes.)
 #define BITSMITH_GGUF_ROW_PAIR(name)                                                     \
   void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
-    name<false>(x, n, imp, out);                                                         \
+    name<float>(x, n, imp, out);                                                         \
   }                                                                                      \
   __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
       const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
-    name<true>(x, n, imp, out);                                                          \
+    name<v8f>(x, n, imp, out);                                                           \
   }
 BITSMITH_GGUF_ROW_PAIR(q2k_row)
 BITSMITH_GGUF_ROW_PAIR(q3k_row)
