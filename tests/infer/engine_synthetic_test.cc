@@ -1,0 +1,239 @@
+// Engine properties on small random models (test_model.h MemoryModel): KV-cache generation equals
+// prefill, the RoPE conventions are the same model up to the HF<->GGUF q/k row permutation,
+// biases, hooks, fake-quant, and errors that name the tensor.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "bitsmith/infer/engine.h"
+#include "test_model.h"
+
+namespace bitsmith::infer {
+namespace {
+
+using testing::MemoryModel;
+
+std::unique_ptr<MemoryModel> random_model(bool bias = false, int seed = 1) {
+  auto m = std::make_unique<MemoryModel>();
+  auto& hp = m->hp_;
+  hp.dim = 32;
+  hp.hidden_dim = 48;
+  hp.n_layers = 2;
+  hp.n_heads = 4;
+  hp.n_kv_heads = 2;
+  hp.head_dim = 8;
+  hp.vocab_size = 40;
+  hp.context_length = 64;
+  hp.qkv_bias = bias;
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::normal_distribution<float> nd(0.0f, 0.3f);
+  auto rnd = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  auto ones = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = 1.0f + nd(rng) * 0.1f;
+    return v;
+  };
+  const int64_t d = 32, kv = 16, ff = 48;
+  m->add("token_embd.weight", {40, d}, rnd(40 * d));
+  m->add("output_norm.weight", {d}, ones(d));
+  m->add("output.weight", {40, d}, rnd(40 * d));
+  for (int l = 0; l < 2; ++l) {
+    auto n = [&](const char* s) { return "blk." + std::to_string(l) + "." + s; };
+    m->add(n("attn_norm.weight"), {d}, ones(d));
+    m->add(n("attn_q.weight"), {d, d}, rnd(d * d));
+    m->add(n("attn_k.weight"), {kv, d}, rnd(kv * d));
+    m->add(n("attn_v.weight"), {kv, d}, rnd(kv * d));
+    m->add(n("attn_output.weight"), {d, d}, rnd(d * d));
+    m->add(n("ffn_norm.weight"), {d}, ones(d));
+    m->add(n("ffn_gate.weight"), {ff, d}, rnd(ff * d));
+    m->add(n("ffn_up.weight"), {ff, d}, rnd(ff * d));
+    m->add(n("ffn_down.weight"), {d, ff}, rnd(ff * d));
+    if (bias) {
+      m->add(n("attn_q.bias"), {d}, std::vector<float>(d, 0.0f));
+      m->add(n("attn_k.bias"), {kv}, std::vector<float>(kv, 0.0f));
+      m->add(n("attn_v.bias"), {kv}, std::vector<float>(kv, 0.0f));
+    }
+  }
+  return m;
+}
+
+const std::vector<int32_t> kTokens = {1, 7, 3, 39, 12, 0, 25, 25, 8, 30, 2, 17};
+
+std::vector<float> prefill(const Model& m, EngineOptions o = {}) {
+  auto e = Engine::create(m, std::move(o));
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  std::vector<float> logits;
+  Status st = (*e)->forward(kTokens, 0, 0, &logits);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  return logits;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double e = std::fabs(double(a[i]) - b[i]);
+    if (std::isnan(e)) return INFINITY;
+    d = std::max(d, e);
+  }
+  return d;
+}
+
+TEST(EngineSynthetic, IncrementalDecodingEqualsPrefill) {
+  auto m = random_model();
+  const auto full = prefill(*m);
+  auto e = Engine::create(*m, {});
+  ASSERT_TRUE(e.ok());
+  std::vector<float> all, step;
+  // First 5 tokens as one batch, then one at a time from the cache.
+  ASSERT_TRUE((*e)->forward(std::span(kTokens).first(5), 0, 0, &step).ok());
+  all = step;
+  for (size_t i = 5; i < kTokens.size(); ++i) {
+    ASSERT_TRUE((*e)->forward(std::span(kTokens).subspan(i, 1), static_cast<int64_t>(i), 0, &step).ok());
+    all.insert(all.end(), step.begin(), step.end());
+  }
+  EXPECT_LT(max_abs_diff(full, all), 1e-4);
+  // logits_from keeps only the tail rows (a 3-row product may round differently from a 12-row
+  // one inside OpenBLAS, hence a tolerance).
+  std::vector<float> tail;
+  ASSERT_TRUE((*e)->forward(kTokens, 0, 9, &tail).ok());
+  EXPECT_LT(max_abs_diff(tail, std::vector<float>(full.end() - 3 * 40, full.end())), 1e-5);
+}
+
+TEST(EngineSynthetic, HalfSplitRopeIsInterleavedWithPermutedRows) {
+  auto gg = random_model();
+  auto hf = random_model();
+  hf->hp_.rope_style = RopeStyle::kHalfSplit;
+  // HF -> GGUF permutation within each head: interleaved slot 2i holds half-split slot i and
+  // slot 2i+1 holds i + hd/2. Apply it to the q and k rows of the GGUF-style copy.
+  const int64_t hd = 8, d = 32;
+  for (int l = 0; l < 2; ++l) {
+    for (const char* name : {"attn_q.weight", "attn_k.weight"}) {
+      const std::string key = "blk." + std::to_string(l) + "." + name;
+      const auto& src = hf->values(key);
+      auto& dst = gg->values(key);
+      const int64_t heads = static_cast<int64_t>(src.size()) / (hd * d);
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t i = 0; i < hd / 2; ++i) {
+          for (int64_t c = 0; c < d; ++c) {
+            dst[((h * hd) + 2 * i) * d + c] = src[((h * hd) + i) * d + c];
+            dst[((h * hd) + 2 * i + 1) * d + c] = src[((h * hd) + i + hd / 2) * d + c];
+          }
+        }
+      }
+    }
+  }
+  EXPECT_LT(max_abs_diff(prefill(*gg), prefill(*hf)), 1e-4);
+  // Without the permutation the two conventions differ: the test can fail.
+  auto plain = random_model();
+  EXPECT_GT(max_abs_diff(prefill(*plain), prefill(*hf)), 1e-3);
+}
+
+TEST(EngineSynthetic, BiasesAreAdded) {
+  auto no_bias = random_model(false);
+  auto zero_bias = random_model(true);
+  EXPECT_LT(max_abs_diff(prefill(*no_bias), prefill(*zero_bias)), 1e-6);
+  zero_bias->values("blk.1.attn_v.bias")[3] = 0.5f;
+  EXPECT_GT(max_abs_diff(prefill(*no_bias), prefill(*zero_bias)), 1e-4);
+}
+
+TEST(EngineSynthetic, HookSeesEveryLinearInput) {
+  auto m = random_model();
+  std::vector<std::pair<int, std::string>> seen;
+  EngineOptions o;
+  o.hook = [&](const LinearInput& in) {
+    seen.emplace_back(in.layer, std::string(in.name));
+    EXPECT_EQ(in.tokens, static_cast<int64_t>(kTokens.size()));
+    EXPECT_EQ(in.cols, in.name == "attn_output" ? 32 : in.name == "ffn_down" ? 48 : 32);
+  };
+  prefill(*m, o);
+  ASSERT_EQ(seen.size(), 2u * 7 + 1);
+  EXPECT_EQ(seen[0], std::make_pair(0, std::string("attn_q")));
+  EXPECT_EQ(seen[6], std::make_pair(0, std::string("ffn_down")));
+  EXPECT_EQ(seen.back(), std::make_pair(-1, std::string("output")));
+}
+
+TEST(EngineSynthetic, FakeQuantChangesLogitsOnlyWhenAsked) {
+  auto m = random_model();
+  const auto ref = prefill(*m);
+  auto f32 = quant::find_scheme("f32");
+  if (!f32.ok()) GTEST_SKIP() << "f32 scheme not registered";
+  EngineOptions o;
+  o.weight_scheme = *f32;  // exact: a no-op
+  EXPECT_EQ(prefill(*m, o), ref);
+  auto fp8 = quant::find_scheme("fp8_e4m3");
+  if (!fp8.ok()) GTEST_SKIP() << "fp8_e4m3 not registered";
+  o.weight_scheme = *fp8;
+  const auto w8 = prefill(*m, o);
+  EXPECT_GT(max_abs_diff(ref, w8), 1e-4);
+  EXPECT_LT(max_abs_diff(ref, w8), 3.0);  // logits span about +-4
+  o.act_scheme = *fp8;
+  EXPECT_GT(max_abs_diff(w8, prefill(*m, o)), 1e-5);
+  // Keeping layers resident gives the same numbers as reloading them.
+  o.resident_bytes = ~uint64_t{0};
+  auto e = Engine::create(*m, o);
+  ASSERT_TRUE(e.ok());
+  std::vector<float> a, b;
+  ASSERT_TRUE((*e)->forward(kTokens, 0, 0, &a).ok());
+  ASSERT_TRUE((*e)->forward(kTokens, 0, 0, &b).ok());
+  EXPECT_EQ(a, b);
+  EXPECT_GT((*e)->weight_bytes_held(), 2u * 40 * 32 * 4);
+}
+
+TEST(EngineSynthetic, ErrorsNameTheProblem) {
+  auto m = random_model();
+  m->add("blk.1.ffn_up.weight.bad", {1}, {0.0f});
+  auto bad = random_model();
+  bad->values("blk.1.ffn_up.weight").pop_back();
+  {
+    MemoryModel wrong;
+    wrong.hp_ = m->hp_;
+    wrong.add("token_embd.weight", {40, 31}, std::vector<float>(40 * 31));
+    auto e = Engine::create(wrong, {});
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.status().message().find("token_embd.weight"), std::string::npos);
+  }
+  {
+    MemoryModel missing;
+    missing.hp_ = m->hp_;
+    missing.add("token_embd.weight", {40, 32}, std::vector<float>(40 * 32));
+    missing.add("output_norm.weight", {32}, std::vector<float>(32, 1.0f));
+    auto e = Engine::create(missing, {});
+    ASSERT_TRUE(e.ok());
+    std::vector<float> logits;
+    Status st = (*e)->forward(kTokens, 0, 0, &logits);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("blk.0.attn_norm.weight"), std::string::npos) << st.message();
+  }
+  EngineOptions small;
+  small.context = 8;
+  auto e = Engine::create(*m, small);
+  ASSERT_TRUE(e.ok());
+  std::vector<float> logits;
+  EXPECT_FALSE((*e)->forward(kTokens, 0, 0, &logits).ok());  // 12 tokens > context 8
+  const int32_t oov[] = {1, 40};
+  Status st = (*e)->forward(oov, 0, 0, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("index 1"), std::string::npos);
+  auto hp = m->hp_;
+  MemoryModel odd;
+  odd.hp_ = hp;
+  odd.hp_.n_kv_heads = 3;
+  EXPECT_FALSE(Engine::create(odd, {}).ok());
+}
+
+TEST(EngineSynthetic, NonFiniteWeightsDoNotCrash) {
+  auto m = random_model();
+  m->values("blk.0.ffn_up.weight")[5] = std::nanf("");
+  m->values("blk.1.attn_q.weight")[0] = INFINITY;
+  const auto logits = prefill(*m);
+  EXPECT_EQ(logits.size(), kTokens.size() * 40);
+}
+
+}  // namespace
+}  // namespace bitsmith::infer
