@@ -1,12 +1,13 @@
 // IQ4_NL: blocks of 32 with one fp16 scale and 4-bit indices into a non-linear grid
 // (kIQ4NLValues). The search follows ggml's quantize_row_iq4_nl_impl (weights x^2, or
-// imp * sqrt(sigma2 + x^2); 16 candidate inverse scales, each scored by weighted least
-// squares) and adds a final step ggml lacks: the indices are re-chosen for the fp16-rounded
-// scale and the scale refitted, kept only when the stored block's error drops.
+// imp * sqrt(sigma2 + x^2); candidate inverse scales 127 / max and (t - 127) / max for every
+// 5th t of ggml's -7..7, each scored by weighted least squares) and adds a final step ggml
+// lacks: the indices are re-chosen for the fp16-rounded scale and the scale refitted, kept
+// only when the stored block's error drops.
 #include <algorithm>
 #include <cmath>
 
-#include "gguf_search.h"
+#include "gguf_klanes.h"
 
 namespace bitsmith::quant::gguf {
 namespace {
@@ -30,19 +31,6 @@ constexpr Grid make_grid() {
 constexpr Grid kGrid = make_grid();
 constexpr float kV0 = static_cast<float>(kIQ4NLValues[0]);  // -127
 
-inline int grid_index(float al) {
-  int idx = 0;
-  for (int k = 0; k < 15; ++k) idx += al >= kGrid.mid[k] ? 1 : 0;
-  return idx;
-}
-inline float grid_value(float al) { return static_cast<float>(kIQ4NLValues[grid_index(al)]); }
-
-[[gnu::always_inline]] inline v8f grid_value_v(v8f al) {
-  v8f q = v8f{} + kV0;
-  for (int k = 0; k < 15; ++k) q += al >= kGrid.mid[k] ? v8f{} + kGrid.step[k] : v8f{};
-  return q;
-}
-
 void block_weights(const float* x, const float* imp, float* w) {
   if (imp) {
     // ggml: sigma2 = 2 * mean(x^2) over the (32-value) super-block.
@@ -53,119 +41,152 @@ void block_weights(const float* x, const float* imp, float* w) {
   }
 }
 
-// The candidate search; returns the unrounded scale (0 for an all-zero block).
-float search_ref(const float* x, const float* w, float max) {
-  float best_d = 0, best = 0;
-  for (int t = -8; t <= 7; t += t < -7 ? 1 : 5) {
-    // t = -8 is ggml's first guess id = 127 / max; then id = (t - 127) / max, t = -7..7.
-    const float id = t < -7 ? 1 / (max / -kV0) : (static_cast<float>(t) + kV0) / max;
-    const float sumqx = lane_sum(kB, [&](int i) { return (w[i] * grid_value(id * x[i])) * x[i]; });
-    const float sumq2 = lane_sum(kB, [&](int i) {
-      const float q = grid_value(id * x[i]);
-      return (w[i] * q) * q;
-    });
-    if (t < -7) {
-      best_d = sumqx / sumq2;
-      best = best_d * sumqx;
-    } else if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      best_d = sumqx / sumq2;
-      best = best_d * sumqx;
-    }
+// ---------------------------------------------------------------- lane-generic block search
+//
+// Written once over a lane type F (klanes: float = one block, the _ref; v8f = 8 blocks, one
+// per lane, the fast path). Sums run over a block's elements in order, decisions are per-lane
+// selects, so both give the same bytes.
+
+// Grid index (0..15, as a float) and grid value of the nearest level of al.
+template <class F>
+[[gnu::always_inline]] inline void grid_lookup(F al, F* idx, F* val) {
+  F i = klanes::splat<F>(0), v = klanes::splat<F>(kV0);
+  for (int k = 0; k < 15; ++k) {
+    const auto ge = al >= kGrid.mid[k];
+    i += ge ? klanes::splat<F>(1) : klanes::splat<F>(0);
+    v += ge ? klanes::splat<F>(kGrid.step[k]) : klanes::splat<F>(0);
   }
-  return best_d;
+  *idx = i;
+  *val = v;
 }
 
-[[gnu::always_inline]] inline float search_simd(const float* x, const float* w, float max) {
-  v8f xv[4], wv[4];
-  for (int v = 0; v < 4; ++v) { xv[v] = load8(x + 8 * v); wv[v] = load8(w + 8 * v); }
-  float best_d = 0, best = 0;
-  for (int t = -8; t <= 7; t += t < -7 ? 1 : 5) {
-    const float id = t < -7 ? 1 / (max / -kV0) : (static_cast<float>(t) + kV0) / max;
-    v8f sqx = {}, sq2 = {};
-    for (int v = 0; v < 4; ++v) {
-      const v8f q = grid_value_v(id * xv[v]);
-      sqx += (wv[v] * q) * xv[v];
-      sq2 += (wv[v] * q) * q;
-    }
-    const float sumqx = hsum_v(sqx), sumq2 = hsum_v(sq2);
-    if (t < -7) {
-      best_d = sumqx / sumq2;
-      best = best_d * sumqx;
-    } else if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      best_d = sumqx / sumq2;
-      best = best_d * sumqx;
-    }
-  }
-  return best_d;
-}
-
-double stored_error(const float* x, const float* ew, uint16_t d16, const uint8_t* L) {
-  const float d = fp16_to_fp32(d16);
-  double e = 0;
+// sum e (d q - x)^2.
+template <class F>
+[[gnu::always_inline]] inline F stored_err(const F* x, const F* e, F d, const F* q) {
+  F acc = klanes::splat<F>(0);
   for (int i = 0; i < kB; ++i) {
-    const double r = static_cast<double>(d * static_cast<float>(kIQ4NLValues[L[i]])) - x[i];
-    e += (ew ? ew[i] : 1.0) * r * r;
+    const F t = d * q[i] - x[i];
+    acc += (e[i] * t) * t;
   }
-  return e;
+  return acc;
 }
 
-template <bool kSimd>
-[[gnu::always_inline]] inline void iq4nl_block(const float* x, const float* imp, BlockIQ4_NL& y) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < kB; ++i) {
-    if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); max = x[i]; }
+// Per-lane fp16 rounding of a scale: the bits and their value.
+template <class F>
+[[gnu::always_inline]] inline F to_fp16(F d, uint16_t* bits) {
+  F r = d;
+  for (int k = 0; k < klanes::kLanes<F>; ++k) {
+    bits[k] = fp32_to_fp16(klanes::get(d, k));
+    klanes::put(r, k, fp16_to_fp32(bits[k]));
   }
-  uint8_t L[kB];
-  if (amax < 1e-15f) {  // GROUP_MAX_EPS: an all-zero block (index 8 is the grid value 1)
-    y.d = 0;
-    std::fill(L, L + kB, uint8_t{8});
-  } else {
-    float w[kB];
-    block_weights(x, imp, w);
-    float d = kSimd ? search_simd(x, w, max) : search_ref(x, w, max);
-    y.d = fp32_to_fp16(d);
-    float id = d != 0 ? 1 / d : 0.f;
-    for (int i = 0; i < kB; ++i) L[i] = static_cast<uint8_t>(grid_index(id * x[i]));
-    double best = stored_error(x, imp, y.d, L);
-    for (int round = 0; round < 2; ++round) {
-      // Indices for the scale as stored, then the least-squares scale for those indices.
-      const float ds = fp16_to_fp32(y.d);
-      if (ds == 0) break;
-      uint8_t T[kB];
-      double sqx = 0, sq2 = 0;
-      for (int i = 0; i < kB; ++i) {
-        T[i] = static_cast<uint8_t>(grid_index(x[i] / ds));
-        const double q = kIQ4NLValues[T[i]], ew = imp ? imp[i] : 1.0;
-        sqx += ew * q * x[i];
-        sq2 += ew * q * q;
-      }
-      if (!(sq2 > 0)) break;
-      const uint16_t t16 = fp32_to_fp16(static_cast<float>(sqx / sq2));
-      const double e = std::min(stored_error(x, imp, y.d, T), stored_error(x, imp, t16, T));
-      if (!(e < best)) break;
-      best = e;
-      std::copy(T, T + kB, L);
-      if (stored_error(x, imp, t16, T) == e) y.d = t16;
+  return r;
+}
+
+// kLanes<F> consecutive blocks.
+template <class F>
+[[gnu::always_inline]] inline void iq4nl_blocks(const float* x, const float* imp, uint8_t* out) {
+  using klanes::splat;
+  constexpr int L = klanes::kLanes<F>;
+  float w[kB * L], tx[kB * L], tw[kB * L], te[kB * L];
+  for (int k = 0; k < L; ++k) block_weights(x + k * kB, imp ? imp + k * kB : nullptr, w + k * kB);
+  for (int i = 0; i < kB; ++i) {
+    for (int k = 0; k < L; ++k) {
+      tx[i * L + k] = x[k * kB + i];
+      tw[i * L + k] = w[k * kB + i];
+      te[i * L + k] = imp ? imp[k * kB + i] : 1.f;
     }
   }
-  for (int j = 0; j < 16; ++j) y.qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  F xv[kB], wv[kB], ev[kB];
+  std::memcpy(xv, tx, sizeof xv);
+  std::memcpy(wv, tw, sizeof wv);
+  std::memcpy(ev, te, sizeof ev);
+  const F zero = splat<F>(0);
+  F amax = zero, max = zero;
+  for (int i = 0; i < kB; ++i) {  // the signed value of largest magnitude, first occurrence
+    const F a = klanes::absf(xv[i]);
+    const auto gt = a > amax;
+    amax = gt ? a : amax;
+    max = gt ? xv[i] : max;
+  }
+  const auto empty = amax < 1e-15f;  // GROUP_MAX_EPS: an all-zero block
+  // ggml's candidates: id = 127 / max first, then id = (t - 127) / max (every 5th t here).
+  F best_d = zero, best = zero;
+  for (int t = -8; t <= 7; t += t < -7 ? 1 : 5) {
+    const F id = t < -7 ? 1.f / (max / -kV0) : (static_cast<float>(t) + kV0) / max;
+    F sqx = zero, sq2 = zero;
+    for (int i = 0; i < kB; ++i) {
+      F idx, q;
+      grid_lookup(id * xv[i], &idx, &q);
+      sqx += (wv[i] * q) * xv[i];
+      sq2 += (wv[i] * q) * q;
+    }
+    auto take = best == best;  // all lanes: the first candidate is always taken
+    if (t >= -7) take = sq2 > 0.f && sqx * sqx > best * sq2;
+    best_d = take ? sqx / sq2 : best_d;
+    best = take ? (sqx / sq2) * sqx : best;
+  }
+  uint16_t d16[L], t16[L];
+  F ds = to_fp16(best_d, d16);
+  const F id = best_d != 0.f ? 1.f / best_d : zero;
+  F li[kB], q[kB], lt[kB], qt[kB];
+  for (int i = 0; i < kB; ++i) grid_lookup(id * xv[i], &li[i], &q[i]);
+  F err = stored_err(xv, ev, ds, q);
+  // Indices for the scale as stored, then the least-squares scale for those indices; per lane,
+  // kept while the stored error drops (two rounds).
+  auto active = ds != 0.f;
+  for (int round = 0; round < 2; ++round) {
+    F sqx = zero, sq2 = zero;
+    for (int i = 0; i < kB; ++i) {
+      grid_lookup(xv[i] / ds, &lt[i], &qt[i]);
+      sqx += (ev[i] * qt[i]) * xv[i];
+      sq2 += (ev[i] * qt[i]) * qt[i];
+    }
+    const F tv = to_fp16(sqx / sq2, t16);
+    const F e1 = stored_err(xv, ev, ds, qt), e2 = stored_err(xv, ev, tv, qt);
+    const F e = e2 < e1 ? e2 : e1;
+    active = active && sq2 > 0.f && e < err;
+    const auto use_t = active && e2 == e;
+    err = active ? e : err;
+    for (int i = 0; i < kB; ++i) li[i] = active ? lt[i] : li[i];
+    for (int k = 0; k < L; ++k) {
+      if (klanes::get(use_t ? splat<F>(1) : zero, k) != 0) d16[k] = t16[k];
+    }
+    ds = use_t ? tv : ds;
+    active = active && ds != 0.f;
+  }
+  float idx[kB * L];
+  for (int i = 0; i < kB; ++i) li[i] = empty ? splat<F>(8) : li[i];  // index 8 is the grid value 1
+  std::memcpy(idx, li, sizeof idx);
+  for (int k = 0; k < L; ++k) {
+    BlockIQ4_NL y;
+    y.d = klanes::get(empty ? splat<F>(1) : zero, k) != 0 ? uint16_t{0} : d16[k];
+    for (int j = 0; j < 16; ++j) {
+      y.qs[j] = static_cast<uint8_t>(static_cast<int>(idx[j * L + k]) |
+                                     (static_cast<int>(idx[(j + 16) * L + k]) << 4));
+    }
+    std::memcpy(out + k * sizeof y, &y, sizeof y);
+  }
 }
 
-template <bool kSimd>
+template <class F>
 [[gnu::always_inline]] inline void iq4nl_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
-  for (int64_t b = 0; b < n / kB; ++b) {
-    BlockIQ4_NL y{};
-    iq4nl_block<kSimd>(x + b * kB, imp ? imp + b * kB : nullptr, y);
-    std::memcpy(out + b * sizeof y, &y, sizeof y);
+  constexpr int L = klanes::kLanes<F>;
+  const int64_t nb = n / kB;
+  int64_t b = 0;
+  for (; b + L <= nb; b += L) {
+    iq4nl_blocks<F>(x + b * kB, imp ? imp + b * kB : nullptr, out + b * sizeof(BlockIQ4_NL));
+  }
+  for (; b < nb; ++b) {  // the tail one block at a time: the same operations per block
+    iq4nl_blocks<float>(x + b * kB, imp ? imp + b * kB : nullptr, out + b * sizeof(BlockIQ4_NL));
   }
 }
 
 void iq4nl_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {
-  iq4nl_row<false>(x, n, imp, out);
+  iq4nl_row<float>(x, n, imp, out);
 }
 __attribute__((target_clones("avx2", "default"))) void iq4nl_fast(const float* x, int64_t n,
                                                                   const float* imp, uint8_t* out) {
-  iq4nl_row<true>(x, n, imp, out);
+  iq4nl_row<v8f>(x, n, imp, out);
 }
 
 // ggml's dequantize_row_iq4_nl: d * kvalues[q], same nibble order as Q4_0.
