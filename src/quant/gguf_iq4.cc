@@ -47,17 +47,23 @@ void block_weights(const float* x, const float* imp, float* w) {
 // per lane, the fast path). Sums run over a block's elements in order, decisions are per-lane
 // selects, so both give the same bytes.
 
-// Grid index (0..15, as a float) and grid value of the nearest level of al.
+// Grid index (0..15, as a float) and grid value of the nearest level of al: the index counts
+// the midpoints at or below al, the value is a table lookup (exact either way).
 template <class F>
 [[gnu::always_inline]] inline void grid_lookup(F al, F* idx, F* val) {
-  F i = klanes::splat<F>(0), v = klanes::splat<F>(kV0);
-  for (int k = 0; k < 15; ++k) {
-    const auto ge = al >= kGrid.mid[k];
-    i += ge ? klanes::splat<F>(1) : klanes::splat<F>(0);
-    v += ge ? klanes::splat<F>(kGrid.step[k]) : klanes::splat<F>(0);
+  if constexpr (klanes::kLanes<F> == 1) {
+    int i = 0;
+    for (int k = 0; k < 15; ++k) i += al >= kGrid.mid[k] ? 1 : 0;
+    *idx = static_cast<float>(i);
+    *val = static_cast<float>(kIQ4NLValues[i]);
+  } else {
+    v8i i = {};
+    for (int k = 0; k < 15; ++k) i -= al >= kGrid.mid[k];  // a true lane compares as -1
+    static const v8f kLo = {-127, -104, -83, -65, -49, -35, -22, -10};
+    static const v8f kHi = {1, 13, 25, 38, 53, 69, 89, 113};
+    *idx = __builtin_convertvector(i, v8f);
+    *val = __builtin_shuffle(kLo, kHi, i);
   }
-  *idx = i;
-  *val = v;
 }
 
 // sum e (d q - x)^2.
