@@ -2,12 +2,12 @@
 // format dispatch of open_model.
 #include <sys/stat.h>
 
-#include <array>
 #include <cstring>
 #include <filesystem>
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/formats/codec.h"
+#include "bitsmith/formats/convert.h"
 #include "bitsmith/io/model_file.h"
 #include "byte_reader.h"
 #include "readers.h"
@@ -93,14 +93,6 @@ ModelTotals model_totals(const Model& m) {
 }
 
 namespace {
-// 2^16 / 2^8 entry tables built once from the generic codec, so decoding a multi-GB F16 or FP8
-// file is a table lookup per element rather than a float64 decode.
-template <size_t N>
-std::array<float, N> make_table(const formats::FloatFormat& f) {
-  std::array<float, N> t{};
-  for (size_t i = 0; i < N; ++i) t[i] = static_cast<float>(formats::decode(f, static_cast<uint32_t>(i)));
-  return t;
-}
 template <typename T>
 void cast_loop(const uint8_t* src, uint64_t n, float* out) {
   for (uint64_t i = 0; i < n; ++i) {
@@ -109,38 +101,34 @@ void cast_loop(const uint8_t* src, uint64_t n, float* out) {
     out[i] = static_cast<float>(v);
   }
 }
+// The formats module's array conversions want aligned 16-bit codes; file data may sit at any
+// offset (safetensors headers have any length), so unaligned input is copied first.
+void half_to_f32(const uint8_t* src, uint64_t n, float* out, bool bf16) {
+  std::vector<uint16_t> copy;
+  const uint16_t* codes = reinterpret_cast<const uint16_t*>(src);
+  if (reinterpret_cast<uintptr_t>(src) % alignof(uint16_t) != 0) {
+    copy.resize(n);
+    std::memcpy(copy.data(), src, n * 2);
+    codes = copy.data();
+  }
+  std::span<const uint16_t> in(codes, n);
+  std::span<float> o(out, n);
+  if (bf16) formats::bf16_to_f32(in, o);
+  else formats::f16_to_f32(in, o);
+}
 }  // namespace
 
 void decode_to_f32(DType dtype, const uint8_t* src, uint64_t n, float* out) {
   switch (dtype) {
     case DType::kF32: std::memcpy(out, src, n * 4); return;
     case DType::kF64: cast_loop<double>(src, n, out); return;
-    case DType::kF16: {
-      static const auto table = make_table<65536>(formats::kFloat16);
-      for (uint64_t i = 0; i < n; ++i) out[i] = table[src[2 * i] | (src[2 * i + 1] << 8)];
+    case DType::kF16: half_to_f32(src, n, out, false); return;
+    case DType::kBF16: half_to_f32(src, n, out, true); return;
+    case DType::kF8E4M3: formats::e4m3_to_f32({src, n}, {out, n}); return;
+    case DType::kF8E5M2: formats::e5m2_to_f32({src, n}, {out, n}); return;
+    case DType::kF8E8M0:
+      for (uint64_t i = 0; i < n; ++i) out[i] = static_cast<float>(formats::decode(formats::kFloat8E8M0FNU, src[i]));
       return;
-    }
-    case DType::kBF16:
-      for (uint64_t i = 0; i < n; ++i) {
-        uint32_t bits = static_cast<uint32_t>(src[2 * i] | (src[2 * i + 1] << 8)) << 16;
-        std::memcpy(&out[i], &bits, 4);  // bf16 is the top half of a float32
-      }
-      return;
-    case DType::kF8E4M3: {
-      static const auto table = make_table<256>(formats::kFloat8E4M3FN);
-      for (uint64_t i = 0; i < n; ++i) out[i] = table[src[i]];
-      return;
-    }
-    case DType::kF8E5M2: {
-      static const auto table = make_table<256>(formats::kFloat8E5M2);
-      for (uint64_t i = 0; i < n; ++i) out[i] = table[src[i]];
-      return;
-    }
-    case DType::kF8E8M0: {
-      static const auto table = make_table<256>(formats::kFloat8E8M0FNU);
-      for (uint64_t i = 0; i < n; ++i) out[i] = table[src[i]];
-      return;
-    }
     case DType::kI64: cast_loop<int64_t>(src, n, out); return;
     case DType::kI32: cast_loop<int32_t>(src, n, out); return;
     case DType::kI16: cast_loop<int16_t>(src, n, out); return;
