@@ -7,7 +7,9 @@ Writes, for tests/gguf/gguf_oracle_test.cc to compare against:
                         denormals, single large values, ties at rounding boundaries
   legacy.<type>.q       gguf.quants.quantize bytes of legacy.f32 (q4_0 q4_1 q5_0 q5_1 q8_0)
   deq.<type>.q / .f32   random blocks of every GGUF type and gguf.quants.dequantize of them
-  kq.<set>.f32          inputs for the K-quant / iq4_nl error comparison and, when ggml's own
+  kq.<set>.f32          inputs for the K-quant / iq4_nl error comparison (normal, laplace,
+                        student_t, and stories: the stories260K weights when shared/ has them)
+                        and, when ggml's own
   kq.<set>.<type>.rmse  library is built (tests/oracles/ggml_oracle.py), the RMSE of ggml's
                         reference quantizer on them (text, one float)
   shape.txt             "ROWS COLS" of legacy.f32
@@ -85,6 +87,20 @@ def random_blocks(name: str, rng: np.random.Generator, nblocks: int) -> np.ndarr
     return raw
 
 
+def stories260k_weights() -> np.ndarray | None:
+    """All float32 weights of shared/models/stories260K/stories260K.bin (llama2.c: a 7 x int32
+    header, then the tensors), as rows of 4096 (the tail that does not fill a row dropped);
+    None when the model is not there ($BITSMITH_SHARED_DIR or ../shared next to the repo)."""
+    import os
+    shared = Path(os.environ.get("BITSMITH_SHARED_DIR",
+                                 Path(__file__).resolve().parents[3] / "shared"))
+    path = shared / "models" / "stories260K" / "stories260K.bin"
+    if not path.is_file():
+        return None
+    w = np.fromfile(path, dtype=np.float32, offset=28)
+    return w[: (w.size // 4096) * 4096].reshape(-1, 4096)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
@@ -114,6 +130,9 @@ def main(argv: list[str]) -> int:
         "laplace": rng.laplace(size=(16, 4096)) * 0.02,
         "student_t": rng.standard_t(3, (16, 4096)),
     }
+    stories = stories260k_weights()
+    if stories is not None:
+        sets["stories"] = stories
     ggml = None
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     try:
