@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "../../src/quant/gguf_common.h"
@@ -66,6 +67,29 @@ TEST(GgufBlocks, FastPathMatchesReferenceByteForByte) {
         ASSERT_EQ(fast->data[i], ref->data[i])
             << name << (with_imp ? " (importance)" : "") << ": byte " << i << " of row "
             << i / (fast->data.size() / rows);
+      }
+    }
+  }
+}
+
+// Rows whose block count is not a multiple of the fast paths' 8 blocks per vector (iq4_nl's
+// tail goes one block at a time), and more rows of every kind for the lane-parallel K-quants.
+TEST(GgufBlocks, FastPathMatchesReferenceOnTailsAndManyRows) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{12, 352}, {60, 768}}) {
+    const std::vector<float> x = mixed_data(rows, cols, static_cast<uint32_t>(cols));
+    std::vector<float> imp(cols);
+    for (int64_t c = 0; c < cols; ++c) imp[c] = 0.25f + static_cast<float>(c % 7);
+    for (const char* name : kGgufNames) {
+      auto s = *find_scheme(name);
+      if (cols % s->traits().block_cols != 0) continue;
+      for (bool with_imp : {false, true}) {
+        QuantizeOptions opt;
+        if (with_imp) opt.importance = imp.data();
+        auto fast = s->quantize(x.data(), rows, cols, opt);
+        auto ref = gguf::quantize_reference(*s, x.data(), rows, cols, opt);
+        ASSERT_TRUE(fast.ok() && ref.ok()) << name;
+        ASSERT_EQ(fast->data, ref->data) << name << (with_imp ? " (importance)" : "") << " "
+                                         << rows << "x" << cols;
       }
     }
   }
