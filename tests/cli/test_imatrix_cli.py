@@ -45,7 +45,8 @@ class Imatrix(unittest.TestCase):
             self.assertGreater(sum(vals["blk.1.ffn_up.weight"]), 0)
             out = os.path.join(t, "m.gguf")
             q = run_json("quantize", MODEL, out, "--scheme", "q4_0", "--method", "imatrix", "--imatrix", dat)
-            self.assertEqual(q["method_notes"], [])
+            # Every linear of the decoder found its entry (only the embedding has none).
+            self.assertEqual([n for n in q["method_notes"] if n.startswith("blk.")], [])
             p = run("imatrix", MODEL, "--text", os.devnull, "-o", os.path.join(t, "x.dat"), check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("0 tokens", p.stderr)
