@@ -78,7 +78,7 @@ Result<TensorPlan> plan_one(const ModelTensorInfo& t, const Model& m, const Quan
   const int64_t rows = t.shape.rows(), cols = t.shape.cols();
   if (t.shape.rank() < 2 || t.name.find("norm") != std::string::npos) {
     BITSMITH_ASSIGN_OR_RETURN(p.scheme, scheme("f32"));
-    p.reason = t.shape.rank() < 2 ? "1-D" : "norm";
+    p.reason = t.shape.rank() < 2 ? "vector (1-D)" : "norm";
     return p;
   }
   for (const auto& [re, s] : rules) {
