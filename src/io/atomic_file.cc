@@ -43,16 +43,26 @@ AtomicFile::~AtomicFile() {
   if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
-Status AtomicFile::flush() {
-  size_t off = 0;
-  while (off < buffer_.size()) {
-    ssize_t n = ::write(fd_, buffer_.data() + off, buffer_.size() - off);
-    if (n < 0) {
+namespace {
+Status write_all(int fd, const char* p, uint64_t n, const std::string& target, uint64_t at) {
+  uint64_t off = 0;
+  while (off < n) {
+    ssize_t w = ::write(fd, p + off, static_cast<size_t>(std::min<uint64_t>(n - off, 1u << 30)));
+    if (w < 0) {
       if (errno == EINTR) continue;
-      return io_error("{}: write failed at byte {}: {}", target_, written_, std::strerror(errno));
+      return io_error("{}: write failed at byte {}: {}", target, at + off, std::strerror(errno));
     }
-    off += static_cast<size_t>(n);
+    off += static_cast<uint64_t>(w);
   }
+  return Status::Ok();
+}
+}  // namespace
+
+Status AtomicFile::flush() { return flush_before(0); }
+
+// Writes out the buffer while `pending` bytes, already counted in written_, are not in it yet.
+Status AtomicFile::flush_before(uint64_t pending) {
+  BITSMITH_RETURN_IF_ERROR(write_all(fd_, buffer_.data(), buffer_.size(), target_, written_ - pending - buffer_.size()));
   buffer_.clear();
   return Status::Ok();
 }
@@ -62,19 +72,17 @@ Status AtomicFile::write(const void* data, uint64_t size) {
   const char* p = static_cast<const char*>(data);
   if (buffer_.size() + size <= kBufferBytes) {
     buffer_.append(p, size);
-  } else {
-    BITSMITH_RETURN_IF_ERROR(flush());
-    if (size < kBufferBytes) {
-      buffer_.append(p, size);
-    } else {
-      buffer_.assign(p, size);  // large tensor: one write straight through
-      BITSMITH_RETURN_IF_ERROR(flush());
-      buffer_.shrink_to_fit();
-      buffer_.reserve(kBufferBytes);
-    }
+    written_ += size;
+    return Status::Ok();
   }
   written_ += size;
-  return Status::Ok();
+  BITSMITH_RETURN_IF_ERROR(flush_before(size));
+  if (size < kBufferBytes) {
+    buffer_.append(p, size);
+    return Status::Ok();
+  }
+  // A large tensor goes straight from its buffer to the file: no second copy in memory.
+  return write_all(fd_, p, size, target_, written_ - size);
 }
 
 Status AtomicFile::pad_to(uint64_t alignment) {

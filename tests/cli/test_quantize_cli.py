@@ -210,17 +210,25 @@ class QuantizeTest(unittest.TestCase):
 
     def test_killed_run_leaves_no_file_at_target(self):
         src = self.path("big.gguf")
-        run("synth", src, "--dim", "512", "--hidden", "1536", "--layers", "24", "--vocab", "2048")
+        run("synth", src, "--dim", "1024", "--hidden", "2816", "--layers", "8", "--vocab", "2048")
         out = self.path("killed.gguf")
         p = subprocess.Popen([clitest.BIN, "quantize", src, out, "--scheme", "q4_k", "--threads", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        # Kill as soon as the writer has started (its temporary exists), mid-file.
+        deadline = time.time() + 60
+        temp = []
+        while time.time() < deadline and p.poll() is None and not temp:
+            temp = [f for f in os.listdir(self.tmp) if f.startswith(".killed.gguf.tmp-")]
+            time.sleep(0.005)
+        time.sleep(0.05)
         self.assertIsNone(p.poll(), "the run finished before it could be killed; make the model bigger")
         p.send_signal(signal.SIGKILL)
         p.wait()
         self.assertFalse(os.path.exists(out))
         leftovers = [f for f in os.listdir(self.tmp) if f.startswith(".killed.gguf.tmp-")]
         self.assertEqual(len(leftovers), 1)  # the temporary, never the target
+        os.remove(os.path.join(self.tmp, leftovers[0]))
+        os.remove(src)
 
     def test_llama_cpp_generates_golden_text(self):
         out = self.path("interop.gguf")

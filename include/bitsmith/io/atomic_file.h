@@ -30,6 +30,7 @@ class AtomicFile {
  private:
   AtomicFile() = default;
   Status flush();
+  Status flush_before(uint64_t pending);
   std::string target_, temp_;
   int fd_ = -1;
   uint64_t written_ = 0;
