@@ -1,0 +1,88 @@
+// Vocabulary round trips: tokenizer.json (llama style and gpt2 byte-level) and GGUF metadata.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "bitsmith/io/model_file.h"
+#include "bitsmith/io/quantize.h"
+#include "bitsmith/io/synth.h"
+#include "bitsmith/io/tokenizer_files.h"
+
+namespace bitsmith::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TokenizerFiles : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("bitsmith_tok_" + std::to_string(::getpid()));
+  void SetUp() override { fs::create_directories(dir); }
+  void TearDown() override { fs::remove_all(dir); }
+};
+
+TEST_F(TokenizerFiles, Gpt2VocabularyThroughTokenizerJson) {
+  Vocabulary v;
+  v.model = "gpt2";
+  v.tokens = {"a", "b", "\xC4\xA0", "ab", "\xC4\xA0" "a", "<|endoftext|>"};
+  v.types = {TokenType::kNormal, TokenType::kNormal, TokenType::kNormal, TokenType::kNormal, TokenType::kNormal,
+             TokenType::kControl};
+  v.scores.assign(6, 0.0f);
+  v.merges = {"a b", "\xC4\xA0 a"};
+  v.bos_id = v.eos_id = 5;
+  v.add_bos = false;
+  ASSERT_TRUE(write_hf_tokenizer(v, dir.string()).ok());
+  auto r = read_hf_tokenizer((dir / "tokenizer.json").string());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->model, "gpt2");
+  EXPECT_EQ(r->tokens, v.tokens);
+  EXPECT_EQ(r->merges, v.merges);
+  EXPECT_EQ(r->eos_id, 5);
+  EXPECT_EQ(r->types[5], TokenType::kControl);
+  EXPECT_FALSE(r->add_bos);
+}
+
+TEST_F(TokenizerFiles, LlamaScoresBecomeMergeRanks) {
+  Vocabulary v = synthetic_vocabulary(400);
+  ASSERT_TRUE(write_hf_tokenizer(v, dir.string()).ok());
+  auto r = read_hf_tokenizer((dir / "tokenizer.json").string());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->model, "llama");
+  EXPECT_EQ(r->tokens, v.tokens);
+  EXPECT_EQ(r->types, v.types);
+  // Scores are rebuilt from merge ranks: same order among tokens made by merges.
+  for (size_t i = 300; i + 1 < v.tokens.size(); ++i) {
+    if (r->scores[i] != 0.0f && r->scores[i + 1] != 0.0f) {
+      EXPECT_EQ(v.scores[i] > v.scores[i + 1], r->scores[i] > r->scores[i + 1]) << i;
+    }
+  }
+  EXPECT_EQ(r->bos_id, 1);
+  EXPECT_EQ(r->eos_id, 2);
+}
+
+TEST_F(TokenizerFiles, GgufCarriesTheVocabularyExactly) {
+  SynthConfig c;
+  c.dim = 64;
+  c.hidden_dim = 128;
+  c.n_layers = 1;
+  c.n_heads = 4;
+  c.n_kv_heads = 4;
+  c.vocab_size = 700;
+  auto src = make_synthetic_model(c);
+  ASSERT_TRUE(src.ok());
+  QuantizeConfig q;
+  q.scheme = "f32";
+  q.format = OutputFormat::kGguf;
+  ASSERT_TRUE(quantize_model(**src, (dir / "v.gguf").string(), q).ok());
+  auto m = open_model((dir / "v.gguf").string());
+  ASSERT_TRUE(m.ok());
+  const Vocabulary& a = (*src)->vocabulary();
+  const Vocabulary& b = (*m)->vocabulary();
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.scores, b.scores);
+  EXPECT_EQ(a.types, b.types);
+  EXPECT_EQ(b.model, "llama");
+  EXPECT_EQ((*m)->hyperparameters().vocab_size, 700);
+}
+
+}  // namespace
+}  // namespace bitsmith::io
