@@ -15,7 +15,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 ninja -C "$BUILD" -j2 gguf_speed >/dev/null
 SPEED="$BUILD/tests/gguf_speed"
-TYPES=q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,iq4_nl
+TYPES=q4_0,q4_1,q5_0,q5_1,q8_0,q2_k,q3_k,q4_k,q5_k,q6_k,iq4_nl,gguf_mxfp4
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -23,7 +23,7 @@ for ((r = 0; r < RUNS; ++r)); do
   "$SPEED" --types "$TYPES" --threads 1 --reps 3 >>"$OUT/bitsmith1.txt"
   "$SPEED" --types "$TYPES" --threads 2 --reps 3 >>"$OUT/bitsmith2.txt"
   python3 tests/oracles/ggml_oracle.py --bench --json --min-time 0.3 \
-    --types q4_0,q4_1,q5_0,q5_1,q8_0,q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl \
+    --types q4_0,q4_1,q5_0,q5_1,q8_0,q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl,mxfp4 \
     >"$OUT/ggml.$r.json" 2>/dev/null || true
   python3 - "$OUT/ggufpy.txt" <<'EOF' || true
 import sys, time
@@ -58,16 +58,18 @@ for f in glob.glob(f"{out}/ggml.*.json"):
     try:
         for r in json.load(open(f))["results"]:
             if r["gbps"] is not None:
-                gg.setdefault(r["type"].lower(), []).append(r["gbps"])
+                t = r["type"].lower()
+                gg.setdefault("gguf_mxfp4" if t == "mxfp4" else t, []).append(r["gbps"])
     except (ValueError, KeyError):
         pass
 def fmt(v):
     return "-" if not v else f"{statistics.median(v):.3f} ({min(v):.2f}..{max(v):.2f})"
 print(f"GGUF quantize, float32 [64 x 4096] N(0,1), GB/s of float32 input, median of {runs} rounds (min..max)")
-print(f"{'type':7s} | {'bitsmith 1T':>20s} | {'bitsmith 2T':>20s} | {'ggml 1T':>20s} | {'gguf-py':>20s} | x ggml")
-for t in ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl"]:
+print(f"{'type':10s} | {'bitsmith 1T':>20s} | {'bitsmith 2T':>20s} | {'ggml 1T':>20s} | {'gguf-py':>20s} | x ggml")
+for t in ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl",
+          "gguf_mxfp4"]:
     ratio = (f"{statistics.median(b1[t]) / statistics.median(gg[t]):.1f}"
              if b1.get(t) and gg.get(t) else "-")
-    print(f"{t:7s} | {fmt(b1.get(t)):>20s} | {fmt(b2.get(t)):>20s} | {fmt(gg.get(t)):>20s} | "
+    print(f"{t:10s} | {fmt(b1.get(t)):>20s} | {fmt(b2.get(t)):>20s} | {fmt(gg.get(t)):>20s} | "
           f"{fmt(gp.get(t)):>20s} | {ratio}")
 EOF

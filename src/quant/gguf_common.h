@@ -93,9 +93,11 @@ struct GgufKernels {
 
 std::unique_ptr<Scheme> make_gguf_scheme(const GgufKernels& k);
 
-// Kernel tables of the codec files (gguf_legacy.cc, gguf_kquants.cc, gguf_iq4.cc).
+// Kernel tables of the codec files (gguf_legacy.cc, gguf_kquants.cc, gguf_iq4.cc,
+// gguf_mxfp4.cc).
 void append_legacy_kernels(std::vector<GgufKernels>& out);
 void append_kquant_kernels(std::vector<GgufKernels>& out);
 void append_nonlinear_kernels(std::vector<GgufKernels>& out);
+void append_mxfp4_kernels(std::vector<GgufKernels>& out);
 
 }  // namespace bitsmith::quant::gguf

@@ -142,8 +142,9 @@ template <class F>
   auto active = ds != 0.f;
   for (int round = 0; round < 2; ++round) {
     F sqx = zero, sq2 = zero;
+    const F ids = 1.f / ds;
     for (int i = 0; i < kB; ++i) {
-      grid_lookup(xv[i] / ds, &lt[i], &qt[i]);
+      grid_lookup(xv[i] * ids, &lt[i], &qt[i]);
       sqx += (ev[i] * qt[i]) * xv[i];
       sq2 += (ev[i] * qt[i]) * qt[i];
     }

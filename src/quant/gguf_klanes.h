@@ -223,7 +223,8 @@ struct AsymCodes {
 template <class F>
 [[gnu::always_inline]] inline void asym_levels(int n, float fmax, const F* x, F dl, F ml, F* l) {
   const auto keep = dl == 0.f;
-  for (int i = 0; i < n; ++i) l[i] = keep ? l[i] : clampf(rnd((x[i] + ml) / dl), 0.f, fmax);
+  const F idl = 1.f / dl;  // one division per lane, then products
+  for (int i = 0; i < n; ++i) l[i] = keep ? l[i] : clampf(rnd((x[i] + ml) * idl), 0.f, fmax);
 }
 
 template <class F>
@@ -317,7 +318,8 @@ template <class F>
       const F sc = sc0 + st[0], m = m0 + st[1];
       const F dl = d * sc, ml = dmin * m;
       F t[32];
-      for (int i = 0; i < n; ++i) t[i] = clampf(rnd((x[i] + ml) / dl), 0.f, fmax);
+      const F idl = 1.f / dl;
+      for (int i = 0; i < n; ++i) t[i] = clampf(rnd((x[i] + ml) * idl), 0.f, fmax);
       const F err = asym_err(n, x, e, t, dl, ml);
       const auto ok = sc >= 1.f && sc <= smax && m >= 0.f && m <= smax && err < best;
       best = ok ? err : best;
@@ -412,7 +414,8 @@ template <class F>
 template <class F>
 [[gnu::always_inline]] inline void sym_levels(int n, float lo, float hi, const F* x, F dl, F* l) {
   const auto keep = dl == 0.f;
-  for (int i = 0; i < n; ++i) l[i] = keep ? l[i] : clampf(rnd(x[i] / dl), lo, hi);
+  const F idl = 1.f / dl;
+  for (int i = 0; i < n; ++i) l[i] = keep ? l[i] : clampf(rnd(x[i] * idl), lo, hi);
 }
 
 template <class F>
@@ -491,7 +494,8 @@ template <class F>
       const F c = base + delta;
       const F dl = d * c;
       F t[16];
-      for (int i = 0; i < 16; ++i) t[i] = clampf(rnd(x[i] / dl), lo, hi);
+      const F idl = 1.f / dl;
+      for (int i = 0; i < 16; ++i) t[i] = clampf(rnd(x[i] * idl), lo, hi);
       const F err = sym_err(16, x, e, t, dl);
       const auto ok = c >= static_cast<float>(p.code_lo) && c <= static_cast<float>(p.code_hi) &&
                       c != 0.f && err < best;

@@ -233,6 +233,7 @@ void add_gguf_schemes(SchemeList& list) {
   gguf::append_legacy_kernels(kernels);
   gguf::append_kquant_kernels(kernels);
   gguf::append_nonlinear_kernels(kernels);
+  gguf::append_mxfp4_kernels(kernels);
   for (const auto& k : kernels) list.add(gguf::make_gguf_scheme(k));
 }
 

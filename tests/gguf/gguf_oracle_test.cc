@@ -2,6 +2,7 @@
 // tests/oracles/gguf_quant_oracle.py writes (the CTest fixture gguf.oracle_generate):
 //   - Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 bytes equal gguf.quants.quantize's (ggml's reference rule);
 //   - every type's dequantization of random blocks equals gguf.quants.dequantize bit for bit;
+//   - GGUF MXFP4 bytes equal ggml's library and the gguf package;
 //   - K-quants and IQ4_NL reach an RMSE no worse than ggml's own reference quantizer (libggml
 //     through tests/oracles/ggml_oracle.py) on three distributions and on the stories260K
 //     weights (when shared/ has them).
@@ -63,12 +64,34 @@ TEST(GgufOracle, LegacyBytesEqualGgufPackage) {
   }
 }
 
+// GGUF MXFP4 bytes equal ggml's library (quantize_row_mxfp4_ref) and the gguf package.
+TEST(GgufOracle, Mxfp4BytesEqualGgml) {
+  SKIP_WITHOUT_ORACLE();
+  int64_t rows = 0, cols = 0;
+  std::ifstream(oracle_dir() + "/shape.txt") >> rows >> cols;
+  const std::vector<float> x = read_floats("legacy.f32");
+  auto got = (*find_scheme("gguf_mxfp4"))->quantize(x.data(), rows, cols);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  int compared = 0;
+  for (const char* file : {"legacy.gguf_mxfp4.ggml.q", "legacy.gguf_mxfp4.q"}) {
+    const std::vector<uint8_t> want = read_bytes(file);
+    if (want.empty()) continue;
+    ASSERT_EQ(got->data.size(), want.size()) << file;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got->data[i], want[i]) << file << ": block " << i / 17 << ", byte " << i % 17;
+    }
+    ++compared;
+  }
+  if (compared == 0) GTEST_SKIP() << "neither ggml nor the gguf package has MXFP4";
+}
+
 TEST(GgufOracle, DequantizeEqualsGgufPackage) {
   SKIP_WITHOUT_ORACLE();
   for (const char* name : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k",
-                           "q5_k", "q6_k", "iq4_nl"}) {
+                           "q5_k", "q6_k", "iq4_nl", "gguf_mxfp4"}) {
     const Scheme* s = *find_scheme(name);
     const std::vector<uint8_t> q = read_bytes(std::string("deq.") + name + ".q");
+    if (q.empty() && std::string(name) == "gguf_mxfp4") continue;  // gguf package without MXFP4
     const std::vector<float> want = read_floats(std::string("deq.") + name + ".f32");
     const int64_t cols = 4096, rows = static_cast<int64_t>(want.size()) / cols;
     ASSERT_EQ(q.size(), s->data_bytes(rows, cols)) << name;

@@ -5,7 +5,9 @@ Usage: gguf_quant_oracle.py OUT_DIR
 Writes, for tests/gguf/gguf_oracle_test.cc to compare against:
   legacy.f32            float32 [ROWS x COLS] inputs: normal, heavy tails, all-zero blocks,
                         denormals, single large values, ties at rounding boundaries
-  legacy.<type>.q       gguf.quants.quantize bytes of legacy.f32 (q4_0 q4_1 q5_0 q5_1 q8_0)
+  legacy.<type>.q       gguf.quants.quantize bytes of legacy.f32 (q4_0 q4_1 q5_0 q5_1 q8_0,
+                        gguf_mxfp4 where the package has MXFP4)
+  legacy.gguf_mxfp4.ggml.q  the same from ggml's own library (ggml_oracle.py), when built
   deq.<type>.q / .f32   random blocks of every GGUF type and gguf.quants.dequantize of them
   kq.<set>.f32          inputs for the K-quant / iq4_nl error comparison (normal, laplace,
                         student_t, and stories: the stories260K weights when shared/ has them)
@@ -35,11 +37,13 @@ ROWS, COLS = 48, 256
 LEGACY = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q5_0": T.Q5_0, "q5_1": T.Q5_1, "q8_0": T.Q8_0}
 ALL = dict(LEGACY, q2_k=T.Q2_K, q3_k=T.Q3_K, q4_k=T.Q4_K, q5_k=T.Q5_K, q6_k=T.Q6_K,
            iq4_nl=T.IQ4_NL)
+if hasattr(T, "MXFP4"):  # gguf >= 0.17
+    ALL["gguf_mxfp4"] = T.MXFP4
 # Byte offsets of the fp16 scale fields in each block (ggml-common.h): kept finite in the
 # random blocks so every decoded value is a number.
 FP16_FIELDS = {"q4_0": [0], "q4_1": [0, 2], "q5_0": [0], "q5_1": [0, 2], "q8_0": [0],
                "q2_k": [80, 82], "q3_k": [108], "q4_k": [0, 2], "q5_k": [0, 2], "q6_k": [208],
-               "iq4_nl": [0]}
+               "iq4_nl": [0], "gguf_mxfp4": []}
 
 
 def legacy_inputs(rng: np.random.Generator) -> np.ndarray:
@@ -117,6 +121,10 @@ def main(argv: list[str]) -> int:
         for name, qtype in LEGACY.items():
             quants.quantize(x, qtype).tofile(out / f"legacy.{name}.q")
 
+    if "gguf_mxfp4" in ALL:  # ggml's reference rule, as the gguf package writes it
+        with np.errstate(all="ignore"):
+            quants.quantize(x, ALL["gguf_mxfp4"]).tofile(out / "legacy.gguf_mxfp4.q")
+
     for name, qtype in ALL.items():
         block, _ = quants.GGML_QUANT_SIZES[qtype]
         nblocks = 64 * 256 // block  # 4 rows of 4096 values
@@ -141,6 +149,8 @@ def main(argv: list[str]) -> int:
             ggml = ggml_oracle
     except ImportError:
         pass
+    if ggml is not None and "mxfp4" in ggml.supported_types():
+        (out / "legacy.gguf_mxfp4.ggml.q").write_bytes(ggml.quantize("mxfp4", x))
     for set_name, data in sets.items():
         data = data.astype(np.float32)
         data.tofile(out / f"kq.{set_name}.f32")

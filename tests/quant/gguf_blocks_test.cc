@@ -18,8 +18,8 @@
 namespace bitsmith::quant {
 namespace {
 
-const char* kGgufNames[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k",
-                            "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl"};
+const char* kGgufNames[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0",   "q2_k",      "q3_k",
+                            "q4_k", "q5_k", "q6_k", "iq4_nl", "gguf_mxfp4"};
 
 // Rows of assorted content: normal, heavy-tailed, all-zero blocks, denormals, one spike,
 // values on rounding boundaries.
