@@ -81,6 +81,7 @@ BS_RSS=$(rss "$BS_LOG.time")
 
 KV=$(( 2 * 12 * CTX * 896 * 4 ))
 printf "%-10s %12s %12s %14s %12s\n" tool tokens/s perplexity "peak RSS KiB" "RSS/model"
-printf "%-10s %12s %12s %14s %12.3f\n" llama.cpp "$LLAMA_TPS" "$LLAMA_PPL" "$LLAMA_RSS" "$(echo "$LLAMA_RSS*1024/$BYTES" | bc -l)"
-printf "%-10s %12s %12s %14s %12.3f\n" bitsmith "$BS_TPS" "$BS_PPL" "$BS_RSS" "$(echo "$BS_RSS*1024/$BYTES" | bc -l)"
-echo "speed ratio bitsmith/llama.cpp: $(echo "$BS_TPS/$LLAMA_TPS" | bc -l | cut -c1-5); KV cache (f32) $KV bytes"
+calc() { python3 -c "print(f'{$1:.3f}')"; }
+printf "%-10s %12s %12s %14s %12s\n" llama.cpp "$LLAMA_TPS" "$LLAMA_PPL" "$LLAMA_RSS" "$(calc "$LLAMA_RSS*1024/$BYTES")"
+printf "%-10s %12s %12s %14s %12s\n" bitsmith "$BS_TPS" "$BS_PPL" "$BS_RSS" "$(calc "$BS_RSS*1024/$BYTES")"
+echo "speed ratio bitsmith/llama.cpp: $(calc "$BS_TPS/$LLAMA_TPS"); KV cache (f32) $KV bytes"
