@@ -91,6 +91,30 @@ struct GgufKernels {
                                 // checked for overflow to Inf after quantizing
 };
 
+// A block type's kernel entry (bits per weight = 8 * bytes / block, e.g. 8 * 18 / 32 = 4.5).
+inline GgufKernels block_kernels(const char* name, int type, int block, uint64_t bytes,
+                                 const char* elem, const char* scale_fmt, QuantizeRowFn ref,
+                                 QuantizeRowFn fast, DequantizeRowFn deq, int fp16_scale_offset,
+                                 const char* desc) {
+  GgufKernels k;
+  k.traits.name = name;
+  k.traits.element_format = elem;
+  k.traits.scale_format = scale_fmt;
+  k.traits.granularity = Granularity::kGguf;
+  k.traits.block_cols = block;
+  k.traits.bytes_per_block = bytes;
+  k.traits.bits_per_weight = 8.0 * static_cast<double>(bytes) / block;
+  k.traits.symmetric = true;
+  k.traits.gguf_type = type;
+  k.traits.description = desc;
+  k.quantize_ref = ref;
+  k.quantize_fast = fast;
+  k.dequantize = deq;
+  k.scale_offsets[0] = fp16_scale_offset;
+  k.scale_offsets[1] = -1;
+  return k;
+}
+
 std::unique_ptr<Scheme> make_gguf_scheme(const GgufKernels& k);
 
 // Kernel tables of the codec files (gguf_legacy.cc, gguf_kquants.cc, gguf_iq4.cc,

@@ -176,7 +176,8 @@ template <class F>
 }
 
 template <class F>
-[[gnu::always_inline]] inline void iq4nl_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void iq4nl_row(const float* x, int64_t n, const float* imp,
+                                             uint8_t* out) {
   constexpr int L = klanes::kLanes<F>;
   const int64_t nb = n / kB;
   int64_t b = 0;
@@ -212,23 +213,9 @@ void iq4nl_dequant(const uint8_t* p, int64_t n, float* y) {
 }  // namespace
 
 void append_nonlinear_kernels(std::vector<GgufKernels>& out) {
-  GgufKernels k;
-  k.traits.name = "iq4_nl";
-  k.traits.element_format = "iq4_nl_grid";
-  k.traits.scale_format = "float16";
-  k.traits.granularity = Granularity::kGguf;
-  k.traits.block_cols = kB;
-  k.traits.bytes_per_block = sizeof(BlockIQ4_NL);
-  k.traits.bits_per_weight = 4.5;  // 8 * 18 / 32
-  k.traits.symmetric = true;
-  k.traits.gguf_type = kIQ4_NL;
-  k.traits.description = "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid";
-  k.quantize_ref = iq4nl_ref;
-  k.quantize_fast = iq4nl_fast;
-  k.dequantize = iq4nl_dequant;
-  k.scale_offsets[0] = 0;
-  k.scale_offsets[1] = -1;
-  out.push_back(k);
+  out.push_back(block_kernels("iq4_nl", kIQ4_NL, kQK, sizeof(BlockIQ4_NL), "iq4_nl_grid", "float16",
+                                iq4nl_ref, iq4nl_fast, iq4nl_dequant, 0,
+                                "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid"));
 }
 
 }  // namespace bitsmith::quant::gguf

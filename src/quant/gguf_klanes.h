@@ -96,7 +96,9 @@ struct SymResult {
 // otherwise the type's own heuristic. Sums in hsum8's lane order (shared by both paths).
 inline void search_weights(const float* x, const float* imp, WeightRule rule, float sigma2_factor,
                            int sub, float* w) {
-  auto sum_sq = [](const float* v, int n) { return lane_sum(n, [&](int i) { return v[i] * v[i]; }); };
+  auto sum_sq = [](const float* v, int n) {
+    return lane_sum(n, [&](int i) { return v[i] * v[i]; });
+  };
   if (imp) {
     const float sigma2 = sigma2_factor * sum_sq(x, kN) / kN;
     for (int i = 0; i < kN; ++i) w[i] = imp[i] * std::sqrt(sigma2 + x[i] * x[i]);
@@ -138,7 +140,8 @@ template <class F, typename T>
   std::memcpy(tmp, t, sizeof tmp);
   for (int j = 0; j < kN / n; ++j) {
     for (int i = 0; i < n; ++i) {
-      dst[j * n + i] = static_cast<T>(static_cast<int>(tmp[((j / L) * n + i) * L + j % L]) + offset);
+      dst[j * n + i] =
+          static_cast<T>(static_cast<int>(tmp[((j / L) * n + i) * L + j % L]) + offset);
     }
   }
 }
@@ -261,7 +264,8 @@ template <class F>
 // then re-quantization; kept while the error drops (two rounds).
 template <class F>
 [[gnu::always_inline]] inline void asym_refit(const AsymParams& p, Lanes<F>& s,
-                                              const AsymCodes<F>& c, uint16_t* d16, uint16_t* dmin16) {
+                                              const AsymCodes<F>& c, uint16_t* d16,
+                                              uint16_t* dmin16) {
   const int n = p.sub, ng = kN / (n * kLanes<F>);
   const float fmax = static_cast<float>(p.nmax);
   double best = asym_total(n, s, s.l, c, fp16_to_fp32(*d16), fp16_to_fp32(*dmin16));
@@ -379,7 +383,8 @@ template <class F>
 // x ~ scale * l, l in [-nmax, nmax - 1], per lane (gguf_search.h's sym_search_ref with
 // in-order sums). All-zero lanes get scale 0 and l = -nmax.
 template <class F>
-[[gnu::always_inline]] inline F sym_search(const SymParams& p, int n, const F* x, const F* w, F* l) {
+[[gnu::always_inline]] inline F sym_search(const SymParams& p, int n, const F* x, const F* w,
+                                           F* l) {
   const F zero = splat<F>(0);
   F amax = zero, max = zero;
   for (int i = 0; i < n; ++i) {
@@ -429,7 +434,8 @@ template <class F>
 }
 
 template <class F>
-[[gnu::always_inline]] inline double sym_total(const Lanes<F>& s, const F* l, const F* sc, float d) {
+[[gnu::always_inline]] inline double sym_total(const Lanes<F>& s, const F* l, const F* sc,
+                                               float d) {
   double tot = 0;
   for (int g = 0; g < kN / (16 * kLanes<F>); ++g) {
     const F e = sym_err(16, s.x + g * 16, s.e + g * 16, l + g * 16, d * sc[g]);
@@ -449,7 +455,8 @@ template <class F>
 
 // Least-squares refit of d with the codes fixed (value = d * (sc l)), kept while better.
 template <class F>
-[[gnu::always_inline]] inline void sym_refit(const SymParams& p, Lanes<F>& s, const F* sc, uint16_t* d16) {
+[[gnu::always_inline]] inline void sym_refit(const SymParams& p, Lanes<F>& s, const F* sc,
+                                             uint16_t* d16) {
   double best = sym_total(s, s.l, sc, fp16_to_fp32(*d16));
   F t[kN / kLanes<F>];
   for (int round = 0; round < 2; ++round) {

@@ -48,7 +48,8 @@ constexpr AsymParams kQ4K = {32, 15, 63, -1.f, 0.4f, 5, WeightRule::kAvPlusAbs, 
 constexpr AsymParams kQ5K = {32, 31, 63, -0.5f, 0.5f, 3, WeightRule::kAvPlusAbs, 2.f};
 
 template <class F>
-[[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void q2k_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
     asym_super_block<F>(kQ2K, x + b * kN, imp ? imp + b * kN : nullptr, r);
@@ -67,7 +68,8 @@ template <class F>
 }
 
 template <class F>
-[[gnu::always_inline]] inline void q4k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void q4k_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
     asym_super_block<F>(kQ4K, x + b * kN, imp ? imp + b * kN : nullptr, r);
@@ -85,7 +87,8 @@ template <class F>
 }
 
 template <class F>
-[[gnu::always_inline]] inline void q5k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void q5k_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     AsymResult r;
     asym_super_block<F>(kQ5K, x + b * kN, imp ? imp + b * kN : nullptr, r);
@@ -114,7 +117,8 @@ constexpr SymParams kQ3K = {4, -32.f, -32, 31, 2.f, 1, 0.5f};
 constexpr SymParams kQ6K = {32, -128.f, -128, 127, 1.f, 2, 0.4f};
 
 template <class F>
-[[gnu::always_inline]] inline void q3k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void q3k_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ3_K y{};
@@ -146,7 +150,8 @@ template <class F>
 }
 
 template <class F>
-[[gnu::always_inline]] inline void q6k_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void q6k_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   for (int64_t b = 0; b < n / kN; ++b) {
     SymResult r;
     BlockQ6_K y{};
@@ -161,7 +166,8 @@ template <class F>
           const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
           ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
           ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
-          qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+          qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) |
+                                       ((q4 >> 4) << 6));
         }
       }
     }
@@ -201,8 +207,10 @@ void q2k_dequant(const uint8_t* p, int64_t n, float* y) {
       for (int shift = 0; shift < 8; shift += 2) {
         for (int half = 0; half < 2; ++half) {
           const uint8_t sc = blk.scales[is++];
-          const float dl = d * static_cast<float>(sc & 0xF), ml = dmin * static_cast<float>(sc >> 4);
-          for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
+          const float dl = d * static_cast<float>(sc & 0xF),
+                      ml = dmin * static_cast<float>(sc >> 4);
+          for (int l = 0; l < 16; ++l)
+            *y++ = dl * static_cast<float>((q[l + 16 * half] >> shift) & 3) - ml;
         }
       }
     }
@@ -265,21 +273,9 @@ void q6k_dequant(const uint8_t* p, int64_t n, float* y) {
 GgufKernels kquant(const char* name, int type, uint64_t bytes, double bpw, const char* elem,
                    QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0,
                    int off1, const char* desc) {
-  GgufKernels k;
-  k.traits.name = name;
-  k.traits.element_format = elem;
-  k.traits.scale_format = "float16";
-  k.traits.granularity = Granularity::kGguf;
-  k.traits.block_cols = kN;
-  k.traits.bytes_per_block = bytes;
+  GgufKernels k = block_kernels(name, type, kN, bytes, elem, "float16", ref, fast, deq, off0, desc);
   k.traits.bits_per_weight = bpw;
   k.traits.symmetric = std::string(elem).find("uint") == std::string::npos;
-  k.traits.gguf_type = type;
-  k.traits.description = desc;
-  k.quantize_ref = ref;
-  k.quantize_fast = fast;
-  k.dequantize = deq;
-  k.scale_offsets[0] = off0;
   k.scale_offsets[1] = off1;
   return k;
 }

@@ -98,7 +98,8 @@ void asym_block_fast(const float* x, int nmax, uint16_t* d16, uint16_t* m16, uin
   const float d = (mx - mn) / static_cast<float>(nmax);
   const float id = d != 0 ? 1.0f / d : 0.0f;
   // mn == 0: which signed zero is the minimum depends on scan order; the reference decides.
-  if (!std::isfinite(id) || !std::isfinite(mx - mn) || mn == 0) return asym_block_ref(x, nmax, d16, m16, q);
+  if (!std::isfinite(id) || !std::isfinite(mx - mn) || mn == 0)
+    return asym_block_ref(x, nmax, d16, m16, q);
   *d16 = fp32_to_fp16(d);
   *m16 = fp32_to_fp16(mn);
   for (int v = 0; v < kB / 8; ++v) {
@@ -113,8 +114,8 @@ void asym_block_fast(const float* x, int nmax, uint16_t* d16, uint16_t* m16, uin
 [[gnu::always_inline]] inline v8i round_away_v(v8f v) {
   const v8f a = vabs(v);
   const v8f f = __builtin_convertvector(__builtin_convertvector(a, v8i), v8f);
-  const v8i r = __builtin_convertvector(f + __builtin_convertvector(
-                                               __builtin_convertvector(2 * (a - f), v8i), v8f), v8i);
+  const v8i r = __builtin_convertvector(
+      f + __builtin_convertvector(__builtin_convertvector(2 * (a - f), v8i), v8f), v8i);
   return v < 0 ? -r : r;
 }
 
@@ -156,7 +157,8 @@ float row_sigma2(const float* x, int64_t n) {
 // ---------------------------------------------------------------- rows
 
 template <bool kSimd, int kNmax>
-[[gnu::always_inline]] inline void sym_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void sym_row(const float* x, int64_t n, const float* imp,
+                                           uint8_t* out) {
   const float sigma2 = imp ? row_sigma2(x, n) : 0.f;
   using Block = std::conditional_t<kNmax == 8, BlockQ4_0, BlockQ5_0>;
   for (int64_t b = 0; b < n / kB; ++b) {
@@ -176,7 +178,8 @@ template <bool kSimd, int kNmax>
 }
 
 template <bool kSimd, int kNmax>
-[[gnu::always_inline]] inline void asym_row(const float* x, int64_t n, const float* imp, uint8_t* out) {
+[[gnu::always_inline]] inline void asym_row(const float* x, int64_t n, const float* imp,
+                                            uint8_t* out) {
   const float sigma2 = imp ? row_sigma2(x, n) : 0.f;
   using Block = std::conditional_t<kNmax == 15, BlockQ4_1, BlockQ5_1>;
   for (int64_t b = 0; b < n / kB; ++b) {
@@ -212,7 +215,8 @@ template <bool kSimd>
         for (int j = 0; j < 8; ++j) y.qs[8 * v + j] = static_cast<int8_t>(r[j]);
       }
     } else {
-      for (int j = 0; j < kB; ++j) y.qs[j] = static_cast<int8_t>(trunc_to_i8(std::round(xb[j] * id)));
+      for (int j = 0; j < kB; ++j)
+        y.qs[j] = static_cast<int8_t>(trunc_to_i8(std::round(xb[j] * id)));
     }
     std::memcpy(out + b * sizeof y, &y, sizeof y);
   }
@@ -256,10 +260,11 @@ BITSMITH_AVX2 inline float signed_absmax8(const Block32& b, const float* x) {
   const float amax_s = hmax8(m);
   if (amax_s == 0) return 0.f;  // the scan's initial +0, whatever the zeros' signs
   const __m256 amax = _mm256_set1_ps(amax_s);
-  const uint32_t mask = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a0, amax, _CMP_EQ_OQ))) |
-                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a1, amax, _CMP_EQ_OQ))) << 8 |
-                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a2, amax, _CMP_EQ_OQ))) << 16 |
-                        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a3, amax, _CMP_EQ_OQ))) << 24;
+  const uint32_t mask =
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a0, amax, _CMP_EQ_OQ))) |
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a1, amax, _CMP_EQ_OQ))) << 8 |
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a2, amax, _CMP_EQ_OQ))) << 16 |
+      static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a3, amax, _CMP_EQ_OQ))) << 24;
   return x[__builtin_ctz(mask)];
 }
 // 4 x 8 int32 codes (0..255) -> 32 bytes in element order.
@@ -297,7 +302,8 @@ BITSMITH_AVX2 void sym_row_avx2(const float* x, int64_t n, uint8_t* out) {
       const __m256i top = _mm256_set1_epi32(2 * kNmax - 1);
       __m256i c[4];
       for (int k = 0; k < 4; ++k) {
-        c[k] = _mm256_min_epi32(top, _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v.v[k], vid), off)));
+        c[k] = _mm256_min_epi32(
+            top, _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v.v[k], vid), off)));
       }
       const uint32_t qh = store_nibbles(pack_codes(c[0], c[1], c[2], c[3]), y.qs);
       if constexpr (kNmax == 16) std::memcpy(y.qh, &qh, 4);
@@ -314,8 +320,10 @@ BITSMITH_AVX2 void asym_row_avx2(const float* x, int64_t n, uint8_t* out) {
     const float* xb = x + b * kB;
     Block y;
     const Block32 v = load_block(xb);
-    const float mn = hmin8(_mm256_min_ps(_mm256_min_ps(v.v[0], v.v[1]), _mm256_min_ps(v.v[2], v.v[3])));
-    const float mx = hmax8(_mm256_max_ps(_mm256_max_ps(v.v[0], v.v[1]), _mm256_max_ps(v.v[2], v.v[3])));
+    const float mn =
+        hmin8(_mm256_min_ps(_mm256_min_ps(v.v[0], v.v[1]), _mm256_min_ps(v.v[2], v.v[3])));
+    const float mx =
+        hmax8(_mm256_max_ps(_mm256_max_ps(v.v[0], v.v[1]), _mm256_max_ps(v.v[2], v.v[3])));
     const float d = (mx - mn) / static_cast<float>(kNmax);
     const float id = d != 0 ? 1.0f / d : 0.0f;
     if (!std::isfinite(id) || !std::isfinite(mx - mn) || mn == 0) {
@@ -328,7 +336,8 @@ BITSMITH_AVX2 void asym_row_avx2(const float* x, int64_t n, uint8_t* out) {
       const __m256 vid = _mm256_set1_ps(id), vmn = _mm256_set1_ps(mn), half = _mm256_set1_ps(0.5f);
       __m256i c[4];
       for (int k = 0; k < 4; ++k) {
-        c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v.v[k], vmn), vid), half));
+        c[k] = _mm256_cvttps_epi32(
+            _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v.v[k], vmn), vid), half));
         if constexpr (kNmax == 15) c[k] = _mm256_min_epi32(c[k], _mm256_set1_epi32(15));
       }
       const uint32_t qh = store_nibbles(pack_codes(c[0], c[1], c[2], c[3]), y.qs);
@@ -364,7 +373,8 @@ BITSMITH_AVX2 void q8_row_avx2(const float* x, int64_t n, uint8_t* out) {
                                       _mm256_set1_ps(1.f));
       c[k] = _mm256_cvttps_epi32(_mm256_or_ps(_mm256_add_ps(t, up), _mm256_and_ps(r, sign)));
     }
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+    const __m256i p =
+        _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
     const __m256i codes = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     std::memcpy(y.qs, &codes, 32);
     std::memcpy(out, &y, sizeof y);
@@ -393,10 +403,12 @@ void q5_0_avx2(const float* x, int64_t n, uint8_t* o) { sym_row_avx2<16>(x, n, o
 void q4_1_avx2(const float* x, int64_t n, uint8_t* o) { asym_row_avx2<15>(x, n, o); }
 void q5_1_avx2(const float* x, int64_t n, uint8_t* o) { asym_row_avx2<31>(x, n, o); }
 void q8_0_avx2(const float* x, int64_t n, uint8_t* o) { q8_row_avx2(x, n, o); }
+// clang-format off
 template <bool S> void q4_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 8>(x, n, i, o); }
 template <bool S> void q5_0_row(const float* x, int64_t n, const float* i, uint8_t* o) { sym_row<S, 16>(x, n, i, o); }
 template <bool S> void q4_1_row(const float* x, int64_t n, const float* i, uint8_t* o) { asym_row<S, 15>(x, n, i, o); }
 template <bool S> void q5_1_row(const float* x, int64_t n, const float* i, uint8_t* o) { asym_row<S, 31>(x, n, i, o); }
+// clang-format on
 BITSMITH_GGUF_ROW_PAIR(q4_0, q4_0_row)
 BITSMITH_GGUF_ROW_PAIR(q4_1, q4_1_row)
 BITSMITH_GGUF_ROW_PAIR(q5_0, q5_0_row)
@@ -445,22 +457,10 @@ void q8_0_dequant(const uint8_t* p, int64_t n, float* y) {
 GgufKernels legacy(const char* name, int type, uint64_t bytes, const char* elem, bool sym,
                    QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0, int off1,
                    const char* desc) {
-  GgufKernels k;
-  k.traits.name = name;
-  k.traits.element_format = elem;
-  k.traits.scale_format = "float16";
-  k.traits.granularity = Granularity::kGguf;
-  k.traits.block_cols = kB;
-  k.traits.bytes_per_block = bytes;
-  k.traits.bits_per_weight = 8.0 * static_cast<double>(bytes) / kB;  // Q4_0: 8 * 18 / 32 = 4.5
+  GgufKernels k =
+      block_kernels(name, type, kQK, bytes, elem, "float16", ref, fast, deq, off0, desc);
   k.traits.symmetric = sym;
-  k.traits.gguf_type = type;
-  k.traits.description = desc;
-  k.quantize_ref = ref;
-  k.quantize_fast = fast;
-  k.dequantize = deq;
-  k.scale_offsets[0] = off0;
-  k.scale_offsets[1] = off1;
+  k.scale_offsets[1] = off1;  // Q4_1/Q5_1: the fp16 min
   return k;
 }
 

@@ -41,7 +41,8 @@ int best_index(float x, float d) {
 }
 
 template <bool kSimd>
-[[gnu::always_inline]] inline void mxfp4_row(const float* x, int64_t n, const float*, uint8_t* out) {
+[[gnu::always_inline]] inline void mxfp4_row(const float* x, int64_t n, const float*,
+                                             uint8_t* out) {
   for (int64_t b = 0; b < n / kB; ++b) {
     const float* xb = x + b * kB;
     BlockMXFP4 y;
@@ -102,23 +103,10 @@ void mxfp4_dequant(const uint8_t* p, int64_t n, float* y) {
 }  // namespace
 
 void append_mxfp4_kernels(std::vector<GgufKernels>& out) {
-  GgufKernels k;
-  k.traits.name = "gguf_mxfp4";
-  k.traits.element_format = "e2m1";
-  k.traits.scale_format = "e8m0";
-  k.traits.granularity = Granularity::kGguf;
-  k.traits.block_cols = kB;
-  k.traits.bytes_per_block = sizeof(BlockMXFP4);
-  k.traits.bits_per_weight = 4.25;  // 8 * 17 / 32
-  k.traits.symmetric = true;
-  k.traits.gguf_type = kMXFP4;
-  k.traits.description = "GGUF MXFP4: blocks of 32, E8M0 exponent byte, E2M1 codes (ggml's rule)";
-  k.quantize_ref = mxfp4_ref;
-  k.quantize_fast = mxfp4_fast;
-  k.dequantize = mxfp4_dequant;
-  k.scale_offsets[0] = -1;  // no float16 scale to check
-  k.scale_offsets[1] = -1;
-  out.push_back(k);
+  // 4.25 bpw = 8 * 17 / 32; no float16 scale to check for overflow.
+  out.push_back(block_kernels(
+      "gguf_mxfp4", kMXFP4, kQK, sizeof(BlockMXFP4), "e2m1", "e8m0", mxfp4_ref, mxfp4_fast,
+      mxfp4_dequant, -1, "GGUF MXFP4: blocks of 32, E8M0 exponent byte, E2M1 codes (ggml's rule)"));
 }
 
 }  // namespace bitsmith::quant::gguf

@@ -114,7 +114,9 @@ class GgufScheme final : public Scheme {
     return static_cast<uint64_t>(cols / k_.traits.block_cols) * k_.traits.bytes_per_block;
   }
   // Rows per task: about 64K values, so small rows are not one task each.
-  static int64_t grain(int64_t cols) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols)); }
+  static int64_t grain(int64_t cols) {
+    return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols));
+  }
 
   // Quantizes one row (already checked or cleaned) and checks its fp16 scales for overflow.
   void quantize_row(const float* x, int64_t r, int64_t cols, const float* imp, uint8_t* out,

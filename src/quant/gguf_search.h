@@ -121,7 +121,8 @@ inline float asym_search_ref(int n, int nmax, const float* x, const float* w, fl
     }
   }
   for (int i = 0; i < n; ++i) {
-    L[i] = static_cast<uint8_t>(std::clamp(round_magic(best_iscale * (x[i] - best_shift)), 0.f, fmax));
+    L[i] =
+        static_cast<uint8_t>(std::clamp(round_magic(best_iscale * (x[i] - best_shift)), 0.f, fmax));
   }
   *neg_min = -best_min;
   return best_scale;

@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       auto q = ref ? quant::gguf::quantize_reference(**s, x.data(), rows, cols)
                    : (*s)->quantize(x.data(), rows, cols, opt);
-      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double sec =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!q.ok()) {
         std::fprintf(stderr, "%s\n", q.status().to_string().c_str());
         return 1;
