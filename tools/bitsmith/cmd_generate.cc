@@ -74,6 +74,7 @@ int run_generate(const GenerateArgs& a) {
     return kExitOk;
   }
   std::fputc('\n', stdout);
+  std::fflush(stdout);  // the text first, then the statistics line on stderr
   std::fprintf(stderr, "[%zu prompt tokens, %zu generated, %.1f tokens/s]\n",
                r->prompt_tokens.size(), r->tokens.size(), decode_tps);
   return kExitOk;
