@@ -5,6 +5,9 @@
 # Prints the median (and min..max) GB/s of float32 input over RUNS rounds. Never asserted.
 #
 #   scripts/bench_gguf.sh [RUNS=5] [BUILD_DIR=build-ggufperf]
+#
+# BEFORE=path/to/another/gguf_speed adds a "before" column (1 thread) from an older build of
+# the same tool, measured in the same rounds (types it does not know are left blank).
 set -euo pipefail
 RUNS=${1:-5}
 BUILD=${2:-build-ggufperf}
@@ -22,6 +25,10 @@ trap 'rm -rf "$OUT"' EXIT
 for ((r = 0; r < RUNS; ++r)); do
   "$SPEED" --types "$TYPES" --threads 1 --reps 3 >>"$OUT/bitsmith1.txt"
   "$SPEED" --types "$TYPES" --threads 2 --reps 3 >>"$OUT/bitsmith2.txt"
+  if [ -n "${BEFORE:-}" ]; then
+    for t in ${TYPES//,/ }; do "$BEFORE" --types "$t" --threads 1 --reps 3 2>/dev/null || true; done \
+      >>"$OUT/before1.txt"
+  fi
   python3 tests/oracles/ggml_oracle.py --bench --json --min-time 0.3 \
     --types q4_0,q4_1,q5_0,q5_1,q8_0,q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl,mxfp4 \
     >"$OUT/ggml.$r.json" 2>/dev/null || true
@@ -53,6 +60,7 @@ def col(path, field=2):
         pass
     return d
 b1, b2, gp = col(f"{out}/bitsmith1.txt"), col(f"{out}/bitsmith2.txt"), col(f"{out}/ggufpy.txt", 1)
+b0 = col(f"{out}/before1.txt")
 gg = {}
 for f in glob.glob(f"{out}/ggml.*.json"):
     try:
@@ -65,11 +73,11 @@ for f in glob.glob(f"{out}/ggml.*.json"):
 def fmt(v):
     return "-" if not v else f"{statistics.median(v):.3f} ({min(v):.2f}..{max(v):.2f})"
 print(f"GGUF quantize, float32 [64 x 4096] N(0,1), GB/s of float32 input, median of {runs} rounds (min..max)")
-print(f"{'type':10s} | {'bitsmith 1T':>20s} | {'bitsmith 2T':>20s} | {'ggml 1T':>20s} | {'gguf-py':>20s} | x ggml")
+print(f"{'type':10s} | {'before 1T':>20s} | {'bitsmith 1T':>20s} | {'bitsmith 2T':>20s} | {'ggml 1T':>20s} | {'gguf-py':>20s} | x ggml")
 for t in ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl",
           "gguf_mxfp4"]:
     ratio = (f"{statistics.median(b1[t]) / statistics.median(gg[t]):.1f}"
              if b1.get(t) and gg.get(t) else "-")
-    print(f"{t:10s} | {fmt(b1.get(t)):>20s} | {fmt(b2.get(t)):>20s} | {fmt(gg.get(t)):>20s} | "
+    print(f"{t:10s} | {fmt(b0.get(t)):>20s} | {fmt(b1.get(t)):>20s} | {fmt(b2.get(t)):>20s} | {fmt(gg.get(t)):>20s} | "
           f"{fmt(gp.get(t)):>20s} | {ratio}")
 EOF

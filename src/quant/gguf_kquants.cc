@@ -99,10 +99,10 @@ template <class F>
     uint8_t m1 = 1, m2 = 2;
     for (int j = 0; j < kN; j += 64) {
       for (int l = 0; l < 32; ++l) {
-        int l1 = r.L[j + l], l2 = r.L[j + l + 32];
-        if (l1 > 15) { l1 -= 16; y.qh[l] |= m1; }
-        if (l2 > 15) { l2 -= 16; y.qh[l] |= m2; }
-        y.qs[j / 2 + l] = static_cast<uint8_t>(l1 | (l2 << 4));
+        // Branch-free: bit 4 of each level goes to qh, the low 4 bits to qs.
+        const int l1 = r.L[j + l], l2 = r.L[j + l + 32];
+        y.qh[l] |= static_cast<uint8_t>((l1 >> 4) * m1 | (l2 >> 4) * m2);
+        y.qs[j / 2 + l] = static_cast<uint8_t>((l1 & 15) | ((l2 & 15) << 4));
       }
       m1 = static_cast<uint8_t>(m1 << 2);
       m2 = static_cast<uint8_t>(m2 << 2);
@@ -132,11 +132,11 @@ template <class F>
       y.d = r.d;
       uint8_t L[kN];
       for (int j = 0; j < kN; ++j) {
-        L[j] = static_cast<uint8_t>(r.L[j]);
-        if (L[j] > 3) {  // high bit set = no -4 offset; element j goes to byte j % 32, bit j / 32
-          y.hmask[j % 32] |= static_cast<uint8_t>(1u << (j / 32));
-          L[j] = static_cast<uint8_t>(L[j] - 4);
-        }
+        // Bit 2 of the level (set = no -4 offset) goes to byte j % 32, bit j / 32 of hmask;
+        // branch-free, the levels being unpredictable.
+        const int hi = (r.L[j] >> 2) & 1;
+        y.hmask[j % 32] |= static_cast<uint8_t>(hi << (j / 32));
+        L[j] = static_cast<uint8_t>(r.L[j] & 3);
       }
       for (int j = 0; j < kN; j += 128) {
         for (int l = 0; l < 32; ++l) {
