@@ -97,8 +97,17 @@ Result<std::unique_ptr<FileModel>> read_gguf_model(const std::string& path) {
       case 28: s.dtype = DType::kF64; break;
       default: {
         auto scheme = quant::find_scheme_by_gguf_type(t.type);
-        if (scheme.ok()) s.scheme = *scheme;
-        else s.storage_name = ggml_type_info(t.type)->name;  // listed; load_f32 reports it
+        if (scheme.ok()) {
+          // The registry's block size must agree with ggml's table before its decoder reads.
+          const quant::Scheme* q = *scheme;
+          if (!q->check_shape(s.shape.rows(), s.shape.cols()).ok() || q->data_bytes(s.shape.rows(), s.shape.cols()) != t.size) {
+            return corrupt_data("{}: tensor '{}' of type {} has shape {} that scheme {} cannot decode", path, t.name,
+                                ggml_type_info(t.type)->name, s.shape.to_string(), q->name());
+          }
+          s.scheme = q;
+        } else {
+          s.storage_name = ggml_type_info(t.type)->name;  // listed; load_f32 reports it
+        }
       }
     }
     BITSMITH_RETURN_IF_ERROR(m->add_tensor(t.name, std::move(s)));

@@ -100,6 +100,19 @@ float read_f32_scalar(const ByteRange& r) {
   return v;
 }
 
+// A quantized weight's byte ranges must be exactly what its scheme reads for its shape.
+Status check_layout(const TensorSource& src, const std::string& file, const std::string& base) {
+  const int64_t r = src.shape.rows(), c = src.shape.cols();
+  Status fits = src.scheme->check_shape(r, c);
+  if (!fits.ok()) return fits.with_context(fmt::format("{}: '{}'", file, base));
+  if (src.data.size != src.scheme->data_bytes(r, c) || src.scales.size != src.scheme->scale_bytes(r, c) ||
+      src.zeros.size != src.scheme->zero_bytes(r, c)) {
+    return corrupt_data("{}: '{}' byte sizes (data {}, scales {}, zeros {}) do not match {} for {}", file, base,
+                        src.data.size, src.scales.size, src.zeros.size, src.scheme->name(), src.shape.to_string());
+  }
+  return Status::Ok();
+}
+
 // Adds one weight, recognising the quantized layouts by their companion tensors.
 Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std::set<std::string>* used,
                   const std::map<std::string, st_layout::Entry>& bitsmith_schemes) {
@@ -126,13 +139,12 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
     src.data = s.range(*packed);
     src.scales = s.range(*scale);
     src.tensor_scale = 1.0f / read_f32_scalar(s.range(*global));
+    BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
   } else if (auto it = bitsmith_schemes.find(weight); it != bitsmith_schemes.end()) {
     const st_layout::Entry& e = it->second;
     const Located* data = mark(hf_base + ".qdata");
     if (!data) return corrupt_data("{}: '{}' is listed in {} but '{}.qdata' is missing", file, weight, st_layout::kMetadataKey, hf_base);
     BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(e.scheme));
-    Status shape_ok = src.scheme->check_shape(e.rows, e.cols);
-    if (!shape_ok.ok()) return shape_ok.with_context(fmt::format("{}: '{}'", file, weight));
     BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{e.rows, e.cols}));
     src.data = s.range(*data);
     if (const Located* sc = mark(hf_base + ".qscales")) src.scales = s.range(*sc);
@@ -143,11 +155,7 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
       }
       src.tensor_scale = read_f32_scalar(s.range(*ts));
     }
-    if (src.data.size != src.scheme->data_bytes(e.rows, e.cols) || src.scales.size != src.scheme->scale_bytes(e.rows, e.cols) ||
-        src.zeros.size != src.scheme->zero_bytes(e.rows, e.cols)) {
-      return corrupt_data("{}: '{}' byte sizes ({}, {}, {}) do not match {} for [{}, {}]", file, weight, src.data.size,
-                          src.scales.size, src.zeros.size, e.scheme, e.rows, e.cols);
-    }
+    BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
   } else {
     const Located* w = mark(weight);
     if (!w) return Status::Ok();
@@ -165,10 +173,7 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
       BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(name));
       if (n == 1) src.tensor_scale = read_f32_scalar(s.range(*scale));
       else src.scales = s.range(*scale);
-      if (src.scheme->data_bytes(src.shape.rows(), src.shape.cols()) != src.data.size ||
-          src.scheme->scale_bytes(src.shape.rows(), src.shape.cols()) != src.scales.size) {
-        return corrupt_data("{}: '{}' scales do not match a {} layout of {}", file, hf_base, name, src.shape.to_string());
-      }
+      BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
     } else {
       src.dtype = w->entry->dtype;
     }
