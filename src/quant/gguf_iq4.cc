@@ -93,19 +93,19 @@ template <class F>
 [[gnu::always_inline]] inline void iq4nl_blocks(const float* x, const float* imp, uint8_t* out) {
   using klanes::splat;
   constexpr int L = klanes::kLanes<F>;
-  float w[kB * L], tx[kB * L], tw[kB * L], te[kB * L];
-  for (int k = 0; k < L; ++k) block_weights(x + k * kB, imp ? imp + k * kB : nullptr, w + k * kB);
-  for (int i = 0; i < kB; ++i) {
-    for (int k = 0; k < L; ++k) {
-      tx[i * L + k] = x[k * kB + i];
-      tw[i * L + k] = w[k * kB + i];
-      te[i * L + k] = imp ? imp[k * kB + i] : 1.f;
+  F xv[kB], wv[kB], ev[kB];
+  klanes::to_lanes(x, kB, kB, xv);
+  if (imp) {
+    float w[kB * L];
+    for (int k = 0; k < L; ++k) block_weights(x + k * kB, imp + k * kB, w + k * kB);
+    klanes::to_lanes(w, kB, kB, wv);
+    klanes::to_lanes(imp, kB, kB, ev);
+  } else {
+    for (int i = 0; i < kB; ++i) {
+      wv[i] = xv[i] * xv[i];  // block_weights without importance: x^2
+      ev[i] = splat<F>(1);
     }
   }
-  F xv[kB], wv[kB], ev[kB];
-  std::memcpy(xv, tx, sizeof xv);
-  std::memcpy(wv, tw, sizeof wv);
-  std::memcpy(ev, te, sizeof ev);
   const F zero = splat<F>(0);
   F amax = zero, max = zero;
   for (int i = 0; i < kB; ++i) {  // the signed value of largest magnitude, first occurrence
@@ -163,13 +163,13 @@ template <class F>
   }
   float idx[kB * L];
   for (int i = 0; i < kB; ++i) li[i] = empty ? splat<F>(8) : li[i];  // index 8 is the grid value 1
-  std::memcpy(idx, li, sizeof idx);
+  klanes::from_lanes(li, kB, kB, idx);
   for (int k = 0; k < L; ++k) {
     BlockIQ4_NL y;
     y.d = klanes::get(empty ? splat<F>(1) : zero, k) != 0 ? uint16_t{0} : d16[k];
+    const float* ib = idx + k * kB;
     for (int j = 0; j < 16; ++j) {
-      y.qs[j] = static_cast<uint8_t>(static_cast<int>(idx[j * L + k]) |
-                                     (static_cast<int>(idx[(j + 16) * L + k]) << 4));
+      y.qs[j] = static_cast<uint8_t>(static_cast<int>(ib[j]) | (static_cast<int>(ib[j + 16]) << 4));
     }
     std::memcpy(out + k * sizeof y, &y, sizeof y);
   }

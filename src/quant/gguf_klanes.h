@@ -120,16 +120,62 @@ struct Lanes {
   F x[kN / kLanes<F>], w[kN / kLanes<F>], e[kN / kLanes<F>], l[kN / kLanes<F>];
 };
 
+// 8 x 8 transpose: out[j][k] = r[k][j] (unpack within 128-bit halves, then swap halves).
+[[gnu::always_inline]] inline void transpose8(const v8f* r, v8f* out) {
+  typedef int32_t m8 __attribute__((vector_size(32)));
+  constexpr m8 kLo = {0, 8, 1, 9, 4, 12, 5, 13}, kHi = {2, 10, 3, 11, 6, 14, 7, 15};
+  constexpr m8 kLo2 = {0, 1, 8, 9, 4, 5, 12, 13}, kHi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+  constexpr m8 kLo4 = {0, 1, 2, 3, 8, 9, 10, 11}, kHi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+  v8f t[8], u[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = __builtin_shuffle(r[2 * k], r[2 * k + 1], kLo);
+    t[2 * k + 1] = __builtin_shuffle(r[2 * k], r[2 * k + 1], kHi);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
+    u[4 * h + 0] = __builtin_shuffle(t[4 * h], t[4 * h + 2], kLo2);
+    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], kHi2);
+    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], kLo2);
+    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], kHi2);
+  }
+  for (int j = 0; j < 4; ++j) {
+    out[j] = __builtin_shuffle(u[j], u[4 + j], kLo4);
+    out[4 + j] = __builtin_shuffle(u[j], u[4 + j], kHi4);
+  }
+}
+
+// dst[i] lane k = src[k * stride + i], i < n (n a multiple of 8 for vectors).
+template <class F>
+[[gnu::always_inline]] inline void to_lanes(const float* src, int stride, int n, F* dst) {
+  if constexpr (kLanes<F> == 1) {
+    std::copy(src, src + n, dst);
+  } else {
+    static_assert(kLanes<F> == 8);
+    for (int i0 = 0; i0 < n; i0 += 8) {
+      v8f r[8];
+      for (int k = 0; k < 8; ++k) r[k] = load8(src + k * stride + i0);
+      transpose8(r, dst + i0);
+    }
+  }
+}
+
+// The inverse: dst[k * stride + i] = src[i] lane k.
+template <class F>
+[[gnu::always_inline]] inline void from_lanes(const F* src, int n, int stride, float* dst) {
+  if constexpr (kLanes<F> == 1) {
+    std::copy(src, src + n, dst);
+  } else {
+    for (int i0 = 0; i0 < n; i0 += 8) {
+      v8f r[8];
+      transpose8(src + i0, r);
+      for (int k = 0; k < 8; ++k) std::memcpy(dst + k * stride + i0, &r[k], sizeof r[k]);
+    }
+  }
+}
+
 template <class F>
 [[gnu::always_inline]] inline void gather(const float* src, int n, F* t) {
   constexpr int L = kLanes<F>;
-  float tmp[kN];  // built in memory, then loaded: cheaper than lane inserts
-  for (int g = 0; g < kN / (n * L); ++g) {
-    for (int i = 0; i < n; ++i) {
-      for (int k = 0; k < L; ++k) tmp[(g * n + i) * L + k] = src[(g * L + k) * n + i];
-    }
-  }
-  std::memcpy(t, tmp, sizeof tmp);
+  for (int g = 0; g < kN / (n * L); ++g) to_lanes(src + g * L * n, n, n, t + g * n);
 }
 
 // The inverse of gather for levels: element i of sub-block j, as an integer plus `offset`.
@@ -137,13 +183,8 @@ template <class F, typename T>
 [[gnu::always_inline]] inline void scatter_levels(const F* t, int n, int offset, T* dst) {
   constexpr int L = kLanes<F>;
   float tmp[kN];
-  std::memcpy(tmp, t, sizeof tmp);
-  for (int j = 0; j < kN / n; ++j) {
-    for (int i = 0; i < n; ++i) {
-      dst[j * n + i] =
-          static_cast<T>(static_cast<int>(tmp[((j / L) * n + i) * L + j % L]) + offset);
-    }
-  }
+  for (int g = 0; g < kN / (n * L); ++g) from_lanes(t + g * n, n, n, tmp + g * L * n);
+  for (int i = 0; i < kN; ++i) dst[i] = static_cast<T>(static_cast<int>(tmp[i]) + offset);
 }
 
 // ---------------------------------------------------------------- asymmetric search
