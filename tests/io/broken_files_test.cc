@@ -225,6 +225,11 @@ std::vector<Case> corpus() {
   c.push_back({"nvfp4_incomplete.safetensors",
                safetensors(R"({"w.weight_packed":{"dtype":"U8","shape":[2,8],"data_offsets":[0,16]}})", 16),
                "not a complete nvfp4-pack-quantized weight"});
+  c.push_back({"nvfp4_short_scales.safetensors",
+               safetensors(R"({"w.weight_packed":{"dtype":"U8","shape":[2,16],"data_offsets":[0,32]},)"
+                           R"("w.weight_scale":{"dtype":"F8_E4M3","shape":[2,1],"data_offsets":[32,34]},)"
+                           R"("w.weight_global_scale":{"dtype":"F32","shape":[1],"data_offsets":[34,38]}})", 38),
+               "do not match nvfp4 for [2, 32]"});
   c.push_back({"tokenizer_json_bad", "", "tokenizer model type \"WordPiece\"",
                {{"model.safetensors", safetensors(ok_hdr, 16)}, {"tokenizer.json", R"({"model":{"type":"WordPiece","vocab":{}}})"}}, "."});
 
