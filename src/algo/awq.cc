@@ -9,7 +9,9 @@
 //     linears' columns * s, so the checkpoint keeps the original architecture;
 //  3. clipping search for every linear but q/k: per row and group, the max shrunk by i/20
 //     (i < 10) minimising the MSE of the group's partial outputs; weights clamped to it.
-// Inputs come from layers already rescaled and clipped (not quantized: as llm-awq runs it).
+// Inputs come from layers already rescaled and clipped (not quantized: as llm-awq runs it),
+// through a LayerRunner (one layer at a time). Each finished layer's linears are packed with
+// the scheme's RTN right away (their float copies dropped); the rescaled norms stay in `ov`.
 #include <cblas.h>
 
 #include <algorithm>
@@ -122,13 +124,14 @@ Result<Tensor> copy_of(const Model& m, const std::string& name) {
 
 Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions& opt,
                const std::vector<std::vector<int32_t>>& segs, OverlayModel* ov,
+               std::map<std::string, quant::QuantizedTensor>* packed,
                std::vector<std::string>* notes) {
   const auto& hp = model.hyperparameters();
+  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(*ov, segs));
   for (int64_t l = 0; l < hp.n_layers; ++l) {
     CollectOptions co;
     co.max_samples = opt.max_samples;
-    co.only_layer = static_cast<int>(l);
-    BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(*ov, segs, co, l + 1));
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, runner->collect(co));
     auto name = [&](const char* n) { return fmt::format("blk.{}.{}.weight", l, n); };
     struct Set {
       std::string prev;  // norm (1-D) or linear whose output rows feed the input
@@ -218,7 +221,30 @@ Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions
         *t = std::move(lin.w);
       }
     }
-    for (auto& [n, t] : cur) ov->replace(n, std::move(t));
+    std::vector<std::string> names;
+    for (auto& [n, t] : cur) {
+      names.push_back(n);
+      ov->replace(n, std::move(t));
+    }
+    cur.clear();
+    stats.clear();
+    // The next layer is calibrated on this layer's outputs with the rescaled, clipped float
+    // weights (as llm-awq runs it); then the linears are packed (RTN) and their floats dropped,
+    // so memory holds one layer's floats. The rescaled norms stay in the overlay.
+    if (l + 1 < hp.n_layers) BITSMITH_RETURN_IF_ERROR(runner->advance());
+    if (packed == nullptr) continue;
+    for (const std::string& n : names) {
+      const quant::Scheme* s = scheme_for(n);
+      if (s == nullptr || input_key(n).empty()) continue;
+      BITSMITH_ASSIGN_OR_RETURN(Tensor t, ov->load_f32(n));
+      auto q = s->quantize(t.as<float>().data(), t.shape().rows(), t.shape().cols(), {});
+      if (!q.ok()) {  // kept in float; the writer quantizes (and reports) it
+        if (notes) notes->push_back(fmt::format("{}: {}; rescaled weights kept in float until written", n, q.status().message()));
+        continue;
+      }
+      (*packed)[n] = std::move(*q);
+      ov->restore(n);
+    }
   }
   if (notes) notes->push_back("awq: scales folded into norms/linears, weights clipped; quantized with RTN");
   return Status::Ok();

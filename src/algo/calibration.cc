@@ -10,6 +10,7 @@
 
 #include "bitsmith/infer/engine.h"
 #include "bitsmith/infer/tokenizer.h"
+#include "collector.h"
 
 namespace bitsmith::algo {
 
@@ -77,72 +78,56 @@ std::vector<std::string> layer_linears(int64_t l) {
   return out;
 }
 
-Result<std::map<std::string, InputStats>> collect_inputs(
-    const Model& model, const std::vector<std::vector<int32_t>>& segments,
-    const CollectOptions& opt, int64_t layers) {
-  OverlayModel view(model);
-  if (layers > 0) view.set_layers(layers);
-  std::map<std::string, InputStats> stats;
-  Status hook_error;
-  std::vector<double> xd;
-  int64_t max_len = 0;
-  for (const auto& s : segments) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(s.size()));
-  infer::EngineOptions eo;
-  eo.context = max_len;
-  eo.hook = [&](const infer::LinearInput& in) {
-    // One record per shared input: q/k/v and gate/up see the same activations.
-    const char* group = nullptr;
-    if (in.name == "attn_q") group = "attn_in";
-    else if (in.name == "attn_output") group = "attn_output";
-    else if (in.name == "ffn_gate") group = "ffn_in";
-    else if (in.name == "ffn_down") group = "ffn_down";
-    if (group == nullptr || in.layer < 0) return;
-    if (opt.only_layer >= 0 && in.layer != opt.only_layer) return;
-    if (!hook_error.ok()) return;
-    InputStats& st = stats[fmt::format("blk.{}.{}", in.layer, group)];
-    const int64_t c = in.cols, n = in.tokens;
-    if (st.cols == 0) {
-      st.cols = c;
-      st.sum_sq.assign(static_cast<size_t>(c), 0.0);
-      st.sum_abs.assign(static_cast<size_t>(c), 0.0);
-      if (opt.hessian) st.hessian.assign(static_cast<size_t>(c * c), 0.0);
-    }
-    xd.resize(static_cast<size_t>(n * c));
-    for (int64_t i = 0; i < n * c; ++i) {
-      const float v = in.data[i];
-      if (!std::isfinite(v)) {
-        hook_error = invalid_argument("non-finite activation {} at token {} column {} of the input "
-                                      "of layer {} {}", v, i / c, i % c, in.layer, in.name);
-        return;
-      }
-      xd[static_cast<size_t>(i)] = v;
-      st.sum_sq[static_cast<size_t>(i % c)] += static_cast<double>(v) * v;
-      st.sum_abs[static_cast<size_t>(i % c)] += std::fabs(v);
-    }
-    if (opt.hessian) {  // upper triangle of sum x x^T; mirrored and scaled at the end
-      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(c), static_cast<int>(n),
-                  1.0, xd.data(), static_cast<int>(c), 1.0, st.hessian.data(), static_cast<int>(c));
-    }
-    const int64_t keep = std::min<int64_t>(n, opt.max_samples - static_cast<int64_t>(st.samples.size()) / c);
-    if (keep > 0) {
-      // An even stride over the segment, so kept tokens are not all from its start.
-      const int64_t stride = std::max<int64_t>(1, n / keep);
-      for (int64_t t = 0, k = 0; t < n && k < keep; t += stride, ++k) {
-        st.samples.insert(st.samples.end(), in.data + t * c, in.data + (t + 1) * c);
-      }
-    }
-    st.tokens += n;
-  };
-  BITSMITH_ASSIGN_OR_RETURN(auto engine, infer::Engine::create(view, std::move(eo)));
-  for (size_t s = 0; s < segments.size(); ++s) {
-    const auto& seg = segments[s];
-    const auto n = static_cast<int64_t>(seg.size());
-    Status st = engine->forward(seg, 0, n, nullptr);
-    if (!st.ok()) return st.with_context(fmt::format("calibration segment {}", s));
-    if (!hook_error.ok()) return hook_error.with_context(fmt::format("calibration segment {}", s));
+namespace detail {
+
+void StatsCollector::add(const infer::LinearInput& in) {
+  // One record per shared input: q/k/v and gate/up see the same activations.
+  const char* group = nullptr;
+  if (in.name == "attn_q") group = "attn_in";
+  else if (in.name == "attn_output") group = "attn_output";
+  else if (in.name == "ffn_gate") group = "ffn_in";
+  else if (in.name == "ffn_down") group = "ffn_down";
+  if (group == nullptr || in.layer < 0) return;
+  if (opt_.only_layer >= 0 && in.layer != opt_.only_layer) return;
+  if (!error_.ok()) return;
+  InputStats& st = stats_[fmt::format("blk.{}.{}", in.layer, group)];
+  const int64_t c = in.cols, n = in.tokens;
+  if (st.cols == 0) {
+    st.cols = c;
+    st.sum_sq.assign(static_cast<size_t>(c), 0.0);
+    st.sum_abs.assign(static_cast<size_t>(c), 0.0);
+    if (opt_.hessian) st.hessian.assign(static_cast<size_t>(c * c), 0.0);
   }
-  for (auto& [key, st] : stats) {
-    if (!opt.hessian) continue;
+  xd_.resize(static_cast<size_t>(n * c));
+  for (int64_t i = 0; i < n * c; ++i) {
+    const float v = in.data[i];
+    if (!std::isfinite(v)) {
+      error_ = invalid_argument("non-finite activation {} at token {} column {} of the input "
+                                "of layer {} {}", v, i / c, i % c, in.layer, in.name);
+      return;
+    }
+    xd_[static_cast<size_t>(i)] = v;
+    st.sum_sq[static_cast<size_t>(i % c)] += static_cast<double>(v) * v;
+    st.sum_abs[static_cast<size_t>(i % c)] += std::fabs(v);
+  }
+  if (opt_.hessian) {  // upper triangle of sum x x^T; mirrored and scaled by finish()
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(c), static_cast<int>(n),
+                1.0, xd_.data(), static_cast<int>(c), 1.0, st.hessian.data(), static_cast<int>(c));
+  }
+  const int64_t keep = std::min<int64_t>(n, opt_.max_samples - static_cast<int64_t>(st.samples.size()) / c);
+  if (keep > 0) {
+    // An even stride over the segment, so kept tokens are not all from its start.
+    const int64_t stride = std::max<int64_t>(1, n / keep);
+    for (int64_t t = 0, k = 0; t < n && k < keep; t += stride, ++k) {
+      st.samples.insert(st.samples.end(), in.data + t * c, in.data + (t + 1) * c);
+    }
+  }
+  st.tokens += n;
+}
+
+std::map<std::string, InputStats> StatsCollector::finish() {
+  for (auto& [key, st] : stats_) {
+    if (!opt_.hessian) continue;
     const int64_t c = st.cols;
     const double scale = 2.0 / static_cast<double>(std::max<int64_t>(st.tokens, 1));
     for (int64_t i = 0; i < c; ++i) {
@@ -153,7 +138,37 @@ Result<std::map<std::string, InputStats>> collect_inputs(
       }
     }
   }
-  return stats;
+  return std::move(stats_);
+}
+
+}  // namespace detail
+
+Result<std::map<std::string, InputStats>> collect_inputs(
+    const Model& model, const std::vector<std::vector<int32_t>>& segments,
+    const CollectOptions& opt, int64_t layers) {
+  OverlayModel view(model);
+  if (layers > 0) view.set_layers(layers);
+  detail::StatsCollector collector(opt);
+  int64_t max_len = 0;
+  for (const auto& s : segments) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(s.size()));
+  infer::EngineOptions eo;
+  eo.context = max_len;
+  eo.hook = [&](const infer::LinearInput& in) { collector.add(in); };
+  BITSMITH_ASSIGN_OR_RETURN(auto engine, infer::Engine::create(view, std::move(eo)));
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const auto& seg = segments[s];
+    const auto n = static_cast<int64_t>(seg.size());
+    Status st = engine->forward(seg, 0, n, nullptr);
+    if (!st.ok()) return st.with_context(fmt::format("calibration segment {}", s));
+    if (!collector.error().ok()) return collector.error().with_context(fmt::format("calibration segment {}", s));
+  }
+  return collector.finish();
+}
+
+uint64_t OverlayModel::replaced_bytes() const {
+  uint64_t b = 0;
+  for (const auto& [name, t] : replaced_) b += t->nbytes();
+  return b;
 }
 
 Result<Tensor> OverlayModel::load_f32(const std::string& name) const {

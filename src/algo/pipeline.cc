@@ -1,9 +1,11 @@
 // prepare_method: the per-method preparation (methods.h). GPTQ runs layer by layer, each layer
-// calibrated on the outputs of the layers already quantized before it (an OverlayModel holds
-// their dequantized weights, and a forward pass stops after the layer being calibrated), so
-// memory holds one layer's Hessians and its packed results.
+// calibrated on the outputs of the layers already quantized before it: a LayerRunner keeps the
+// calibration hidden states between layers and runs one layer at a time (an OverlayModel stands
+// in the current layer's dequantized weights), so memory holds the hidden states, one layer's
+// Hessians and floats, and the packed results.
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <fmt/format.h>
 
 #include "awq.h"
@@ -51,8 +53,16 @@ class Prepared final : public PreparedModel {
       done_.erase(it);
       auto matched = match_rows(std::move(q), name, w, rows, cols);
       if (matched.ok() || matched.status().code() != StatusCode::kUnsupported) return matched;
+      if (rescaled_.count(name) != 0) return matched.status().with_context(fmt::format("awq: {}", name));
       notes_.push_back(fmt::format("{}: {}; used RTN", name, matched.status().message()));
       return scheme.quantize(w, rows, cols, opt);
+    }
+    // AWQ's packed linears are the only copy of the rescaled weights (the model hands over the
+    // original ones): quantizing those instead would silently break the folded norms.
+    if (rescaled_.count(name) != 0) {
+      return internal_error("awq: {} was rescaled and packed as {}, asked again or as {}", name,
+                            it != done_.end() ? it->second.scheme->name() : "(already written)",
+                            scheme.name());
     }
     if (method_ == Method::kHqq) {
       auto q = hqq_quantize(scheme, w, rows, cols, hqq_);
@@ -87,7 +97,8 @@ class Prepared final : public PreparedModel {
     const auto gran = q.scheme->traits().granularity;
     const bool per_row = gran != quant::Granularity::kBlock2D && q.data.size() % rows == 0 &&
                          q.scales.size() % rows == 0 && q.zeros.size() % rows == 0;
-    if (!per_row || static_cast<int64_t>(where.size()) != rows) {
+    // Equal rows (kept once in `where`) quantize to equal bytes: rows are independent.
+    if (!per_row) {
       return unsupported("rows reordered by the writer cannot be matched to the calibrated result");
     }
     quant::QuantizedTensor out = q;
@@ -107,6 +118,7 @@ class Prepared final : public PreparedModel {
   Method method_;
   std::unique_ptr<OverlayModel> overlay_;
   std::map<std::string, quant::QuantizedTensor> done_;
+  std::set<std::string> rescaled_;  // AWQ: packed in done_ from weights the model no longer has
   std::vector<std::string> notes_;
   ImatrixData imatrix_;
   HqqOptions hqq_;
@@ -121,12 +133,12 @@ Result<Tensor> dequantized(const quant::QuantizedTensor& q) {
 Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOptions& opt,
                 const std::vector<std::vector<int32_t>>& segs, Prepared* p) {
   OverlayModel ov(model);
+  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(ov, segs));
   const int64_t L = model.hyperparameters().n_layers;
   for (int64_t l = 0; l < L; ++l) {
     CollectOptions co;
     co.hessian = true;
-    co.only_layer = static_cast<int>(l);
-    BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(ov, segs, co, l + 1));
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, runner->collect(co));
     for (const std::string& name : layer_linears(l)) {
       const quant::Scheme* scheme = scheme_for(name);
       if (scheme == nullptr || scheme->traits().granularity == quant::Granularity::kElement) continue;
@@ -156,6 +168,12 @@ Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOpt
       ov.replace(name, std::move(deq));
       p->done_[name] = std::move(*q);
     }
+    stats.clear();
+    if (l + 1 == L) break;
+    // The next layer's inputs are this layer's outputs with its quantized weights; then the
+    // dequantized copies are no longer needed (memory: one layer's floats at a time).
+    BITSMITH_RETURN_IF_ERROR(runner->advance());
+    for (const std::string& name : layer_linears(l)) ov.restore(name);
   }
   return Status::Ok();
 }
@@ -191,7 +209,8 @@ Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const 
     case Method::kGptq: BITSMITH_RETURN_IF_ERROR(run_gptq(model, scheme_for, opt, segs, p.get())); break;
     case Method::kAwq: {
       p->overlay_ = std::make_unique<OverlayModel>(model);
-      BITSMITH_RETURN_IF_ERROR(run_awq(model, scheme_for, opt.awq, segs, p->overlay_.get(), &p->notes_));
+      BITSMITH_RETURN_IF_ERROR(run_awq(model, scheme_for, opt.awq, segs, p->overlay_.get(), &p->done_, &p->notes_));
+      for (const auto& [name, q] : p->done_) p->rescaled_.insert(name);
       break;
     }
   }

@@ -47,6 +47,7 @@ struct Engine::Impl {
   Status linear(int layer, std::string_view name, float* in, int64_t n, const Tensor& w,
                 const Tensor* bias, float* out);
   Status run_layer(int64_t l, int64_t n, int64_t pos);
+  void size_scratch(int64_t n);
 };
 
 Result<Tensor> Engine::Impl::load(const std::string& name, const Shape& expect,
@@ -244,6 +245,57 @@ uint64_t Engine::kv_cache_bytes() const {
          (impl_->k_cache.empty() ? 0 : impl_->k_cache[0].size() * sizeof(float));
 }
 
+void Engine::Impl::size_scratch(int64_t n) {
+  const int64_t d = hp.dim, qd = hp.n_heads * hp.head_dim;
+  auto size = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
+  x.resize(size(n, d));
+  xn.resize(size(n, std::max(d, qd)));
+  q.resize(size(n, qd));
+  att.resize(size(n, qd));
+  g.resize(size(n, hp.hidden_dim));
+  u.resize(size(n, hp.hidden_dim));
+  tmp.resize(size(n, d));
+}
+
+Status Engine::embed(std::span<const int32_t> tokens, float* x) const {
+  const Impl& m = *impl_;
+  const int64_t d = m.hp.dim;
+  const float* emb = m.embedding.as<float>().data();
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const int32_t id = tokens[t];
+    if (id < 0 || id >= m.hp.vocab_size) {
+      return invalid_argument("forward: token {} at index {} outside the vocabulary of {}", id,
+                              t, m.hp.vocab_size);
+    }
+    std::memcpy(x + static_cast<int64_t>(t) * d, emb + static_cast<int64_t>(id) * d,
+                sizeof(float) * d);
+  }
+  return Status::Ok();
+}
+
+Status Engine::forward_layer(int64_t layer, float* x, int64_t tokens, int64_t pos) {
+  Impl& m = *impl_;
+  if (layer < 0 || layer >= m.hp.n_layers) {
+    return invalid_argument("forward_layer: layer {} outside 0..{}", layer, m.hp.n_layers - 1);
+  }
+  if (tokens <= 0 || pos < 0 || pos + tokens > m.ctx) {
+    return invalid_argument("forward_layer: positions {}..{} outside the context of {}", pos,
+                            pos + tokens - 1, m.ctx);
+  }
+  m.size_scratch(tokens);
+  const size_t bytes = sizeof(float) * static_cast<size_t>(tokens * m.hp.dim);
+  std::memcpy(m.x.data(), x, bytes);
+  Status st = m.run_layer(layer, tokens, pos);
+  if (!st.ok()) return st.with_context(fmt::format("layer {}", layer));
+  std::memcpy(x, m.x.data(), bytes);
+  return Status::Ok();
+}
+
+void Engine::drop_cached_layers() {
+  for (auto& c : impl_->cached) c.reset();
+  impl_->cached_bytes = 0;
+}
+
 Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
                        std::vector<float>* logits) {
   Impl& m = *impl_;
@@ -257,24 +309,10 @@ Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t log
   if (logits_from < 0 || logits_from > n) {
     return invalid_argument("forward: logits_from {} outside 0..{}", logits_from, n);
   }
-  const int64_t d = hp.dim, qd = hp.n_heads * hp.head_dim;
+  const int64_t d = hp.dim;
   auto size = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
-  m.x.resize(size(n, d));
-  m.xn.resize(size(n, std::max(d, qd)));
-  m.q.resize(size(n, qd));
-  m.att.resize(size(n, qd));
-  m.g.resize(size(n, hp.hidden_dim));
-  m.u.resize(size(n, hp.hidden_dim));
-  m.tmp.resize(size(n, d));
-  const float* emb = m.embedding.as<float>().data();
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t id = tokens[static_cast<size_t>(t)];
-    if (id < 0 || id >= hp.vocab_size) {
-      return invalid_argument("forward: token {} at index {} outside the vocabulary of {}", id,
-                              t, hp.vocab_size);
-    }
-    std::memcpy(m.x.data() + t * d, emb + static_cast<int64_t>(id) * d, sizeof(float) * d);
-  }
+  m.size_scratch(n);
+  BITSMITH_RETURN_IF_ERROR(embed(tokens, m.x.data()));
   for (int64_t l = 0; l < hp.n_layers; ++l) {
     Status st = m.run_layer(l, n, pos);
     if (!st.ok()) return st.with_context(fmt::format("layer {}", l));

@@ -67,6 +67,10 @@ class OverlayModel final : public Model {
   void set_layers(int64_t n) { hp_.n_layers = n; }
   void replace(const std::string& name, Tensor t) { replaced_[name] = std::make_shared<Tensor>(std::move(t)); }
   bool replaced(const std::string& name) const { return replaced_.count(name) != 0; }
+  // Back to the base model's tensor (a layer the pipeline has finished with).
+  void restore(const std::string& name) { replaced_.erase(name); }
+  // Float32 bytes of the replacement tensors held.
+  uint64_t replaced_bytes() const;
 
   const std::string& path() const override { return base_.path(); }
   std::string_view file_format() const override { return base_.file_format(); }
@@ -80,6 +84,35 @@ class OverlayModel final : public Model {
   const Model& base_;
   LlamaHyperparameters hp_;
   std::map<std::string, std::shared_ptr<Tensor>> replaced_;
+};
+
+// Sequential calibration one decoder layer at a time (GPTQ's sequential mode, AWQ): the hidden
+// states of every segment (segments x seqlen x dim floats) are kept between layers, so each
+// layer runs twice in all (collect, then advance) instead of rerunning the layers before it:
+// 2 L layer passes in place of L (L + 1) / 2 forward passes of growing depth. The model
+// (usually an OverlayModel) is read when a layer runs, so replacing the current layer's
+// tensors between collect() and advance() feeds the next layer the replaced layer's outputs.
+class LayerRunner {
+ public:
+  // Embeds the segments; the current layer is 0. `model` must outlive the runner.
+  static Result<std::unique_ptr<LayerRunner>> create(const Model& model,
+                                                     const std::vector<std::vector<int32_t>>& segments);
+  ~LayerRunner();
+  int64_t layer() const { return layer_; }
+  // Statistics of the current layer's linear inputs (opt.only_layer is ignored). Errors:
+  // non-finite activations, tensors missing or of the wrong shape.
+  Result<std::map<std::string, InputStats>> collect(const CollectOptions& opt);
+  // Runs the current layer on the kept hidden states, which become the next layer's inputs.
+  Status advance();
+  // The hidden states of one segment (seqlen x dim): the current layer's inputs.
+  const std::vector<float>& hidden(size_t segment) const { return hidden_[segment]; }
+
+ private:
+  struct Impl;
+  explicit LayerRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::vector<float>> hidden_;
+  int64_t layer_ = 0;
 };
 
 // llama.cpp's imatrix: per linear weight (GGUF name, e.g. blk.0.attn_q.weight) the mean of x^2

@@ -86,6 +86,18 @@ class Engine {
   Status forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
                  std::vector<float>* logits);
 
+  // Layer at a time (algo's sequential calibration keeps the hidden states of its segments
+  // between layers instead of rerunning the layers before): `embed` writes the embeddings of
+  // `tokens` to x (tokens.size() x dim); `forward_layer` runs decoder layer `layer` alone on the
+  // hidden states x (tokens x dim, updated in place) at positions [pos, pos + tokens) of that
+  // layer's cache, calling the hook as forward does. forward() is embed, every forward_layer,
+  // then the output head.
+  Status embed(std::span<const int32_t> tokens, float* x) const;
+  Status forward_layer(int64_t layer, float* x, int64_t tokens, int64_t pos);
+  // Drops the layers kept under EngineOptions::resident_bytes (their weights are loaded again
+  // from the model on the next call: after the model's tensors were replaced).
+  void drop_cached_layers();
+
   // Float32 bytes of the weights currently held (resident tensors plus cached layers).
   uint64_t weight_bytes_held() const;
   // Float32 bytes of the KV cache.
