@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "awq.h"
+#include "bitsmith/algo/awq.h"
 
 namespace bitsmith::algo {
 
@@ -31,23 +32,23 @@ struct Linear {
 };
 
 // sum over linears of || X W^T - X' Wq^T ||^2 with X' = X / s and Wq = Q(W diag s).
-Result<double> scaled_loss(const std::vector<Linear>& lin, const std::vector<float>& x, int64_t m,
-                           int64_t cols, const std::vector<float>& s) {
+Result<double> scaled_loss(std::span<const AwqLinear> lin, const float* x, int64_t m, int64_t cols,
+                           const std::vector<float>& s) {
   double loss = 0;
-  std::vector<float> xs(x.size());
+  std::vector<float> xs(static_cast<size_t>(m * cols));
   for (int64_t t = 0; t < m; ++t) {
-    for (int64_t c = 0; c < cols; ++c) xs[static_cast<size_t>(t * cols + c)] = x[static_cast<size_t>(t * cols + c)] / s[static_cast<size_t>(c)];
+    for (int64_t c = 0; c < cols; ++c) xs[static_cast<size_t>(t * cols + c)] = x[t * cols + c] / s[static_cast<size_t>(c)];
   }
-  for (const Linear& l : lin) {
-    const int64_t rows = l.w.shape().rows();
-    const float* w = l.w.as<float>().data();
+  for (const AwqLinear& l : lin) {
+    const int64_t rows = l.rows;
+    const float* w = l.w;
     std::vector<float> ws(static_cast<size_t>(rows * cols)), y0(static_cast<size_t>(m * rows)), y1(y0.size());
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) ws[static_cast<size_t>(r * cols + c)] = w[r * cols + c] * s[static_cast<size_t>(c)];
     }
     BITSMITH_RETURN_IF_ERROR(l.scheme->fake_quantize(ws.data(), rows, cols, ws.data()));
     const int im = static_cast<int>(m), ir = static_cast<int>(rows), ic = static_cast<int>(cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, x.data(), ic, w, ic, 0.0f, y0.data(), ir);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, x, ic, w, ic, 0.0f, y0.data(), ir);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, xs.data(), ic, ws.data(), ic, 0.0f, y1.data(), ir);
     for (size_t i = 0; i < y0.size(); ++i) {
       const double d = static_cast<double>(y0[i]) - y1[i];
@@ -122,6 +123,38 @@ Result<Tensor> copy_of(const Model& m, const std::string& name) {
 
 }  // namespace
 
+Result<AwqScaleSearch> awq_search_scale(std::span<const AwqLinear> linears, const float* x,
+                                        int64_t m, int64_t cols,
+                                        std::span<const float> mean_abs, int grid) {
+  if (static_cast<int64_t>(mean_abs.size()) != cols || grid <= 0) {
+    return invalid_argument("awq: {} mean |x| values for {} columns, grid {}", mean_abs.size(), cols, grid);
+  }
+  AwqScaleSearch out;
+  out.scales.assign(static_cast<size_t>(cols), 1.0f);
+  std::vector<float> s(static_cast<size_t>(cols));
+  double best = INFINITY;
+  for (int i = 0; i < grid; ++i) {
+    const float alpha = static_cast<float>(i) / static_cast<float>(grid);
+    float mx = 0, mn = INFINITY;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = std::max(std::pow(mean_abs[static_cast<size_t>(c)], alpha), 1e-4f);
+      s[static_cast<size_t>(c)] = v;
+      mx = std::max(mx, v);
+      mn = std::min(mn, v);
+    }
+    const float norm = std::sqrt(mx * mn);
+    for (float& v : s) v /= norm;
+    BITSMITH_ASSIGN_OR_RETURN(double loss, scaled_loss(linears, x, m, cols, s));
+    out.losses.push_back(loss);
+    if (loss < best) {
+      best = loss;
+      out.best = i;
+      out.scales = s;
+    }
+  }
+  return out;
+}
+
 Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions& opt,
                const std::vector<std::vector<int32_t>>& segs, OverlayModel* ov,
                std::map<std::string, quant::QuantizedTensor>* packed,
@@ -157,36 +190,19 @@ Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions
     for (Set& set : sets) {
       auto st = stats.find(set.key);
       if (st == stats.end()) return not_found("awq: no calibration input reached {}", set.key);
-      std::vector<Linear> lin;
+      std::vector<AwqLinear> lin;
       for (const auto& n : set.linears) {
         const quant::Scheme* s = scheme_for(n);
         if (s == nullptr || s->traits().granularity == quant::Granularity::kElement) continue;
         BITSMITH_ASSIGN_OR_RETURN(Tensor* t, get(n));
-        lin.push_back({n, s, Tensor()});
-        lin.back().w = Tensor(DType::kF32, t->shape(), t->data(), nullptr);
+        lin.push_back({s, t->as<float>().data(), t->shape().rows()});
       }
       if (lin.size() != set.linears.size()) continue;  // a linear kept in float: leave the set as is
       const int64_t cols = st->second.cols;
       const int64_t m = static_cast<int64_t>(st->second.samples.size()) / cols;
       const std::vector<float> xmax = st->second.mean_abs();
-      std::vector<float> best_s(static_cast<size_t>(cols), 1.0f), s(best_s.size());
-      double best = INFINITY;
-      for (int i = 0; i < opt.grid; ++i) {
-        const float alpha = static_cast<float>(i) / static_cast<float>(opt.grid);
-        float mx = 0, mn = INFINITY;
-        for (int64_t c = 0; c < cols; ++c) {
-          s[static_cast<size_t>(c)] = std::pow(std::max(xmax[static_cast<size_t>(c)], 1e-4f), alpha);
-          mx = std::max(mx, s[static_cast<size_t>(c)]);
-          mn = std::min(mn, s[static_cast<size_t>(c)]);
-        }
-        const float norm = std::sqrt(mx * mn);
-        for (float& v : s) v /= norm;
-        BITSMITH_ASSIGN_OR_RETURN(double loss, scaled_loss(lin, st->second.samples, m, cols, s));
-        if (loss < best) {
-          best = loss;
-          best_s = s;
-        }
-      }
+      BITSMITH_ASSIGN_OR_RETURN(AwqScaleSearch found, awq_search_scale(lin, st->second.samples.data(), m, cols, xmax, opt.grid));
+      const std::vector<float>& best_s = found.scales;
       // Fold: prev / s (norm entries or linear rows), linears' columns * s, samples / s.
       BITSMITH_ASSIGN_OR_RETURN(Tensor* prev, get(set.prev));
       float* pv = prev->mutable_as<float>().data();

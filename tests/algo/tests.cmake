@@ -7,3 +7,14 @@ add_test(NAME algo.gptq_oracle
   COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/oracles/gptq_reference.py
           --check $<TARGET_FILE:gptq_dump> ${PROJECT_BINARY_DIR}/gptq_oracle)
 set_tests_properties(algo.gptq_oracle PROPERTIES SKIP_RETURN_CODE 77 LABELS algo TIMEOUT 600)
+
+# HQQ and AWQ's scale search against numpy re-implementations of mobiusml/hqq's proximal
+# optimizer and llm-awq's auto_scale (tests/oracles/{hqq,awq}_reference.py).
+add_executable(algo_oracle_dump ${CMAKE_CURRENT_LIST_DIR}/algo_oracle_dump_main.cc)
+target_link_libraries(algo_oracle_dump PRIVATE bitsmith_algo bitsmith_warnings)
+foreach(oracle hqq awq)
+  add_test(NAME algo.${oracle}_oracle
+    COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/oracles/${oracle}_reference.py
+            $<TARGET_FILE:algo_oracle_dump> ${PROJECT_BINARY_DIR}/${oracle}_oracle)
+  set_tests_properties(algo.${oracle}_oracle PROPERTIES SKIP_RETURN_CODE 77 LABELS algo TIMEOUT 300)
+endforeach()
