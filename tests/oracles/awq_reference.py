@@ -19,7 +19,6 @@ loss within 1e-4 relative (float32 products summed in another order).
 Usage: awq_reference.py ALGO_ORACLE_DUMP OUT_DIR   (exit 77 when numpy is missing)
 """
 import os
-import subprocess
 import sys
 
 try:
@@ -29,6 +28,7 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hqq_reference import run_dump  # noqa: E402
 from int_oracle import quantize_group  # noqa: E402
 
 
@@ -53,19 +53,14 @@ def search_scale(X, x_max, Ws, bits, group, grid=20):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    dump, d = sys.argv[1], sys.argv[2]
-    os.makedirs(d, exist_ok=True)
-    out = subprocess.run([dump, "awq", d], capture_output=True, text=True)
-    if out.returncode != 0:
-        print(out.stdout + out.stderr)
-        return 1
+    r = run_dump("awq", __doc__)
+    if isinstance(r, int):
+        return r
+    d, cases = r
     X = np.load(os.path.join(d, "X.npy"))
     x_max = np.load(os.path.join(d, "mean_abs.npy"))
     Ws = [np.load(os.path.join(d, "W0.npy")), np.load(os.path.join(d, "W1.npy"))]
-    names = [line.split('"')[3] for line in out.stdout.splitlines() if line.startswith("{")]
+    names = [c["scheme"] for c in cases]
     ok_all = bool(names)
     for name in names:
         bits, group = int(name[3]), int(name.split("_g")[1])

@@ -19,6 +19,7 @@ groups and within one fp16 step everywhere (float sums in another order); the co
 identical on >= 99.9% of values; and the mean |W - W'| agrees within 1e-3 relative.
 Usage: hqq_reference.py ALGO_ORACLE_DUMP OUT_DIR   (exit 77 when numpy is missing)
 """
+import json
 import os
 import subprocess
 import sys
@@ -92,19 +93,25 @@ def check(d, set_name, name):
     return ok
 
 
-def main():
+def run_dump(mode, doc):
+    """Runs `algo_oracle_dump MODE OUT_DIR` from argv; returns (out dir, JSON lines) or an exit code."""
     if len(sys.argv) != 3:
-        print(__doc__)
+        print(doc)
         return 2
-    dump, d = sys.argv[1], sys.argv[2]
-    os.makedirs(d, exist_ok=True)
-    out = subprocess.run([dump, "hqq", d], capture_output=True, text=True)
+    os.makedirs(sys.argv[2], exist_ok=True)
+    out = subprocess.run([sys.argv[1], mode, sys.argv[2]], capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stdout + out.stderr)
         return 1
-    cases = [(line.split('"')[3], line.split('"')[7]) for line in out.stdout.splitlines()
-             if line.startswith("{")]
-    results = [check(d, set_name, name) for set_name, name in cases]
+    return sys.argv[2], [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def main():
+    r = run_dump("hqq", __doc__)
+    if isinstance(r, int):
+        return r
+    d, cases = r
+    results = [check(d, c["set"], c["scheme"]) for c in cases]
     return 0 if results and all(results) else 1
 
 
