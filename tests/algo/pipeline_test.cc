@@ -1,0 +1,249 @@
+// The pieces of the sequential calibration pipeline: LayerRunner (one layer at a time, hidden
+// states kept) against collect_inputs (whole forward passes, the previous implementation),
+// replacements feeding the next layer, non-finite activations, Engine::forward_layer's errors,
+// and the imatrix .dat round trip and its broken files.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../infer/test_model.h"
+#include "bitsmith/algo/calibration.h"
+#include "bitsmith/infer/engine.h"
+
+namespace bitsmith::algo {
+namespace {
+
+using testing::MemoryModel;
+
+std::unique_ptr<MemoryModel> random_model(int layers) {
+  auto m = std::make_unique<MemoryModel>();
+  auto& hp = m->hp_;
+  const int64_t d = 32, kv = 16, ff = 64, vocab = 40;
+  hp.dim = d;
+  hp.hidden_dim = ff;
+  hp.n_layers = layers;
+  hp.n_heads = 4;
+  hp.n_kv_heads = 2;
+  hp.head_dim = 8;
+  hp.vocab_size = vocab;
+  hp.context_length = 64;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 0.3f);
+  auto rnd = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  auto ones = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = 1.0f + nd(rng) * 0.1f;
+    return v;
+  };
+  m->add("token_embd.weight", {vocab, d}, rnd(vocab * d));
+  m->add("output_norm.weight", {d}, ones(d));
+  m->add("output.weight", {vocab, d}, rnd(vocab * d));
+  for (int l = 0; l < layers; ++l) {
+    auto n = [&](const char* s) { return fmt::format("blk.{}.{}", l, s); };
+    m->add(n("attn_norm.weight"), {d}, ones(d));
+    m->add(n("attn_q.weight"), {d, d}, rnd(d * d));
+    m->add(n("attn_k.weight"), {kv, d}, rnd(kv * d));
+    m->add(n("attn_v.weight"), {kv, d}, rnd(kv * d));
+    m->add(n("attn_output.weight"), {d, d}, rnd(d * d));
+    m->add(n("ffn_norm.weight"), {d}, ones(d));
+    m->add(n("ffn_gate.weight"), {ff, d}, rnd(ff * d));
+    m->add(n("ffn_up.weight"), {ff, d}, rnd(ff * d));
+    m->add(n("ffn_down.weight"), {d, ff}, rnd(ff * d));
+  }
+  return m;
+}
+
+std::vector<std::vector<int32_t>> segments(int n, int len) {
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> s(static_cast<size_t>(n));
+  for (auto& seg : s) {
+    for (int i = 0; i < len; ++i) seg.push_back(static_cast<int32_t>(rng() % 40));
+  }
+  return s;
+}
+
+void expect_same_stats(const std::map<std::string, InputStats>& a,
+                       const std::map<std::string, InputStats>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, sa] : a) {
+    auto it = b.find(key);
+    ASSERT_NE(it, b.end()) << key;
+    const InputStats& sb = it->second;
+    EXPECT_EQ(sa.tokens, sb.tokens) << key;
+    ASSERT_EQ(sa.hessian.size(), sb.hessian.size()) << key;
+    for (size_t i = 0; i < sa.hessian.size(); ++i) {
+      ASSERT_NEAR(sa.hessian[i], sb.hessian[i], 1e-9 * (1 + std::fabs(sb.hessian[i]))) << key << " " << i;
+    }
+    for (size_t i = 0; i < sa.sum_sq.size(); ++i) {
+      ASSERT_NEAR(sa.sum_sq[i], sb.sum_sq[i], 1e-9 * (1 + sb.sum_sq[i])) << key << " " << i;
+    }
+    EXPECT_EQ(sa.samples, sb.samples) << key;
+  }
+}
+
+TEST(LayerRunner, EachLayerSeesWhatAWholeForwardPassGivesIt) {
+  auto model = random_model(3);
+  const auto segs = segments(3, 12);
+  auto runner = LayerRunner::create(*model, segs);
+  ASSERT_TRUE(runner.ok()) << runner.status().message();
+  CollectOptions co;
+  co.hessian = true;
+  co.max_samples = 20;
+  for (int l = 0; l < 3; ++l) {
+    EXPECT_EQ((*runner)->layer(), l);
+    auto got = (*runner)->collect(co);
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    CollectOptions whole = co;
+    whole.only_layer = l;
+    auto want = collect_inputs(*model, segs, whole, l + 1);
+    ASSERT_TRUE(want.ok()) << want.status().message();
+    EXPECT_EQ(got->size(), 4u);
+    expect_same_stats(*got, *want);
+    ASSERT_TRUE((*runner)->advance().ok());
+  }
+  EXPECT_FALSE((*runner)->advance().ok());  // past the last layer
+  EXPECT_FALSE((*runner)->collect(co).ok());
+}
+
+TEST(LayerRunner, ReplacedLayerFeedsTheNext) {
+  // With attn_output and ffn_down zeroed, layer 0 adds nothing to the residual stream: layer 1
+  // then sees the embeddings, exactly as layer 0 did (its own norms and weights are equal to
+  // layer 0's, copied into the overlay).
+  auto model = random_model(2);
+  const auto segs = segments(2, 10);
+  OverlayModel ov(*model);
+  for (const char* n : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm",
+                        "ffn_gate", "ffn_up", "ffn_down"}) {
+    auto t = model->load_f32(fmt::format("blk.0.{}.weight", n));
+    ASSERT_TRUE(t.ok());
+    ov.replace(fmt::format("blk.1.{}.weight", n), std::move(*t));
+  }
+  auto runner = LayerRunner::create(ov, segs);
+  ASSERT_TRUE(runner.ok());
+  CollectOptions co;
+  co.hessian = true;
+  auto first = (*runner)->collect(co);
+  ASSERT_TRUE(first.ok());
+  for (const char* n : {"attn_output", "ffn_down"}) {
+    auto t = model->load_f32(fmt::format("blk.0.{}.weight", n));
+    ASSERT_TRUE(t.ok());
+    Tensor zero(DType::kF32, t->shape());
+    for (float& v : zero.mutable_as<float>()) v = 0.0f;
+    ov.replace(fmt::format("blk.0.{}.weight", n), std::move(zero));
+  }
+  ASSERT_TRUE((*runner)->advance().ok());
+  for (size_t s = 0; s < segs.size(); ++s) {
+    std::vector<float> emb((*runner)->hidden(s).size());
+    auto e = infer::Engine::create(ov, {});
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->embed(segs[s], emb.data()).ok());
+    EXPECT_EQ((*runner)->hidden(s), emb) << "segment " << s;
+  }
+  auto second = (*runner)->collect(co);
+  ASSERT_TRUE(second.ok());
+  const auto& h0 = first->at("blk.0.attn_in").hessian;
+  const auto& h1 = second->at("blk.1.attn_in").hessian;
+  ASSERT_EQ(h0.size(), h1.size());
+  for (size_t i = 0; i < h0.size(); ++i) ASSERT_DOUBLE_EQ(h0[i], h1[i]) << i;
+}
+
+TEST(LayerRunner, NonFiniteActivationsAreAnError) {
+  auto model = random_model(1);
+  model->values("token_embd.weight")[3] = std::nanf("");
+  std::vector<std::vector<int32_t>> segs = {{1, 0, 2, 3}};
+  auto runner = LayerRunner::create(*model, segs);
+  ASSERT_TRUE(runner.ok());
+  auto st = (*runner)->collect(CollectOptions{});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("non-finite"), std::string::npos) << st.status().message();
+}
+
+TEST(EngineForwardLayer, RefusesBadLayersAndPositions) {
+  auto model = random_model(1);
+  infer::EngineOptions eo;
+  eo.context = 8;
+  auto e = infer::Engine::create(*model, eo);
+  ASSERT_TRUE(e.ok());
+  std::vector<float> x(8 * 32, 0.1f);
+  EXPECT_TRUE((*e)->forward_layer(0, x.data(), 8, 0).ok());
+  EXPECT_FALSE((*e)->forward_layer(1, x.data(), 8, 0).ok());
+  EXPECT_FALSE((*e)->forward_layer(-1, x.data(), 8, 0).ok());
+  EXPECT_FALSE((*e)->forward_layer(0, x.data(), 8, 1).ok());
+  EXPECT_FALSE((*e)->forward_layer(0, x.data(), 0, 0).ok());
+  const std::vector<int32_t> bad = {1, 40};
+  EXPECT_FALSE((*e)->embed(bad, x.data()).ok());
+}
+
+std::string temp_path(const char* name) {
+  return std::string(BITSMITH_BINARY_DIR) + "/" + name;
+}
+
+TEST(Imatrix, DatRoundTrip) {
+  ImatrixData d;
+  d.values["blk.0.attn_q.weight"] = {0.5f, 1.25f, 0.0f, 3.0f};
+  d.values["blk.0.ffn_down.weight"] = std::vector<float>(172, 0.125f);
+  d.chunks = 7;
+  d.dataset = "tinyshakespeare.txt";
+  const std::string p = temp_path("imatrix_roundtrip.dat");
+  ASSERT_TRUE(write_imatrix(p, d).ok());
+  auto r = read_imatrix(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->chunks, 7);
+  EXPECT_EQ(r->dataset, d.dataset);
+  ASSERT_EQ(r->values.size(), d.values.size());
+  for (const auto& [name, v] : d.values) {
+    ASSERT_EQ(r->values.at(name).size(), v.size()) << name;
+    // Stored as mean * chunks, read back / chunks: exact for these binary fractions.
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_FLOAT_EQ(r->values.at(name)[i], v[i]) << name;
+  }
+}
+
+TEST(Imatrix, BrokenFilesAreErrors) {
+  ImatrixData d;
+  d.values["blk.0.attn_q.weight"] = {1.0f, 2.0f, 3.0f};
+  d.chunks = 1;
+  const std::string p = temp_path("imatrix_broken.dat");
+  ASSERT_TRUE(write_imatrix(p, d).ok());
+  std::ifstream in(p, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto write = [&](const std::string& b) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(b.data(), static_cast<std::streamsize>(b.size()));
+  };
+  write(bytes.substr(0, 4 + 4 + 19 + 8 + 6));  // values cut short
+  EXPECT_FALSE(read_imatrix(p).ok());
+  std::string neg = bytes;
+  const float minus = -1.0f;
+  std::memcpy(neg.data() + 4 + 4 + 19 + 8, &minus, 4);  // a negative mean of x^2
+  write(neg);
+  EXPECT_FALSE(read_imatrix(p).ok());
+  write("GGUF\x03\0\0\0");
+  auto g = read_imatrix(p);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kUnsupported);
+  EXPECT_FALSE(read_imatrix(temp_path("no_such_imatrix.dat")).ok());
+}
+
+TEST(Imatrix, FromStatsGivesEveryLinearItsInputMean) {
+  auto model = random_model(2);
+  const auto segs = segments(2, 8);
+  auto stats = collect_inputs(*model, segs, CollectOptions{});
+  ASSERT_TRUE(stats.ok());
+  const ImatrixData d = imatrix_from_stats(*stats, 2, 2, "x");
+  EXPECT_EQ(d.values.size(), 14u);
+  EXPECT_EQ(d.values.at("blk.1.attn_k.weight"), d.values.at("blk.1.attn_q.weight"));
+  EXPECT_EQ(d.values.at("blk.1.ffn_down.weight").size(), 64u);
+  const InputStats& s = stats->at("blk.0.ffn_in");
+  EXPECT_FLOAT_EQ(d.values.at("blk.0.ffn_up.weight")[3], static_cast<float>(s.sum_sq[3] / 16.0));
+}
+
+}  // namespace
+}  // namespace bitsmith::algo
