@@ -6,8 +6,14 @@
 //   algo_oracle_dump awq OUT_DIR   X (m x cols with loud channels), mean |X| per column, two
 //       linears W0, W1 sharing the input, and per scheme <scheme>_alpha.npy (the chosen index
 //       and the grid), <scheme>_scales.npy and <scheme>_losses.npy; for awq_reference.py.
+//   algo_oracle_dump imatrix MODEL IDS CTX CHUNKS LLAMA_DAT   reads a .dat that llama.cpp's
+//       llama-imatrix wrote for MODEL (GGUF) and checks it against bitsmith's own imatrix on the
+//       same tokens (IDS: llama-tokenize --ids output), chunked as llama-imatrix does (CTX tokens
+//       per chunk, the first replaced by BOS); exit 0 when every value agrees within 1%.
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <string>
 #include <utility>
@@ -16,6 +22,7 @@
 #include "bitsmith/algo/awq.h"
 #include "bitsmith/algo/methods.h"
 #include "bitsmith/core/npy.h"
+#include "bitsmith/io/model_file.h"
 
 using namespace bitsmith;
 
@@ -116,6 +123,61 @@ int dump_awq(const std::string& dir) {
   return 0;
 }
 
+int check_llama_imatrix(char** argv) {
+  auto model = io::open_model(argv[2], "");
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().message().c_str());
+    return 1;
+  }
+  std::ifstream in(argv[3]);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  for (char& c : text) if (c == '[' || c == ']' || c == ',') c = ' ';
+  std::istringstream ids(text);
+  std::vector<int32_t> tokens;
+  for (int32_t t; ids >> t;) tokens.push_back(t);
+  const int64_t ctx = std::stoll(argv[4]), chunks = std::stoll(argv[5]);
+  if (static_cast<int64_t>(tokens.size()) < ctx * chunks) {
+    std::fprintf(stderr, "%zu tokens, fewer than %lld chunks of %lld\n", tokens.size(),
+                 static_cast<long long>(chunks), static_cast<long long>(ctx));
+    return 1;
+  }
+  std::vector<std::vector<int32_t>> segs;
+  for (int64_t c = 0; c < chunks; ++c) {
+    segs.emplace_back(tokens.begin() + c * ctx, tokens.begin() + (c + 1) * ctx);
+    segs.back()[0] = (*model)->vocabulary().bos_id;
+  }
+  auto stats = algo::collect_inputs(**model, segs, algo::CollectOptions{});
+  if (!stats.ok()) {
+    std::fprintf(stderr, "%s\n", stats.status().message().c_str());
+    return 1;
+  }
+  const auto ours = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
+                                             static_cast<int32_t>(chunks), "x");
+  auto theirs = algo::read_imatrix(argv[6]);
+  if (!theirs.ok()) {
+    std::fprintf(stderr, "%s\n", theirs.status().message().c_str());
+    return 1;
+  }
+  double worst = 0;
+  int64_t values = 0;
+  for (const auto& [name, v] : ours.values) {
+    auto it = theirs->values.find(name);
+    if (it == theirs->values.end() || it->second.size() != v.size()) {
+      std::fprintf(stderr, "%s: missing or of another length in llama.cpp's file\n", name.c_str());
+      return 1;
+    }
+    for (size_t i = 0; i < v.size(); ++i, ++values) {
+      worst = std::max(worst, std::fabs(double{v[i]} - it->second[i]) / std::max(1e-6, double{v[i]}));
+    }
+  }
+  std::printf("{\"entries\": %zu, \"llama_entries\": %zu, \"values\": %lld, \"chunks\": %d, "
+              "\"max_rel_diff\": %.3g}\n", ours.values.size(), theirs->values.size(),
+              static_cast<long long>(values), theirs->chunks, worst);
+  return ours.values.size() == theirs->values.size() && worst < 0.01 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,6 +188,7 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode == "hqq") return dump_hqq(argv[2]);
   if (mode == "awq") return dump_awq(argv[2]);
+  if (mode == "imatrix" && argc == 7) return check_llama_imatrix(argv);
   std::fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }
