@@ -98,7 +98,7 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
   const auto t0 = Clock::now();
   for (int64_t c = 0; c < res.chunks; ++c) {
     std::copy_n(tokens.begin() + c * ctx, ctx, chunk.begin());
-    if (llamacpp) chunk[0] = opt.bos_id;
+    if (llamacpp && opt.bos_id >= 0) chunk[0] = opt.bos_id;
     for (size_t e = 0; e < n_models; ++e) {
       Status st = engines[e]->forward(chunk, 0, first, &logits[e]);
       if (!st.ok()) return st.with_context(fmt::format("chunk {}", c));

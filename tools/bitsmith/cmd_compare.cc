@@ -93,7 +93,9 @@ int run_compare(const CompareArgs& a) {
   if (!text.ok()) return fail(text.status());
   auto tok = infer::Tokenizer::create((*model)->vocabulary());
   if (!tok.ok()) return fail(tok.status());
-  const auto tokens = (*tok)->encode(*text, true);
+  // BOS only where the vocabulary asks for it (tokenizer.ggml.add_bos_token), as llama.cpp does.
+  const bool add_bos = (*model)->vocabulary().add_bos;
+  const auto tokens = (*tok)->encode(*text, add_bos);
 
   auto base_plan = plan_schemes(**model, "");
   if (!base_plan.ok()) return fail(base_plan.status());
@@ -125,7 +127,7 @@ int run_compare(const CompareArgs& a) {
   eo.style = *style;
   eo.ctx = ctx;
   eo.max_chunks = a.max_chunks;
-  eo.bos_id = (*tok)->bos_id();
+  eo.bos_id = add_bos ? (*tok)->bos_id() : -1;
   eo.progress = eval::terminal_progress(ctx * static_cast<int64_t>(ptrs.size()));
   auto res = eval::evaluate(ptrs, tokens, eo);
   if (!res.ok()) return fail(res.status());

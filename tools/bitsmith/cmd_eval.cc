@@ -66,7 +66,9 @@ int run_eval(const EvalArgs& a) {
   if (!text.ok()) return fail(text.status());
   auto tok = infer::Tokenizer::create((*model)->vocabulary());
   if (!tok.ok()) return fail(tok.status());
-  const auto tokens = (*tok)->encode(*text, true);
+  // BOS only where the vocabulary asks for it (tokenizer.ggml.add_bos_token), as llama.cpp does.
+  const bool add_bos = (*model)->vocabulary().add_bos;
+  const auto tokens = (*tok)->encode(*text, add_bos);
 
   auto plan = plan_schemes(**model, a.scheme);
   if (!plan.ok()) return fail(plan.status());
@@ -104,7 +106,7 @@ int run_eval(const EvalArgs& a) {
   eo.style = *style;
   eo.ctx = ctx;
   eo.max_chunks = a.max_chunks;
-  eo.bos_id = (*tok)->bos_id();
+  eo.bos_id = add_bos ? (*tok)->bos_id() : -1;
   eo.progress = eval::terminal_progress(ctx * static_cast<int64_t>(ptrs.size()));
   auto r = eval::evaluate(ptrs, tokens, eo);
   if (!r.ok()) return fail(r.status());

@@ -31,7 +31,8 @@ struct EvalOptions {
   PplStyle style = PplStyle::kLlamaCpp;
   int64_t ctx = 512;
   int64_t max_chunks = 0;  // 0 = every whole chunk of the text
-  int32_t bos_id = 1;      // what llama.cpp style puts first in each chunk
+  int32_t bos_id = 1;      // what llama.cpp style puts first in each chunk; -1: nothing, as
+                          // llama-perplexity does for a vocabulary without add_bos (SmolLM2)
   // Called after each chunk: chunks done, chunks in all, seconds so far.
   std::function<void(int64_t, int64_t, double)> progress;
 };
