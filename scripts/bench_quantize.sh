@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Whole-model quantization throughput and peak memory on a synthetic F32 checkpoint, bitsmith
 # side by side with llama.cpp's llama-quantize (when scripts/peers/build_llamacpp.sh built it).
-#   scripts/bench_quantize.sh [SIZE] [TYPES]      default 2GB, "q8_0 q4_0 q4_k_m"
+#   scripts/bench_quantize.sh [SIZE] [TYPES]      default 2.2GB (9 layers: 2.11 GB), "q8_0 q4_0 q4_k_m"
 # Env: BITSMITH_BIN (default build/bitsmith), BENCH_DIR (default /tmp/bitsmith-bench), THREADS (2).
 # Prints one line per run: tool, type, input GB/s (float32 input bytes / wall seconds), peak RSS
 # (/usr/bin/time -v "Maximum resident set size"), output bytes; and the RSS bound the issue sets:
 # output size + 2 x largest tensor + 100 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZE=${1:-2GB}
+SIZE=${1:-2.2GB}
 TYPES=${2:-"q8_0 q4_0 q4_k_m"}
 BIN=${BITSMITH_BIN:-build/bitsmith}
 DIR=${BENCH_DIR:-/tmp/bitsmith-bench}
@@ -51,5 +51,20 @@ for t in $TYPES; do
   measure bitsmith "$t" "$DIR/bitsmith-$t.gguf" "$BIN" quantize "$SRC" "$DIR/bitsmith-$t.gguf" --scheme "$t" --threads "$THREADS"
   if [ -n "$LLAMA_QUANTIZE" ]; then
     measure llama-quantize "$t" "$DIR/llama-$t.gguf" "$LLAMA_QUANTIZE" "$SRC" "$DIR/llama-$t.gguf" "$(echo "$t" | tr a-z A-Z)" "$THREADS"
+    # Same mix and same bytes? (gguf package reads both; metadata differs and is not compared.)
+    python3 - "$DIR/bitsmith-$t.gguf" "$DIR/llama-$t.gguf" "$t" <<'PY' || true
+import sys, collections
+import numpy as np, gguf
+a, b = gguf.GGUFReader(sys.argv[1]), gguf.GGUFReader(sys.argv[2])
+tb = {x.name: x for x in b.tensors}
+same, types, n = collections.Counter(), collections.Counter(), 0
+for x in a.tensors:
+    y = tb.get(x.name)
+    n += y is not None and y.tensor_type == x.tensor_type
+    types[x.tensor_type.name] += 1
+    same[x.tensor_type.name] += y is not None and np.asarray(x.data).tobytes() == np.asarray(y.data).tobytes()
+print(f"bench: {sys.argv[3]}: same type as llama-quantize {n}/{len(a.tensors)} tensors; byte-identical "
+      + ", ".join(f"{k} {same[k]}/{types[k]}" for k in sorted(types)))
+PY
   fi
 done
