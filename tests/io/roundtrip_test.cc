@@ -67,7 +67,9 @@ void check_scheme(const fs::path& out, OutputFormat fmt, const quant::Scheme& s)
   }
   // The tensor is listed under the scheme's name (or its GGUF type's plain dtype).
   for (const auto& t : (*m)->tensors()) {
-    if (t.name == "blk.0.ffn_up.weight" && s.traits().granularity != quant::Granularity::kElement) EXPECT_EQ(t.storage, s.name());
+    if (t.name == "blk.0.ffn_up.weight" && s.traits().granularity != quant::Granularity::kElement) {
+      EXPECT_EQ(t.storage, s.name());
+    }
   }
 }
 
@@ -109,7 +111,9 @@ TEST_F(RoundTrip, HalfSplitSourceIsPermutedForGguf) {
     auto a = (*src)->load_f32(name), b = (*back)->load_f32(name), h = (*hf)->load_f32(name);
     ASSERT_TRUE(a.ok() && b.ok() && h.ok());
     EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0) << name;
-    if (std::string(name) != "blk.0.attn_v.weight") EXPECT_NE(std::memcmp(a->data(), h->data(), a->nbytes()), 0) << name;
+    if (std::string(name) != "blk.0.attn_v.weight") {
+      EXPECT_NE(std::memcmp(a->data(), h->data(), a->nbytes()), 0) << name;
+    }
   }
 }
 

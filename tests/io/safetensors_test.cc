@@ -85,7 +85,8 @@ TEST_F(Safetensors, ShardedIndexAndHfNames) {
   write(dir / "config.json", R"({"model_type":"llama","hidden_size":2,"intermediate_size":1,"num_hidden_layers":1,)"
                              R"("num_attention_heads":1,"num_key_value_heads":1,"rms_norm_eps":1e-6,"rope_theta":500000.0,)"
                              R"("tie_word_embeddings":true,"vocab_size":2})");
-  for (const std::string p : {dir.string(), (dir / "model.safetensors.index.json").string()}) {
+  const std::vector<std::string> paths = {dir.string(), (dir / "model.safetensors.index.json").string()};
+  for (const auto& p : paths) {
     auto m = open_model(p);
     ASSERT_TRUE(m.ok()) << m.status().to_string();
     EXPECT_TRUE((*m)->has_tensor("token_embd.weight"));
