@@ -31,27 +31,39 @@ struct Linear {
   Tensor w;  // current (rescaled) weights, rows x cols
 };
 
-// sum over linears of || X W^T - X' Wq^T ||^2 with X' = X / s and Wq = Q(W diag s).
-Result<double> scaled_loss(std::span<const AwqLinear> lin, const float* x, int64_t m, int64_t cols,
-                           const std::vector<float>& s) {
+// The linears' float outputs x W^T (m x rows each): the target of every grid point.
+std::vector<std::vector<float>> float_outputs(std::span<const AwqLinear> lin, const float* x, int64_t m,
+                                              int64_t cols) {
+  std::vector<std::vector<float>> y;
+  for (const AwqLinear& l : lin) {
+    y.emplace_back(static_cast<size_t>(m * l.rows));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(l.rows),
+                static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), l.w, static_cast<int>(cols), 0.0f,
+                y.back().data(), static_cast<int>(l.rows));
+  }
+  return y;
+}
+
+// sum over linears of || y0 - X' Wq^T ||^2 with y0 = X W^T, X' = X / s and Wq = Q(W diag s).
+Result<double> scaled_loss(std::span<const AwqLinear> lin, const std::vector<std::vector<float>>& y0,
+                           const float* x, int64_t m, int64_t cols, const std::vector<float>& s) {
   double loss = 0;
   std::vector<float> xs(static_cast<size_t>(m * cols));
   for (int64_t t = 0; t < m; ++t) {
     for (int64_t c = 0; c < cols; ++c) xs[static_cast<size_t>(t * cols + c)] = x[t * cols + c] / s[static_cast<size_t>(c)];
   }
-  for (const AwqLinear& l : lin) {
+  for (size_t li = 0; li < lin.size(); ++li) {
+    const AwqLinear& l = lin[li];
     const int64_t rows = l.rows;
-    const float* w = l.w;
-    std::vector<float> ws(static_cast<size_t>(rows * cols)), y0(static_cast<size_t>(m * rows)), y1(y0.size());
+    std::vector<float> ws(static_cast<size_t>(rows * cols)), y1(static_cast<size_t>(m * rows));
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) ws[static_cast<size_t>(r * cols + c)] = w[r * cols + c] * s[static_cast<size_t>(c)];
+      for (int64_t c = 0; c < cols; ++c) ws[static_cast<size_t>(r * cols + c)] = l.w[r * cols + c] * s[static_cast<size_t>(c)];
     }
     BITSMITH_RETURN_IF_ERROR(l.scheme->fake_quantize(ws.data(), rows, cols, ws.data()));
     const int im = static_cast<int>(m), ir = static_cast<int>(rows), ic = static_cast<int>(cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, x, ic, w, ic, 0.0f, y0.data(), ir);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, im, ir, ic, 1.0f, xs.data(), ic, ws.data(), ic, 0.0f, y1.data(), ir);
-    for (size_t i = 0; i < y0.size(); ++i) {
-      const double d = static_cast<double>(y0[i]) - y1[i];
+    for (size_t i = 0; i < y1.size(); ++i) {
+      const double d = static_cast<double>(y0[li][i]) - y1[i];
       loss += d * d;
     }
   }
@@ -132,6 +144,7 @@ Result<AwqScaleSearch> awq_search_scale(std::span<const AwqLinear> linears, cons
   AwqScaleSearch out;
   out.scales.assign(static_cast<size_t>(cols), 1.0f);
   std::vector<float> s(static_cast<size_t>(cols));
+  const auto y0 = float_outputs(linears, x, m, cols);
   double best = INFINITY;
   for (int i = 0; i < grid; ++i) {
     const float alpha = static_cast<float>(i) / static_cast<float>(grid);
@@ -144,7 +157,7 @@ Result<AwqScaleSearch> awq_search_scale(std::span<const AwqLinear> linears, cons
     }
     const float norm = std::sqrt(mx * mn);
     for (float& v : s) v /= norm;
-    BITSMITH_ASSIGN_OR_RETURN(double loss, scaled_loss(linears, x, m, cols, s));
+    BITSMITH_ASSIGN_OR_RETURN(double loss, scaled_loss(linears, y0, x, m, cols, s));
     out.losses.push_back(loss);
     if (loss < best) {
       best = loss;
