@@ -58,6 +58,83 @@ RowStats row_stats(std::span<const float> row, std::span<const float> ref, int32
   return st;
 }
 
+namespace {
+
+// Running statistics of one logits row over the vocabulary slices seen so far.
+struct RowAcc {
+  double max = -std::numeric_limits<double>::infinity();  // NaN ignored, as log_sum_exp does
+  double sum = 0;     // sum of exp(x - max)
+  double target = 0;  // the target token's logit
+  double kl = 0;      // models: sum of exp(a - max_ref) (a - b) over the reference's logits a
+  float best = 0;     // argmax so far (first maximum; a NaN best gives way, as infer::argmax)
+  int32_t best_index = -1;
+  double lse() const { return std::isfinite(max) ? max + std::log(sum) : max; }
+};
+
+// Folds the slice x[0..w) (vocabulary entries v0..) into acc's maximum, argmax and target, and
+// rescales acc.sum (and the rescale factor is returned, for the KL partial sums tied to it).
+double fold_max(RowAcc& acc, const float* x, int64_t w, int64_t v0, int32_t target) {
+  double mx = acc.max;
+  for (int64_t i = 0; i < w; ++i) {
+    mx = std::max(mx, static_cast<double>(x[i]));
+    if (acc.best_index < 0 || x[i] > acc.best || std::isnan(acc.best)) {
+      acc.best = x[i];
+      acc.best_index = static_cast<int32_t>(v0 + i);
+    }
+  }
+  if (target >= v0 && target < v0 + w) acc.target = static_cast<double>(x[target - v0]);
+  const double scale = mx == acc.max ? 1.0 : std::exp(acc.max - mx);
+  acc.sum *= scale;
+  acc.max = mx;
+  return scale;
+}
+
+// One row of one slice for every model: accs[e] are the models' accumulators of this row,
+// logits[e] their slice rows; model 0 is the reference.
+void fold_row(std::span<RowAcc* const> accs, std::span<const float* const> logits, int64_t w,
+              int64_t v0, int32_t target) {
+  thread_local std::vector<double> p;
+  p.resize(static_cast<size_t>(w));
+  RowAcc& ref = *accs[0];
+  const float* a = logits[0];
+  const double scale = fold_max(ref, a, w, v0, target);
+  for (size_t e = 1; e < accs.size(); ++e) accs[e]->kl *= scale;
+  for (int64_t i = 0; i < w; ++i) {
+    p[static_cast<size_t>(i)] = std::exp(static_cast<double>(a[i]) - ref.max);
+    ref.sum += p[static_cast<size_t>(i)];
+  }
+  for (size_t e = 1; e < accs.size(); ++e) {
+    RowAcc& m = *accs[e];
+    const float* b = logits[e];
+    fold_max(m, b, w, v0, target);
+    double s = 0, kl = 0;
+    for (int64_t i = 0; i < w; ++i) {
+      s += std::exp(static_cast<double>(b[i]) - m.max);
+      const double pi = p[static_cast<size_t>(i)];
+      if (pi > 0) kl += pi * (static_cast<double>(a[i]) - static_cast<double>(b[i]));
+    }
+    m.sum += s;
+    m.kl += kl;
+  }
+}
+
+// KL(P_ref || P_model) = sum p (a - b) - lse_ref + lse_model, since sum p = 1.
+RowStats finish_row(const RowAcc& m, const RowAcc& ref, bool is_ref) {
+  RowStats st;
+  st.nll = m.lse() - m.target;
+  if (is_ref) return st;
+  st.kld = m.kl / ref.sum - ref.lse() + m.lse();
+  st.top1_equal = m.best_index == ref.best_index;
+  return st;
+}
+
+int64_t slice_width(int64_t requested, int64_t rows, int64_t vocab) {
+  int64_t w = requested > 0 ? requested : std::max<int64_t>(256, (int64_t{1} << 19) / rows / 64 * 64);
+  return std::min(w, vocab);
+}
+
+}  // namespace
+
 Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
                             std::span<const int32_t> tokens, const EvalOptions& opt) {
   using Clock = std::chrono::steady_clock;
@@ -90,32 +167,45 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
   const int64_t first = llamacpp ? ctx / 2 : 0;
   const int64_t rows = ctx - 1 - first;
   const int64_t vocab = engines[0]->vocab_size();
+  const int64_t width = slice_width(opt.vocab_slice, rows, vocab);
   const size_t n_models = engines.size();
-  std::vector<std::vector<float>> logits(n_models);
+  // forward_hidden keeps ctx - first rows (the last predicts nothing here and is not scored).
+  std::vector<std::vector<float>> logits(n_models, std::vector<float>(static_cast<size_t>((rows + 1) * width)));
+  std::vector<std::vector<RowAcc>> acc(n_models);
   std::vector<double> nll(n_models), kld(n_models), agree(n_models);
-  std::vector<RowStats> stats(static_cast<size_t>(rows));
   std::vector<int32_t> chunk(static_cast<size_t>(ctx));
   const auto t0 = Clock::now();
   for (int64_t c = 0; c < res.chunks; ++c) {
     std::copy_n(tokens.begin() + c * ctx, ctx, chunk.begin());
     if (llamacpp && opt.bos_id >= 0) chunk[0] = opt.bos_id;
     for (size_t e = 0; e < n_models; ++e) {
-      Status st = engines[e]->forward(chunk, 0, first, &logits[e]);
+      Status st = engines[e]->forward_hidden(chunk, 0, first);
       if (!st.ok()) return st.with_context(fmt::format("chunk {}", c));
+      acc[e].assign(static_cast<size_t>(rows), RowAcc{});
     }
-    for (size_t e = 0; e < n_models; ++e) {
-      const float* ref = e == 0 ? nullptr : logits[0].data();
-      ThreadPool::global().parallel_for(rows, std::max<int64_t>(1, 65536 / vocab), [&](int64_t r0, int64_t r1) {
+    for (int64_t v0 = 0; v0 < vocab; v0 += width) {
+      const int64_t w = std::min(width, vocab - v0);
+      for (size_t e = 0; e < n_models; ++e) {
+        Status st = engines[e]->output_logits(v0, v0 + w, logits[e].data());
+        if (!st.ok()) return st.with_context(fmt::format("chunk {}", c));
+      }
+      const int64_t grain = std::max<int64_t>(1, 32768 / (w * static_cast<int64_t>(n_models)));
+      ThreadPool::global().parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+        std::vector<RowAcc*> accs(n_models);
+        std::vector<const float*> rowp(n_models);
         for (int64_t r = r0; r < r1; ++r) {
-          const auto off = static_cast<size_t>(r * vocab);
-          std::span<const float> row(logits[e].data() + off, static_cast<size_t>(vocab));
-          std::span<const float> rref;
-          if (ref != nullptr) rref = {ref + off, static_cast<size_t>(vocab)};
-          stats[static_cast<size_t>(r)] = row_stats(row, rref, chunk[static_cast<size_t>(first + r + 1)]);
+          for (size_t e = 0; e < n_models; ++e) {
+            accs[e] = &acc[e][static_cast<size_t>(r)];
+            rowp[e] = logits[e].data() + r * w;
+          }
+          fold_row(accs, rowp, w, v0, chunk[static_cast<size_t>(first + r + 1)]);
         }
       });
-      // Summed in row order, so the result does not depend on the thread count.
-      for (const RowStats& s : stats) {
+    }
+    // Summed in row order, so the result does not depend on the thread count.
+    for (size_t e = 0; e < n_models; ++e) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const RowStats s = finish_row(acc[e][static_cast<size_t>(r)], acc[0][static_cast<size_t>(r)], e == 0);
         nll[e] += s.nll;
         kld[e] += s.kld;
         agree[e] += s.top1_equal ? 1.0 : 0.0;

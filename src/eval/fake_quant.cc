@@ -35,6 +35,7 @@ Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_na
       const int64_t rows = t.shape[0], cols = t.shape[1];
       if (plan.scheme->check_shape(rows, cols).ok()) {
         plan.by_tensor[t.name] = plan.scheme;
+        ++plan.applied;
         plan.bytes += plan.scheme->data_bytes(rows, cols) + plan.scheme->scale_bytes(rows, cols) +
                       plan.scheme->zero_bytes(rows, cols);
         continue;
@@ -42,6 +43,32 @@ Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_na
       plan.kept.push_back(t.name);
     }
     plan.bytes += t.bytes;
+  }
+  plan.bits_per_weight = plan.parameters > 0
+      ? 8.0 * static_cast<double>(plan.bytes) / static_cast<double>(plan.parameters) : 0;
+  return plan;
+}
+
+Result<SchemePlan> plan_from_map(const Model& model, const quant::Scheme* requested,
+                                 std::map<std::string, const quant::Scheme*> by_tensor,
+                                 std::vector<std::string> kept) {
+  SchemePlan plan;
+  plan.scheme = requested;
+  plan.by_tensor = std::move(by_tensor);
+  plan.kept = std::move(kept);
+  for (const auto& t : model.tensors()) {
+    plan.parameters += static_cast<uint64_t>(t.shape.numel());
+    auto it = plan.by_tensor.find(t.name);
+    const quant::Scheme* s = it == plan.by_tensor.end() ? nullptr : it->second;
+    if (s == nullptr) {
+      plan.bytes += t.bytes;
+      continue;
+    }
+    const int64_t rows = t.shape.rows(), cols = t.shape.cols();  // a 1-D tensor: one row
+    Status ok = s->check_shape(rows, cols);
+    if (!ok.ok()) return ok.with_context(fmt::format("{}: tensor '{}'", model.path(), t.name));
+    plan.bytes += s->data_bytes(rows, cols) + s->scale_bytes(rows, cols) + s->zero_bytes(rows, cols);
+    if (s == requested) ++plan.applied;
   }
   plan.bits_per_weight = plan.parameters > 0
       ? 8.0 * static_cast<double>(plan.bytes) / static_cast<double>(plan.parameters) : 0;

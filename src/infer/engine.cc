@@ -1,8 +1,11 @@
 #include "bitsmith/infer/engine.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "bitsmith/core/checked.h"
@@ -26,6 +29,23 @@ struct LayerWeights {
 // A default-constructed Tensor is a rank-0 shape (numel 1) with no storage: "absent".
 bool present(const Tensor& t) { return t.data() != nullptr; }
 
+// The token embedding or output projection as held: float32 rows (a zero-copy map of an F32
+// file, or owned), or quantized (a view over the file's stored bytes, or a matrix the engine
+// quantized itself for a fake-quant run) of which only the rows needed are dequantized.
+struct HeadMatrix {
+  Tensor f32;                    // present(): float32 rows
+  quant::QuantizedTensor owned;  // backs `view` when the engine quantized the matrix
+  quant::QuantizedView view;     // view.scheme set: the quantized form
+  bool quantized() const { return view.scheme != nullptr; }
+  uint64_t bytes() const {
+    return quantized() ? view.data.size() + view.scales.size() + view.zeros.size() : f32.nbytes();
+  }
+};
+
+// Vocabulary rows dequantized at a time by one thread of the sliced output projection: 128 x
+// 576 floats (SmolLM2) = 288 KiB, a tile that stays in L2 while the product reads it.
+constexpr int64_t kHeadTileRows = 128;
+
 }  // namespace
 
 struct Engine::Impl {
@@ -34,7 +54,9 @@ struct Engine::Impl {
   LlamaHyperparameters hp;
   int64_t ctx = 0;
   ThreadPool* pool = nullptr;
-  Tensor embedding, output_norm, output;  // output empty when tied
+  HeadMatrix embedding, output;  // output absent (neither f32 nor view) when tied
+  Tensor output_norm;
+  int64_t head_rows = 0;  // rows of xn kept by forward_hidden for output_logits
   std::vector<std::shared_ptr<const LayerWeights>> cached;
   uint64_t cached_bytes = 0;
   std::vector<std::vector<float>> k_cache, v_cache;  // per layer [ctx x n_kv*hd]
@@ -42,6 +64,12 @@ struct Engine::Impl {
   std::vector<float> x, xn, q, k, v, att, g, u, tmp;
 
   Result<Tensor> load(const std::string& name, const Shape& expect, bool linear) const;
+  Result<HeadMatrix> load_head(const std::string& name) const;
+  const HeadMatrix& head() const {
+    return output.quantized() || present(output.f32) ? output : embedding;
+  }
+  Status head_logits(int64_t v0, int64_t v1, float* out);
+  void release_layer(int64_t l) const;
   Result<std::shared_ptr<const LayerWeights>> layer(int64_t l);
   void act_quant(float* data, int64_t rows, int64_t cols, Status* st) const;
   Status linear(int layer, std::string_view name, float* in, int64_t n, const Tensor& w,
@@ -74,6 +102,92 @@ Result<Tensor> Engine::Impl::load(const std::string& name, const Shape& expect,
                                                owned.mutable_as<float>().data());
   if (!st.ok()) return st.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
   return owned;
+}
+
+// Quantized when weight_scheme_for asks for a scheme (quantized here, once: dequantizing rows of
+// it gives the floats fake_quantize would) or when the model offers the stored form; else
+// float32 through load_f32.
+Result<HeadMatrix> Engine::Impl::load_head(const std::string& name) const {
+  const Shape expect{hp.vocab_size, hp.dim};
+  const quant::Scheme* scheme = opt.weight_scheme_for ? opt.weight_scheme_for(name) : nullptr;
+  HeadMatrix h;
+  if (scheme == nullptr && opt.stored_view) {
+    h.view = opt.stored_view(name);
+    if (h.quantized()) {
+      if (h.view.rows != expect.rows() || h.view.cols != expect.cols()) {
+        return corrupt_data("{}: tensor '{}' has shape [{}, {}], the hyperparameters say {}",
+                            model->path(), name, h.view.rows, h.view.cols, expect.to_string());
+      }
+      return h;
+    }
+  }
+  BITSMITH_ASSIGN_OR_RETURN(Tensor t, model->load_f32(name));
+  if (!(t.shape() == expect)) {
+    return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model->path(),
+                        name, t.shape().to_string(), expect.to_string());
+  }
+  if (scheme == nullptr) {
+    h.f32 = std::move(t);
+    return h;
+  }
+  Status shape_ok = scheme->check_shape(expect.rows(), expect.cols());
+  if (!shape_ok.ok()) return shape_ok.with_context(fmt::format("{}: tensor '{}'", model->path(), name));
+  quant::QuantizeOptions qo;
+  qo.pool = pool;
+  auto quantized = scheme->quantize(t.as<float>().data(), expect.rows(), expect.cols(), qo);
+  if (!quantized.ok()) {
+    return quantized.status().with_context(fmt::format("{}: tensor '{}'", model->path(), name));
+  }
+  h.owned = std::move(*quantized);
+  h.view = h.owned.view();
+  return h;
+}
+
+void Engine::Impl::release_layer(int64_t l) const {
+  if (!opt.release_tensor || cached[static_cast<size_t>(l)]) return;
+  for (const char* t : {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
+                        "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight",
+                        "ffn_up.weight", "ffn_down.weight"}) {
+    opt.release_tensor(blk(l, t));
+  }
+  if (hp.qkv_bias) {
+    for (const char* t : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) opt.release_tensor(blk(l, t));
+  }
+}
+
+// out[head_rows x (v1 - v0)] = xn[head_rows x dim] * head[v0..v1)^T. A float32
+// head is one gemm; a quantized one is dequantized kHeadTileRows rows at a time by each thread
+// into its own tile, multiplied at once (single-threaded sgemm, as gemm_nt's slices: every
+// element is the same dot product in the same order, whatever the slicing).
+Status Engine::Impl::head_logits(int64_t v0, int64_t v1, float* out) {
+  const HeadMatrix& h = head();
+  const int64_t n = head_rows, d = hp.dim;
+  if (!h.quantized()) {
+    detail::gemm_nt(xn.data(), h.f32.as<float>().data() + v0 * d, out, n, v1 - v0, d, *pool);
+    return Status::Ok();
+  }
+  Status first_error;
+  std::mutex mu;
+  const int64_t threads = pool->num_threads();
+  const int64_t grain = std::max<int64_t>(kHeadTileRows / 4, ((v1 - v0 + threads - 1) / threads + 15) / 16 * 16);
+  pool->parallel_for(v1 - v0, grain, [&](int64_t j0, int64_t j1) {
+    thread_local std::vector<float> tile;
+    tile.resize(static_cast<size_t>(kHeadTileRows * d));
+    for (int64_t j = j0; j < j1; j += kHeadTileRows) {
+      const int64_t jn = std::min(kHeadTileRows, j1 - j);
+      Status st = h.view.scheme->dequantize_rows(h.view, v0 + j, v0 + j + jn, tile.data());
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = st;
+        return;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n),
+                  static_cast<blasint>(jn), static_cast<blasint>(d), 1.0f, xn.data(),
+                  static_cast<blasint>(d), tile.data(), static_cast<blasint>(d), 0.0f, out + j,
+                  static_cast<blasint>(v1 - v0));
+    }
+  });
+  return first_error;
 }
 
 Result<std::shared_ptr<const LayerWeights>> Engine::Impl::layer(int64_t l) {
@@ -168,6 +282,7 @@ Status Engine::Impl::run_layer(int64_t l, int64_t n, int64_t pos) {
   detail::silu_mul(g.data(), u.data(), n * ff, *pool);
   BITSMITH_RETURN_IF_ERROR(linear(li, "ffn_down", g.data(), n, w->down, nullptr, tmp.data()));
   for (int64_t i = 0; i < n * d; ++i) x[static_cast<size_t>(i)] += tmp[static_cast<size_t>(i)];
+  release_layer(l);
   return Status::Ok();
 }
 
@@ -209,12 +324,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const Model& model, EngineOptions
   if (impl->ctx <= 0 || impl->ctx > (int64_t{1} << 22)) {
     return invalid_argument("{}: context {} out of range", model.path(), impl->ctx);
   }
-  BITSMITH_ASSIGN_OR_RETURN(impl->embedding,
-                            impl->load("token_embd.weight", {hp.vocab_size, hp.dim}, false));
+  BITSMITH_ASSIGN_OR_RETURN(impl->embedding, impl->load_head("token_embd.weight"));
   BITSMITH_ASSIGN_OR_RETURN(impl->output_norm, impl->load("output_norm.weight", {hp.dim}, false));
   if (model.has_tensor("output.weight")) {
-    BITSMITH_ASSIGN_OR_RETURN(impl->output,
-                              impl->load("output.weight", {hp.vocab_size, hp.dim}, false));
+    BITSMITH_ASSIGN_OR_RETURN(impl->output, impl->load_head("output.weight"));
   }
   impl->cached.resize(static_cast<size_t>(hp.n_layers));
   const auto kv = checked_mul(static_cast<uint64_t>(impl->ctx),
@@ -235,9 +348,9 @@ int64_t Engine::context() const { return impl_->ctx; }
 int64_t Engine::vocab_size() const { return impl_->hp.vocab_size; }
 
 uint64_t Engine::weight_bytes_held() const {
-  return impl_->embedding.nbytes() + impl_->output_norm.nbytes() +
-         (present(impl_->output) ? impl_->output.nbytes() : 0) +
-         impl_->cached_bytes;
+  const HeadMatrix& out = impl_->output;
+  return impl_->embedding.bytes() + impl_->output_norm.nbytes() +
+         (out.quantized() || present(out.f32) ? out.bytes() : 0) + impl_->cached_bytes;
 }
 
 uint64_t Engine::kv_cache_bytes() const {
@@ -260,15 +373,20 @@ void Engine::Impl::size_scratch(int64_t n) {
 Status Engine::embed(std::span<const int32_t> tokens, float* x) const {
   const Impl& m = *impl_;
   const int64_t d = m.hp.dim;
-  const float* emb = m.embedding.as<float>().data();
+  const HeadMatrix& h = m.embedding;
   for (size_t t = 0; t < tokens.size(); ++t) {
     const int32_t id = tokens[t];
     if (id < 0 || id >= m.hp.vocab_size) {
       return invalid_argument("forward: token {} at index {} outside the vocabulary of {}", id,
                               t, m.hp.vocab_size);
     }
-    std::memcpy(x + static_cast<int64_t>(t) * d, emb + static_cast<int64_t>(id) * d,
-                sizeof(float) * d);
+    float* row = x + static_cast<int64_t>(t) * d;
+    if (h.quantized()) {
+      Status st = h.view.scheme->dequantize_rows(h.view, id, id + 1, row);
+      if (!st.ok()) return st.with_context(fmt::format("{}: token_embd.weight row {}", m.model->path(), id));
+    } else {
+      std::memcpy(row, h.f32.as<float>().data() + static_cast<int64_t>(id) * d, sizeof(float) * d);
+    }
   }
   return Status::Ok();
 }
@@ -296,11 +414,11 @@ void Engine::drop_cached_layers() {
   impl_->cached_bytes = 0;
 }
 
-Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
-                       std::vector<float>* logits) {
+Status Engine::forward_hidden(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from) {
   Impl& m = *impl_;
   const auto& hp = m.hp;
   const int64_t n = static_cast<int64_t>(tokens.size());
+  m.head_rows = 0;
   if (n == 0) return invalid_argument("forward: no tokens");
   if (pos < 0 || pos + n > m.ctx) {
     return invalid_argument("forward: positions {}..{} outside the context of {}", pos,
@@ -310,23 +428,46 @@ Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t log
     return invalid_argument("forward: logits_from {} outside 0..{}", logits_from, n);
   }
   const int64_t d = hp.dim;
-  auto size = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
   m.size_scratch(n);
   BITSMITH_RETURN_IF_ERROR(embed(tokens, m.x.data()));
   for (int64_t l = 0; l < hp.n_layers; ++l) {
     Status st = m.run_layer(l, n, pos);
     if (!st.ok()) return st.with_context(fmt::format("layer {}", l));
   }
-  if (logits == nullptr || logits_from == n) return Status::Ok();
   const int64_t rows = n - logits_from;
+  if (rows == 0) return Status::Ok();
   detail::rmsnorm(m.x.data() + logits_from * d, m.output_norm.as<float>().data(), m.xn.data(),
                   rows, d, hp.rms_norm_eps, *m.pool);
-  logits->resize(size(rows, hp.vocab_size));
-  const Tensor& out = present(m.output) ? m.output : m.embedding;
+  m.head_rows = rows;
   if (m.opt.hook) m.opt.hook(LinearInput{-1, "output", m.xn.data(), rows, d});
-  detail::gemm_nt(m.xn.data(), out.as<float>().data(), logits->data(), rows, hp.vocab_size, d,
-                  *m.pool);
   return Status::Ok();
+}
+
+int64_t Engine::hidden_rows() const { return impl_->head_rows; }
+
+Status Engine::output_logits(int64_t v0, int64_t v1, float* out) {
+  if (v0 < 0 || v1 > impl_->hp.vocab_size || v0 >= v1) {
+    return invalid_argument("output_logits: vocabulary range {}..{} outside 0..{}", v0, v1,
+                            impl_->hp.vocab_size);
+  }
+  if (impl_->head_rows == 0) return invalid_argument("output_logits: no hidden states (forward_hidden first)");
+  return impl_->head_logits(v0, v1, out);
+}
+
+Status Engine::forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
+                       std::vector<float>* logits) {
+  Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  // Without logits the hook must not see the output's input (as before): run no head at all.
+  const int64_t from = logits == nullptr && n > 0 ? n : logits_from;
+  if (logits == nullptr && (logits_from < 0 || logits_from > n)) {
+    return invalid_argument("forward: logits_from {} outside 0..{}", logits_from, n);
+  }
+  BITSMITH_RETURN_IF_ERROR(forward_hidden(tokens, pos, from));
+  if (logits == nullptr || m.head_rows == 0) return Status::Ok();
+  const int64_t vocab = m.hp.vocab_size;
+  logits->resize(static_cast<size_t>(m.head_rows * vocab));
+  return m.head_logits(0, vocab, logits->data());
 }
 
 }  // namespace bitsmith::infer

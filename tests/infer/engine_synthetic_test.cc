@@ -3,6 +3,7 @@
 // biases, hooks, fake-quant, and errors that name the tensor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -225,6 +226,106 @@ TEST(EngineSynthetic, ErrorsNameTheProblem) {
   odd.hp_ = hp;
   odd.hp_.n_kv_heads = 3;
   EXPECT_FALSE(Engine::create(odd, {}).ok());
+}
+
+// A quantized embedding/output held as stored (EngineOptions::stored_view): the lookup
+// dequantizes single rows, the projection slices of rows; same numbers as the float32 matrix of
+// the same values, without it. weight_scheme_for on token_embd gives the same model again
+// (quantized once by the engine).
+TEST(EngineSynthetic, StoredQuantizedHeadEqualsItsFloat32Values) {
+  auto q8 = quant::find_scheme("q8_0");
+  ASSERT_TRUE(q8.ok());
+  auto m = random_model();
+  auto qt = (*q8)->quantize(m->values("token_embd.weight").data(), 40, 32);
+  ASSERT_TRUE(qt.ok());
+  auto qout = (*q8)->quantize(m->values("output.weight").data(), 40, 32);
+  ASSERT_TRUE(qout.ok());
+  auto deq = random_model();  // the same seed: the same tensors, embedding/output dequantized
+  ASSERT_TRUE((*q8)->dequantize(qt->view(), deq->values("token_embd.weight").data()).ok());
+  ASSERT_TRUE((*q8)->dequantize(qout->view(), deq->values("output.weight").data()).ok());
+  const auto want = prefill(*deq);
+  EngineOptions o;
+  std::vector<std::string> asked;
+  o.stored_view = [&](const std::string& name) {
+    asked.push_back(name);
+    return name == "token_embd.weight" ? qt->view() : qout->view();
+  };
+  EXPECT_LT(max_abs_diff(prefill(*m, o), want), 1e-5);
+  EXPECT_EQ(asked, (std::vector<std::string>{"token_embd.weight", "output.weight"}));
+  auto e = Engine::create(*m, o);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ((*e)->weight_bytes_held(), qt->total_bytes() + qout->total_bytes() + 32 * 4);
+  // The engine quantizing the head itself (fake quant of embedding and output).
+  EngineOptions fq;
+  fq.weight_scheme_for = [&](const std::string& name) -> const quant::Scheme* {
+    return name == "token_embd.weight" || name == "output.weight" ? *q8 : nullptr;
+  };
+  EXPECT_LT(max_abs_diff(prefill(*m, fq), want), 1e-5);
+  // A view of the wrong shape is refused, naming the tensor.
+  o.stored_view = [&](const std::string&) {
+    quant::QuantizedView v = qt->view();
+    v.rows = 39;
+    return v;
+  };
+  auto bad = Engine::create(*m, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("token_embd.weight"), std::string::npos);
+}
+
+// forward_hidden + output_logits by slices give forward()'s logits, a slice at a time.
+TEST(EngineSynthetic, OutputLogitsBySlicesEqualForward) {
+  auto q8 = quant::find_scheme("q8_0");
+  ASSERT_TRUE(q8.ok());
+  auto m = random_model();
+  for (bool quantized : {false, true}) {
+    EngineOptions o;
+    if (quantized) {
+      o.weight_scheme_for = [&](const std::string& name) -> const quant::Scheme* {
+        return name == "output.weight" ? *q8 : nullptr;
+      };
+    }
+    const auto want = prefill(*m, o);
+    auto e = Engine::create(*m, o);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->forward_hidden(kTokens, 0, 2).ok());
+    ASSERT_EQ((*e)->hidden_rows(), 10);
+    std::vector<float> got(10 * 40, NAN), slice;
+    for (int64_t v0 = 0; v0 < 40; v0 += 16) {
+      const int64_t w = std::min<int64_t>(16, 40 - v0);
+      slice.assign(static_cast<size_t>(10 * w), NAN);
+      ASSERT_TRUE((*e)->output_logits(v0, v0 + w, slice.data()).ok());
+      for (int64_t r = 0; r < 10; ++r) {
+        for (int64_t j = 0; j < w; ++j) got[static_cast<size_t>(r * 40 + v0 + j)] = slice[static_cast<size_t>(r * w + j)];
+      }
+    }
+    const std::vector<float> tail(want.begin() + 2 * 40, want.end());
+    EXPECT_LT(max_abs_diff(got, tail), 1e-5) << quantized;
+    EXPECT_FALSE((*e)->output_logits(30, 41, slice.data()).ok());
+    EXPECT_FALSE((*e)->output_logits(5, 5, slice.data()).ok());
+    ASSERT_TRUE((*e)->forward_hidden(kTokens, 0, 12).ok());  // no rows kept
+    EXPECT_FALSE((*e)->output_logits(0, 8, slice.data()).ok());
+  }
+}
+
+// release_tensor hears of every block tensor once its layer has run, unless the layer is kept.
+TEST(EngineSynthetic, ReleaseTensorAfterEachLayerNotKept) {
+  auto m = random_model(true);
+  std::vector<std::string> released;
+  EngineOptions o;
+  o.release_tensor = [&](const std::string& name) { released.push_back(name); };
+  auto e = Engine::create(*m, o);
+  ASSERT_TRUE(e.ok());
+  std::vector<float> logits;
+  ASSERT_TRUE((*e)->forward(kTokens, 0, 0, &logits).ok());
+  EXPECT_EQ(released.size(), 2u * 12);  // 9 tensors and 3 biases per layer
+  EXPECT_NE(std::find(released.begin(), released.end(), "blk.1.ffn_down.weight"), released.end());
+  EXPECT_EQ(std::find(released.begin(), released.end(), "token_embd.weight"), released.end());
+  released.clear();
+  o.resident_bytes = ~uint64_t{0};
+  auto kept = Engine::create(*m, o);
+  ASSERT_TRUE(kept.ok());
+  ASSERT_TRUE((*kept)->forward(kTokens, 0, 0, &logits).ok());
+  EXPECT_TRUE(released.empty());
 }
 
 TEST(EngineSynthetic, NonFiniteWeightsDoNotCrash) {

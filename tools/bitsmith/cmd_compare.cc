@@ -17,9 +17,14 @@
 #include "table.h"
 
 namespace bitsmith::cli {
+
+// Defined in cmd_eval.cc (they need io; the eval library does not depend on it).
+infer::EngineOptions file_engine_options(const Model& model);
+void check_scheme_name(const std::string& name);
+Result<eval::SchemePlan> quantize_plan(const Model& model, const std::string& scheme, bool linears_only);
+
 namespace {
 
-using eval::plan_schemes;
 using eval::SchemePlan;
 
 struct CompareArgs {
@@ -27,7 +32,7 @@ struct CompareArgs {
   std::vector<std::string> schemes;
   int64_t ctx = 0, max_chunks = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, linears_only = false;
 };
 
 struct Row {
@@ -38,8 +43,8 @@ struct Row {
   bool pareto = false;
 };
 
-// A scheme none of whose tensors fit (q4_k on a 64-wide model) changed nothing: no verdict.
-bool applies(const Row& r) { return !r.plan.by_tensor.empty(); }
+// A scheme none of whose tensors fit (q4_k on a 64-wide model) has no verdict of its own.
+bool applies(const Row& r) { return r.plan.applied > 0; }
 std::string verdict(const Row& r) {
   return applies(r) ? std::string(eval::verdict(r.delta_ppl)) : "n/a (no tensor fits)";
 }
@@ -75,9 +80,7 @@ int run_compare(const CompareArgs& a) {
     if (!s.ok()) throw UsageError(s.status().message());
     act = *s;
   }
-  for (const auto& s : a.schemes) {
-    if (!quant::find_scheme(s).ok()) throw UsageError(quant::find_scheme(s).status().message());
-  }
+  for (const auto& s : a.schemes) check_scheme_name(s);
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto model = io::open_model(a.model, a.tokenizer);
   if (!model.ok()) return fail(model.status());
@@ -97,16 +100,16 @@ int run_compare(const CompareArgs& a) {
   const bool add_bos = (*model)->vocabulary().add_bos;
   const auto tokens = (*tok)->encode(*text, add_bos);
 
-  auto base_plan = plan_schemes(**model, "");
+  auto base_plan = quantize_plan(**model, "", false);
   if (!base_plan.ok()) return fail(base_plan.status());
   std::vector<Row> rows;
   for (const auto& s : a.schemes) {
-    auto p = plan_schemes(**model, s);
+    auto p = quantize_plan(**model, s, a.linears_only);
     if (!p.ok()) return fail(p.status());
     rows.push_back({s, std::move(*p), {}, 0, false});
   }
   std::vector<std::unique_ptr<infer::Engine>> engines;
-  infer::EngineOptions base;
+  infer::EngineOptions base = file_engine_options(**model);
   base.context = ctx;
   auto be = infer::Engine::create(**model, base);
   if (!be.ok()) return fail(be.status());
@@ -147,7 +150,16 @@ int run_compare(const CompareArgs& a) {
                           {"top1_agreement", json_number(r.score.top1_agreement)},
                           {"ppl_ratio", json_number(r.score.ppl_ratio)},
                           {"verdict", verdict(r)}};
-      if (!r.plan.kept.empty()) j["kept_unquantized"] = r.plan.kept;
+      if (!r.plan.kept.empty()) {
+        // The tensors the scheme could not hold: kept as stored with --linears-only, else
+        // stored in the fallback scheme quantize picks (listed in "fallbacks").
+        j["kept_unquantized"] = r.plan.kept;
+        if (!a.linears_only) {
+          nlohmann::json fb = nlohmann::json::object();
+          for (const auto& n : r.plan.kept) fb[n] = r.plan.by_tensor.at(n)->name();
+          j["fallbacks"] = fb;
+        }
+      }
       results.push_back(j);
       if (r.pareto) pareto.push_back(r.scheme);
     }
@@ -180,7 +192,11 @@ int run_compare(const CompareArgs& a) {
   out += t.render();
   bool any_kept = false;
   for (const Row& r : rows) any_kept = any_kept || !r.plan.kept.empty();
-  if (any_kept) out += "* some linears kept unquantized: their shape does not fit the scheme's blocks\n";
+  if (any_kept) {
+    out += a.linears_only ? "* some linears kept as stored: their shape does not fit the scheme's blocks\n"
+                          : "* some tensors do not fit the scheme's blocks: stored in quantize's fallback scheme\n";
+  }
+  if (!a.linears_only) out += "bytes/bpw: the model as `bitsmith quantize --scheme S` writes it\n";
   out += "Pareto front (least KL divergence for the bytes):";
   for (const Row& r : rows) {
     if (r.pareto) out += " " + r.scheme;
@@ -198,6 +214,8 @@ std::function<int()> setup_compare(CLI::App& app) {
   sub->add_option("--schemes", a->schemes, "Schemes to compare (comma separated)")
       ->required()->delimiter(',');
   sub->add_option("--act-scheme", a->act_scheme, "Also fake-quantize every linear input");
+  sub->add_flag("--linears-only", a->linears_only,
+                "Quantize only the block linears that fit each scheme (default: the model as quantize writes it)");
   sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
   sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))");
   sub->add_option("--style", a->style, "Perplexity convention: llamacpp (default) or gptq");

@@ -10,11 +10,60 @@
 #include "bitsmith/eval/fake_quant.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
+#include "bitsmith/io/quantize.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
 
 namespace bitsmith::cli {
+
+// Shared with cmd_compare.cc (declared there): the pieces of eval/compare that need io.
+
+// A FileModel's quantized embedding/output are read as stored (a view over the memory map), and
+// each layer's file pages are dropped once the layer has run (not all of a model's pages resident).
+infer::EngineOptions file_engine_options(const Model& model) {
+  infer::EngineOptions o;
+  const auto* fm = dynamic_cast<const io::FileModel*>(&model);
+  if (fm == nullptr) return o;
+  o.stored_view = [fm](const std::string& name) {
+    const io::TensorSource* s = fm->source(name);
+    return s != nullptr && s->scheme != nullptr ? s->quantized_view() : quant::QuantizedView{};
+  };
+  o.release_tensor = [fm](const std::string& name) { fm->release(name); };
+  return o;
+}
+
+bool is_recipe(const std::string& name) { return name == "q4_k_m" || name == "q5_k_m"; }
+
+// A usage error unless `name` is a scheme or a recipe `quantize --scheme` takes.
+void check_scheme_name(const std::string& name) {
+  if (is_recipe(name)) return;
+  auto s = quant::find_scheme(name);
+  if (!s.ok()) throw UsageError(s.status().message());
+}
+
+// The model as `bitsmith quantize --scheme S` writes it (io::plan_quantization: recipe,
+// embedding/output policy, fallbacks), GGUF when S is a GGUF type (or a recipe), else
+// safetensors; linears_only: only the block linears that fit S (eval::plan_schemes).
+// Empty scheme: the model as stored.
+Result<eval::SchemePlan> quantize_plan(const Model& model, const std::string& scheme, bool linears_only) {
+  if (scheme.empty() || linears_only) return eval::plan_schemes(model, scheme);
+  // A recipe counts as applied where its base type (q4_k, q5_k) is.
+  const std::string base = scheme == "q4_k_m" ? "q4_k" : scheme == "q5_k_m" ? "q5_k" : scheme;
+  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* requested, quant::find_scheme(base));
+  io::QuantizeConfig cfg;
+  cfg.scheme = scheme;
+  cfg.format = io::gguf_type_of(*requested) >= 0 ? io::OutputFormat::kGguf : io::OutputFormat::kSafetensors;
+  BITSMITH_ASSIGN_OR_RETURN(auto plans, io::plan_quantization(model, cfg));
+  std::map<std::string, const quant::Scheme*> by_tensor;
+  std::vector<std::string> fallbacks;
+  for (const auto& p : plans) {
+    by_tensor[p.name] = p.scheme;
+    if (!p.requested.empty() && (p.requested == scheme || is_recipe(scheme))) fallbacks.push_back(p.name);
+  }
+  return eval::plan_from_map(model, requested, std::move(by_tensor), std::move(fallbacks));
+}
+
 namespace {
 
 using eval::plan_schemes;
@@ -34,7 +83,7 @@ struct EvalArgs {
   std::string model, tokenizer, text, style = "llamacpp", ref, ref_tokenizer, scheme, act_scheme;
   int64_t ctx = 0, max_chunks = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, linears_only = false;
 };
 
 int fail(const Status& st) {
@@ -51,9 +100,7 @@ int run_eval(const EvalArgs& a) {
     if (!s.ok()) throw UsageError(s.status().message());
     act = *s;
   }
-  if (!a.scheme.empty() && !quant::find_scheme(a.scheme).ok()) {
-    throw UsageError(quant::find_scheme(a.scheme).status().message());
-  }
+  if (!a.scheme.empty()) check_scheme_name(a.scheme);
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto model = open(a.model, a.tokenizer);
   if (!model.ok()) return fail(model.status());
@@ -70,13 +117,13 @@ int run_eval(const EvalArgs& a) {
   const bool add_bos = (*model)->vocabulary().add_bos;
   const auto tokens = (*tok)->encode(*text, add_bos);
 
-  auto plan = plan_schemes(**model, a.scheme);
+  auto plan = quantize_plan(**model, a.scheme, a.linears_only);
   if (!plan.ok()) return fail(plan.status());
   // The reference: --ref, else the model itself unquantized when something is fake-quantized.
   std::unique_ptr<Model> ref_model;
   const bool compare_self = a.ref.empty() && (!a.scheme.empty() || act != nullptr);
   std::vector<std::unique_ptr<infer::Engine>> engines;
-  infer::EngineOptions base;
+  infer::EngineOptions base = file_engine_options(**model);
   base.context = ctx;
   if (!a.ref.empty()) {
     auto r = open(a.ref, a.ref_tokenizer.empty() ? a.tokenizer : a.ref_tokenizer);
@@ -85,7 +132,9 @@ int run_eval(const EvalArgs& a) {
   }
   const Model* ref = ref_model ? ref_model.get() : (compare_self ? model->get() : nullptr);
   if (ref != nullptr) {
-    auto e = infer::Engine::create(*ref, base);
+    infer::EngineOptions ro = ref == model->get() ? base : file_engine_options(*ref);
+    ro.context = ctx;
+    auto e = infer::Engine::create(*ref, ro);
     if (!e.ok()) return fail(e.status());
     engines.push_back(std::move(*e));
   }
@@ -121,6 +170,10 @@ int run_eval(const EvalArgs& a) {
     if (!a.scheme.empty()) doc["scheme"] = a.scheme;
     if (act != nullptr) doc["act_scheme"] = a.act_scheme;
     if (!plan->kept.empty()) doc["kept_unquantized"] = plan->kept;
+    if (!a.scheme.empty()) {
+      doc["bytes"] = plan->bytes;
+      doc["bits_per_weight"] = json_number(plan->bits_per_weight);
+    }
     if (has_ref) {
       doc["ref"] = a.ref.empty() ? a.model + " (unquantized)" : a.ref;
       doc["ref_perplexity"] = json_number(r->models[0].perplexity);
@@ -149,8 +202,14 @@ int run_eval(const EvalArgs& a) {
          has_ref ? fmt::format("{:.4f}", ms.ppl_ratio) : "-"});
   out += t.render();
   if (!plan->kept.empty()) {
-    out += fmt::format("{} tensors kept unquantized (shape not supported by {})\n",
-                       plan->kept.size(), a.scheme);
+    out += fmt::format("{} tensors do not fit {}: {}\n", plan->kept.size(), a.scheme,
+                       a.linears_only ? "kept unquantized" : "stored in a fallback scheme, as quantize does");
+  }
+  if (!a.scheme.empty()) {
+    out += fmt::format("{}: {} bytes, {:.3f} bits per weight\n",
+                       a.linears_only ? "block linears in " + a.scheme + ", the rest as stored"
+                                      : "the model as quantize --scheme " + a.scheme + " writes it",
+                       plan->bytes, plan->bits_per_weight);
   }
   out += fmt::format("{:.1f} s, {:.0f} tokens/s\n", r->seconds, r->tokens_per_second);
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -168,7 +227,8 @@ std::function<int()> setup_eval(CLI::App& app) {
   sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)");
   sub->add_option("--ref", a->ref, "Reference model for KL divergence / top-1 / ppl ratio");
   sub->add_option("--ref-tokenizer", a->ref_tokenizer, "Tokenizer of the reference (default --tokenizer)");
-  sub->add_option("--scheme", a->scheme, "Fake-quantize every linear weight with this scheme");
+  sub->add_option("--scheme", a->scheme, "Fake-quantize the model as `quantize --scheme S` writes it");
+  sub->add_flag("--linears-only", a->linears_only, "With --scheme: only the block linears that fit S");
   sub->add_option("--act-scheme", a->act_scheme, "Fake-quantize every linear input (per token row)");
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
   sub->add_flag("--json", a->json, "One JSON document on stdout");

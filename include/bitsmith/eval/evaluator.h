@@ -1,7 +1,8 @@
 // Evaluation on real text (REFERENCE.md 5): perplexity in llama.cpp's or the GPTQ papers'
 // convention, and, against a reference model run in lockstep chunk by chunk, the mean KL
-// divergence per token, top-1 agreement and the perplexity ratio. Only one chunk's logits per
-// model are ever in memory.
+// divergence per token, top-1 agreement and the perplexity ratio. Logits are consumed one slice
+// of the vocabulary at a time (Engine::output_logits), with running log-sum-exp, argmax and KL
+// sums per position: a model never holds more than positions x slice logits.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,8 @@ struct EvalOptions {
   int64_t max_chunks = 0;  // 0 = every whole chunk of the text
   int32_t bos_id = 1;      // what llama.cpp style puts first in each chunk; -1: nothing, as
                           // llama-perplexity does for a vocabulary without add_bos (SmolLM2)
+  // Vocabulary entries per logits slice; 0 = about 2 MiB of logits per model per slice.
+  int64_t vocab_slice = 0;
   // Called after each chunk: chunks done, chunks in all, seconds so far.
   std::function<void(int64_t, int64_t, double)> progress;
 };

@@ -14,23 +14,34 @@
 
 namespace bitsmith::eval {
 
-// Which scheme each matrix gets for a fake-quant run of one scheme. Block linears
-// (blk.N.*.weight, 2-D) take it; a linear whose shape the scheme rejects (stories260K's
-// 172-wide ffn_down under 32-blocks) keeps its stored precision and is listed in `kept`.
-// Embedding, output and norms keep their stored precision. bytes/bits_per_weight: the whole
-// model as it would be stored (kept tensors at their file bytes).
+// Which scheme each matrix gets for a fake-quant run, and what the model would weigh.
+// `eval`/`compare` build it from the plan `bitsmith quantize --scheme S` would write (io's
+// plan_quantization, computed by the CLI: this library does not depend on io) with
+// plan_from_map; plan_schemes is the narrower "block linears only" plan.
 struct SchemePlan {
-  const quant::Scheme* scheme = nullptr;  // null: nothing quantized
+  const quant::Scheme* scheme = nullptr;  // the requested scheme; null: nothing quantized
   std::map<std::string, const quant::Scheme*> by_tensor;
+  // Tensors the requested scheme could not hold: kept at stored precision (plan_schemes) or
+  // given a fallback scheme (plan_from_map; the scheme is in by_tensor).
   std::vector<std::string> kept;
+  int64_t applied = 0;  // tensors stored in the requested scheme itself
   uint64_t bytes = 0;
   uint64_t parameters = 0;
   double bits_per_weight = 0;
   // For EngineOptions::weight_scheme_for; the plan must outlive the engine.
   std::function<const quant::Scheme*(const std::string&)> chooser() const;
 };
-// scheme_name empty: the model as stored.
+// Block linears only (blk.N.*.weight, 2-D) take the scheme; a linear whose shape the scheme
+// rejects (stories260K's 172-wide ffn_down under 32-blocks) keeps its stored precision and is
+// listed in `kept`; embedding, output and norms keep their stored precision. bytes: the model
+// with kept tensors at their file bytes. scheme_name empty: the model as stored.
 Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_name);
+// Every tensor in `by_tensor` is stored in its scheme (bytes from the scheme's layout, as a
+// writer stores them); a tensor absent from it (or mapped to null) keeps its file bytes.
+// `requested` (may be null, for a recipe) counts `applied`; `kept` lists the fallbacks.
+Result<SchemePlan> plan_from_map(const Model& model, const quant::Scheme* requested,
+                                 std::map<std::string, const quant::Scheme*> by_tensor,
+                                 std::vector<std::string> kept);
 
 // The whole file minus one trailing newline (what llama-perplexity scores).
 Result<std::string> read_text(const std::string& path);

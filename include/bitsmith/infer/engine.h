@@ -9,7 +9,12 @@
 // when that layer runs and dropped after it, so at most one layer is held in float32 — unless
 // EngineOptions::resident_bytes lets the engine keep layers it has already loaded. The token
 // embedding, the final norm and the output projection stay resident: they are needed by every
-// call (for a tied output they are the same tensor).
+// call (for a tied output they are the same tensor). A quantized embedding/output stays in its
+// quantized form (EngineOptions::stored_view, or the engine's own quantization under
+// weight_scheme_for): the lookup dequantizes only the rows of the tokens, and the output
+// projection runs over slices of vocabulary rows dequantized on the fly, so the float32 matrix
+// never exists. output_logits() computes logits one vocabulary slice at a time, so a caller
+// (the evaluator) never needs all [positions x vocab] logits at once.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +69,15 @@ struct EngineOptions {
   // scheme's quantizer is slow.
   uint64_t resident_bytes = 0;
   ThreadPool* pool = nullptr;  // null = ThreadPool::global()
+  // Where the engine can read token_embd.weight / output.weight as stored (quantized bytes, e.g.
+  // a view over the memory-mapped file, valid while the model lives); a view with a null scheme
+  // = not available that way (the engine then loads float32 through Model::load_f32). Ignored
+  // for a matrix weight_scheme_for fake-quantizes. The CLI wires io's FileModel sources here.
+  std::function<quant::QuantizedView(const std::string&)> stored_view;
+  // Called with the name of every block tensor once the engine no longer needs the bytes it read
+  // from the model (the layer ran and is not kept): the CLI drops those pages of the memory map,
+  // so a model's file pages are not all resident at once. Empty = nothing.
+  std::function<void(const std::string&)> release_tensor;
 };
 
 class Engine {
@@ -86,6 +100,15 @@ class Engine {
   Status forward(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from,
                  std::vector<float>* logits);
 
+  // The same pass split in two, for callers that consume logits a slice at a time (never all
+  // [rows x vocab] at once): forward_hidden runs the tokens like forward() and keeps the
+  // final-normed hidden states of positions [logits_from, tokens.size()) (calling the "output"
+  // hook); output_logits then writes the logits of vocabulary entries [v0, v1) for those rows to
+  // out (rows x (v1 - v0), row-major), bit-identical to the same columns of forward()'s logits.
+  Status forward_hidden(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from);
+  int64_t hidden_rows() const;
+  Status output_logits(int64_t v0, int64_t v1, float* out);
+
   // Layer at a time (algo's sequential calibration keeps the hidden states of its segments
   // between layers instead of rerunning the layers before): `embed` writes the embeddings of
   // `tokens` to x (tokens.size() x dim); `forward_layer` runs decoder layer `layer` alone on the
@@ -98,7 +121,9 @@ class Engine {
   // from the model on the next call: after the model's tensors were replaced).
   void drop_cached_layers();
 
-  // Float32 bytes of the weights currently held (resident tensors plus cached layers).
+  // Bytes of the weights currently held: float32 cached layers and final norm, and the
+  // embedding/output as held (float32, or their quantized bytes when kept quantized; a view
+  // over the model's file counts its bytes too).
   uint64_t weight_bytes_held() const;
   // Float32 bytes of the KV cache.
   uint64_t kv_cache_bytes() const;
