@@ -1,5 +1,6 @@
 """bitsmith compare: one row per scheme with verdicts, and a Pareto front that is one."""
 import os
+import tempfile
 import unittest
 
 import clitest
@@ -31,6 +32,35 @@ class CompareTest(unittest.TestCase):
         for r in rows:
             if r["scheme"] not in doc["pareto"]:
                 self.assertTrue(any(o["bytes"] <= r["bytes"] and o["kld"] <= r["kld"] for o in rows if o is not r))
+
+    def test_bytes_are_what_quantize_writes(self):
+        """bytes/bpw are the model as `bitsmith quantize --scheme S` writes it: the tensor bytes of
+        the written GGUF (embedding per recipe, fallbacks for the 172-wide ffn_down)."""
+        doc = clitest.run_json("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                               "--max-chunks", 1, "--schemes", "q8_0,q4_0")
+        rows = {r["scheme"]: r for r in doc["results"]}
+        with tempfile.TemporaryDirectory() as d:
+            for s in ("q8_0", "q4_0"):
+                out = os.path.join(d, s + ".gguf")
+                clitest.run("quantize", MODEL, out, "--tokenizer", TOK, "--scheme", s)
+                written = clitest.run_json("inspect", out)
+                self.assertEqual(rows[s]["bytes"], written["bytes"], s)
+                self.assertAlmostEqual(rows[s]["bits_per_weight"], written["bits_per_weight"], places=9)
+                ev = clitest.run_json("eval", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                                      "--max-chunks", 1, "--scheme", s)
+                self.assertEqual(ev["bytes"], written["bytes"], s)
+                # The fake-quantized model is the written file: same perplexity to float rounding.
+                fw = clitest.run_json("eval", out, "--text", TEXT, "--ctx", 256, "--max-chunks", 1)
+                self.assertAlmostEqual(ev["perplexity"], fw["perplexity"], delta=1e-4 * fw["perplexity"])
+        # ffn_down (172 wide) does not fit 32-blocks: listed with the fallback quantize gives it.
+        fb = rows["q4_0"]["fallbacks"]
+        self.assertEqual(set(fb), set(rows["q4_0"]["kept_unquantized"]))
+        self.assertEqual({n.split(".")[2] for n in fb}, {"ffn_down"})
+        # --linears-only: the old plan (block linears that fit; everything else as stored).
+        lin = clitest.run_json("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                               "--max-chunks", 1, "--schemes", "q4_0", "--linears-only")
+        self.assertNotIn("fallbacks", lin["results"][0])
+        self.assertEqual(set(lin["results"][0]["kept_unquantized"]), set(fb))
 
     def test_table_and_usage(self):
         p = clitest.run("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
