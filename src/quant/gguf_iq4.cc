@@ -62,7 +62,11 @@ template <class F>
     static const v8f kLo = {-127, -104, -83, -65, -49, -35, -22, -10};
     static const v8f kHi = {1, 13, 25, 38, 53, 69, 89, 113};
     *idx = __builtin_convertvector(i, v8f);
+#if defined(__clang__)  // clang has no variable two-source shuffle builtin: pick lane by lane
+    for (int k = 0; k < 8; ++k) (*val)[k] = i[k] < 8 ? kLo[i[k]] : kHi[i[k] - 8];
+#else
     *val = __builtin_shuffle(kLo, kHi, i);
+#endif
   }
 }
 

@@ -122,25 +122,32 @@ struct Lanes {
 
 // 8 x 8 transpose: out[j][k] = r[k][j] (unpack within 128-bit halves, then swap halves).
 [[gnu::always_inline]] inline void transpose8(const v8f* r, v8f* out) {
+// Two-source shuffles with constant lane indices: GCC spells them __builtin_shuffle with a mask
+// vector, clang (the fuzz build) __builtin_shufflevector with the indices as arguments.
+#if defined(__clang__)
+#define BITSMITH_SHUFFLE2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+  __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
   typedef int32_t m8 __attribute__((vector_size(32)));
-  constexpr m8 kLo = {0, 8, 1, 9, 4, 12, 5, 13}, kHi = {2, 10, 3, 11, 6, 14, 7, 15};
-  constexpr m8 kLo2 = {0, 1, 8, 9, 4, 5, 12, 13}, kHi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-  constexpr m8 kLo4 = {0, 1, 2, 3, 8, 9, 10, 11}, kHi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+#define BITSMITH_SHUFFLE2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+  __builtin_shuffle(a, b, m8{i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
   v8f t[8], u[8];
   for (int k = 0; k < 4; ++k) {
-    t[2 * k] = __builtin_shuffle(r[2 * k], r[2 * k + 1], kLo);
-    t[2 * k + 1] = __builtin_shuffle(r[2 * k], r[2 * k + 1], kHi);
+    t[2 * k] = BITSMITH_SHUFFLE2(r[2 * k], r[2 * k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[2 * k + 1] = BITSMITH_SHUFFLE2(r[2 * k], r[2 * k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
   }
   for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
-    u[4 * h + 0] = __builtin_shuffle(t[4 * h], t[4 * h + 2], kLo2);
-    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], kHi2);
-    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], kLo2);
-    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], kHi2);
+    u[4 * h + 0] = BITSMITH_SHUFFLE2(t[4 * h], t[4 * h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[4 * h + 1] = BITSMITH_SHUFFLE2(t[4 * h], t[4 * h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[4 * h + 2] = BITSMITH_SHUFFLE2(t[4 * h + 1], t[4 * h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[4 * h + 3] = BITSMITH_SHUFFLE2(t[4 * h + 1], t[4 * h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
   }
   for (int j = 0; j < 4; ++j) {
-    out[j] = __builtin_shuffle(u[j], u[4 + j], kLo4);
-    out[4 + j] = __builtin_shuffle(u[j], u[4 + j], kHi4);
+    out[j] = BITSMITH_SHUFFLE2(u[j], u[4 + j], 0, 1, 2, 3, 8, 9, 10, 11);
+    out[4 + j] = BITSMITH_SHUFFLE2(u[j], u[4 + j], 4, 5, 6, 7, 12, 13, 14, 15);
   }
+#undef BITSMITH_SHUFFLE2
 }
 
 // dst[i] lane k = src[k * stride + i], i < n (n a multiple of 8 for vectors).
