@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libhwy-dev libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time)
-PIP_PACKAGES=(numpy ml_dtypes gguf safetensors)
+PIP_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
