@@ -26,7 +26,7 @@ if [ "${SPEED:-0}" = 1 ]; then
   for size in 1024 2048; do  # gptq_dump builds H with a plain triple loop: 4096 takes minutes
     python3 "$(dirname "$0")/../tests/oracles/gptq_reference.py" --bench "$BD/tests/gptq_dump" "$T/gq$size" $size $size
   done
-  "$BD/bench/algo_bench" --benchmark_min_time=0.2s
+  "$BD/bench/algo_bench" --benchmark_min_time=0.2
 fi
 "$B" imatrix "$M" --text "$CAL" --calib-samples "$NS" --calib-seqlen "$SL" -o "$T/im.dat" > /dev/null
 echo "| scheme | method | ppl | KLD | top-1 | quantize s | peak MB |"
