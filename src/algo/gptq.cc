@@ -15,27 +15,109 @@ namespace bitsmith::algo {
 
 namespace {
 
-// Upper Cholesky factor of (H + lambda I)^-1, in double (H is accumulated in double; the
-// factorizations are where float32 loses the most), or false when H + lambda I is not
-// positive definite.
-bool inverse_cholesky_upper(const std::vector<double>& h, int64_t n, double lambda,
-                            std::vector<double>* u) {
-  std::vector<double>& a = *u;
-  a = h;
-  for (int64_t i = 0; i < n; ++i) a[static_cast<size_t>(i * n + i)] += lambda;
-  const auto ln = static_cast<lapack_int>(n);
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
-  if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
-  for (int64_t i = 0; i < n; ++i) {  // dpotri fills the lower triangle: mirror it
-    for (int64_t j = i + 1; j < n; ++j) {
-      a[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(j * n + i)];
+// The hot loops run compiled twice (AVX2 and baseline), picked at load time. AVX2 without FMA
+// on purpose: w -= e * h must round the product and the difference separately, as numpy's
+// float32 W1 -= outer(err, Hinv) does, for identical results.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GPTQ_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define GPTQ_MULTIVERSION
+#endif
+
+// Row-major (rows x cols) -> column-major: out[c * rows + r] = in[r * ld + src_col(c)], in
+// tiles so that both sides stay in cache.
+template <typename ColOf>
+void transpose_cols(const float* in, int64_t rows, int64_t cols, int64_t ld, ColOf src_col,
+                    float* out) {
+  constexpr int64_t kT = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kT) {
+    const int64_t r1 = std::min(rows, r0 + kT);
+    for (int64_t c = 0; c < cols; ++c) {
+      const float* src = in + src_col(c);
+      float* dst = out + c * rows;
+      for (int64_t r = r0; r < r1; ++r) dst[r] = src[r * ld];
     }
   }
-  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', ln, a.data(), ln) != 0) return false;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < i; ++j) a[static_cast<size_t>(i * n + j)] = 0.0;
+}
+
+// Upper Cholesky factor U of (H + lambda I)^-1 (U^T U = (H + lambda I)^-1), as float32
+// row-major, computed in double; false when H + lambda I is not positive definite. hp is H in
+// processing order (hp(i, j) = H[perm[i]][perm[j]]).
+// With J the order-reversing permutation and J (H + lambda I) J = L L^T (lower Cholesky), the
+// matrix V = J L J is upper with H + lambda I = V V^T, so U = V^-1 = J L^-1 J: one Cholesky
+// factorization and one triangular inverse, a third of the work of gptq.py's route
+// (Cholesky, cholesky_inverse, Cholesky again), which gives the same factor (it is unique).
+bool inverse_cholesky_upper(const std::vector<double>& h, const std::vector<int64_t>& perm,
+                            int64_t n, double lambda, std::vector<double>* work,
+                            std::vector<float>* hinv) {
+  std::vector<double>& a = *work;
+  a.resize(static_cast<size_t>(n * n));
+  // Column-major a(i, j) = H(perm[n-1-i], perm[n-1-j]); symmetric, so built row by row.
+  for (int64_t j = 0; j < n; ++j) {
+    const double* hrow = h.data() + perm[static_cast<size_t>(n - 1 - j)] * n;
+    double* acol = a.data() + j * n;
+    for (int64_t i = 0; i < n; ++i) acol[i] = hrow[perm[static_cast<size_t>(n - 1 - i)]];
+    acol[j] += lambda;
+  }
+  const auto ln = static_cast<lapack_int>(n);
+  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
+  if (LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', ln, a.data(), ln) != 0) return false;
+  // U(i, j) = Linv(n-1-i, n-1-j) = a[(n-1-i) + (n-1-j) n] for j >= i, in tiles.
+  hinv->assign(static_cast<size_t>(n * n), 0.0f);
+  constexpr int64_t kT = 32;
+  for (int64_t i0 = 0; i0 < n; i0 += kT) {
+    const int64_t i1 = std::min(n, i0 + kT);
+    for (int64_t j = i0; j < n; ++j) {
+      const double* acol = a.data() + (n - 1 - j) * n;
+      for (int64_t i = i0; i < std::min(i1, j + 1); ++i) {
+        (*hinv)[static_cast<size_t>(i * n + j)] = static_cast<float>(acol[n - 1 - i]);
+      }
+    }
   }
   return true;
+}
+
+// Rows the lazy block is processed in at a time: a block's 128 columns of 64 rows (32 KB) and
+// their errors stay in L1/L2, and tiles are independent (GPTQ treats rows separately), so they
+// can run on several threads.
+constexpr int64_t kRowTile = 64;
+
+// Column c of a tile (rows r0..r0+n of processing-order column i1+c) receives the updates of the
+// block's earlier columns, in their order: w -= err_k * Hinv[i1+k, i1+c] for k < c (the same
+// per-element operations, in the same order, as gptq.py's right-looking W1 -= outer(err, Hinv)).
+// hb(k, c) = Hinv[i1+k, i1+c]; err rows are `ld` apart.
+GPTQ_MULTIVERSION
+void apply_block_updates(float* __restrict col, int64_t n, const float* __restrict err,
+                         int64_t ld, const float* __restrict hcol, int64_t c) {
+  if (n == kRowTile) {
+    float acc[kRowTile];
+    for (int64_t r = 0; r < kRowTile; ++r) acc[r] = col[r];
+    for (int64_t k = 0; k < c; ++k) {
+      const float h = hcol[k];
+      const float* e = err + k * ld;
+      for (int64_t r = 0; r < kRowTile; ++r) acc[r] -= e[r] * h;
+    }
+    for (int64_t r = 0; r < kRowTile; ++r) col[r] = acc[r];
+    return;
+  }
+  for (int64_t k = 0; k < c; ++k) {
+    const float h = hcol[k];
+    const float* e = err + k * ld;
+    for (int64_t r = 0; r < n; ++r) col[r] -= e[r] * h;
+  }
+}
+
+// err = (w - q) / d; returns sum (w - q)^2.
+GPTQ_MULTIVERSION
+double column_error(const float* __restrict w, const float* __restrict q, int64_t n, float d,
+                    float* __restrict err) {
+  double s = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const float diff = w[r] - q[r];
+    s += static_cast<double>(diff) * diff;
+    err[r] = diff / d;
+  }
+  return s;
 }
 
 // Gathers rows x g values of physical columns [c0, c0 + g) from the transposed, permuted
@@ -68,21 +150,13 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
                               "activations?)", i / cols, i % cols, H[i]);
     }
   }
-  // Work on the transpose: column c of W is row c of wt, so a column is contiguous.
-  std::vector<float> wt(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) wt[static_cast<size_t>(c * rows + r)] = w[r * cols + c];
-  }
+  std::vector<float> w0(w, w + rows * cols);  // dead-zeroed, row-major
   for (int64_t c = 0; c < cols; ++c) {
     if (H[static_cast<size_t>(c * cols + c)] == 0.0) {  // no input ever reached this column
       H[static_cast<size_t>(c * cols + c)] = 1.0;
-      std::fill_n(wt.begin() + c * rows, rows, 0.0f);
+      for (int64_t r = 0; r < rows; ++r) w0[static_cast<size_t>(r * cols + c)] = 0.0f;
       ++rep.dead_columns;
     }
-  }
-  std::vector<float> w0(static_cast<size_t>(rows * cols));  // dead-zeroed, row-major
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) w0[static_cast<size_t>(r * cols + c)] = wt[static_cast<size_t>(c * rows + r)];
   }
   quant::QuantizeOptions qo;
   qo.pool = opt.pool;
@@ -104,7 +178,6 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
       buf.clear();
     }
   }
-  w0 = {};
 
   // act-order: position p processes physical column perm[p].
   std::vector<int64_t> perm(static_cast<size_t>(cols)), invperm(perm.size());
@@ -113,26 +186,25 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
       return H[static_cast<size_t>(a * cols + a)] > H[static_cast<size_t>(b * cols + b)];
     });
-    std::vector<double> hp(n2);
-    std::vector<float> wp(wt.size());
-    for (int64_t i = 0; i < cols; ++i) {
-      const int64_t pi = perm[static_cast<size_t>(i)];
-      for (int64_t j = 0; j < cols; ++j) {
-        hp[static_cast<size_t>(i * cols + j)] = H[static_cast<size_t>(pi * cols + perm[static_cast<size_t>(j)])];
-      }
-      std::copy_n(wt.begin() + pi * rows, rows, wp.begin() + i * rows);
-    }
-    H.swap(hp);
-    wt.swap(wp);
   }
   for (int64_t i = 0; i < cols; ++i) invperm[static_cast<size_t>(perm[static_cast<size_t>(i)])] = i;
+  // Work on the transpose, in processing order: row p of wt is physical column perm[p], so a
+  // column is contiguous.
+  std::vector<float> wt(static_cast<size_t>(rows * cols));
+  transpose_cols(w0.data(), rows, cols, cols,
+                 [&](int64_t p) { return perm[static_cast<size_t>(p)]; }, wt.data());
+  w0 = {};
 
   double mean_diag = 0;
-  for (int64_t i = 0; i < cols; ++i) mean_diag += H[static_cast<size_t>(i * cols + i)];
+  for (int64_t i = 0; i < cols; ++i) {
+    const int64_t pi = perm[static_cast<size_t>(i)];
+    mean_diag += H[static_cast<size_t>(pi * cols + pi)];
+  }
   mean_diag /= static_cast<double>(cols);
-  std::vector<double> U;
+  std::vector<double> work;
+  std::vector<float> hinv;
   double damp = opt.damp;
-  while (!inverse_cholesky_upper(H, cols, damp * mean_diag, &U)) {
+  while (!inverse_cholesky_upper(H, perm, cols, damp * mean_diag, &work, &hinv)) {
     if (rep.damp_raises >= 2) {
       return invalid_argument("gptq: the Hessian is not positive definite even with damp {} "
                                  "(degenerate calibration activations?)", damp);
@@ -142,13 +214,20 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
   }
   rep.damp = damp;
   H = {};
-  std::vector<float> hinv(U.begin(), U.end());
-  U = {};
+  work = {};
 
+  // Row tiles of a block run on the pool for the scaled schemes (their quantizer only reads
+  // shared state once parameters are chosen); GGUF grids are cached per group, so those tiles
+  // run in order, and with act-order (columns of many groups in one block) as one tile of all
+  // rows, which builds each grid once per column as before.
+  const bool gguf = scheme.traits().granularity == quant::Granularity::kGguf;
+  const int64_t tile = gguf && opt.act_order ? rows : kRowTile;
+  const int64_t ntiles = (rows + tile - 1) / tile;
+  ThreadPool* pool = opt.pool ? opt.pool : &ThreadPool::global();
   const int64_t bs = opt.block_size;
   std::vector<float> err(static_cast<size_t>(std::min(bs, cols) * rows));
-  std::vector<float> q(static_cast<size_t>(rows));
-  double loss = 0;
+  std::vector<float> hb(static_cast<size_t>(std::min(bs, cols) * std::min(bs, cols)));
+  std::vector<double> tile_loss(static_cast<size_t>(ntiles), 0.0);
   for (int64_t i1 = 0; i1 < cols; i1 += bs) {
     const int64_t i2 = std::min(i1 + bs, cols), count = i2 - i1;
     if (!static_groups) {
@@ -159,23 +238,34 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
         BITSMITH_RETURN_IF_ERROR(gq->choose_params(c / g, buf.data(), nullptr));
       }
     }
-    for (int64_t i = 0; i < count; ++i) {
-      float* col = wt.data() + (i1 + i) * rows;
-      const float d = hinv[static_cast<size_t>((i1 + i) * cols + i1 + i)];
-      gq->quantize_column(perm[static_cast<size_t>(i1 + i)], col, q.data());
-      float* e = err.data() + i * rows;
-      for (int64_t r = 0; r < rows; ++r) {
-        const float diff = col[r] - q[static_cast<size_t>(r)];
-        loss += static_cast<double>(diff) * diff / (static_cast<double>(d) * d) / 2.0;
-        e[r] = diff / d;
+    // hb(c, k) = Hinv[i1+k, i1+c]: column c's block coefficients, contiguous.
+    for (int64_t c = 0; c < count; ++c) {
+      for (int64_t k = 0; k < c; ++k) {
+        hb[static_cast<size_t>(c * count + k)] = hinv[static_cast<size_t>((i1 + k) * cols + i1 + c)];
       }
-      // The rest of the block: W1[:, k] -= err * Hinv[i, k].
-      const float* hrow = hinv.data() + (i1 + i) * cols;
-      for (int64_t k = i + 1; k < count; ++k) {
-        const float hk = hrow[i1 + k];
-        float* ck = wt.data() + (i1 + k) * rows;
-        for (int64_t r = 0; r < rows; ++r) ck[r] -= e[r] * hk;
+    }
+    auto run_tiles = [&](int64_t t0, int64_t t1) {
+      std::vector<float> q(static_cast<size_t>(tile));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t r0 = t * tile, n = std::min(tile, rows - r0);
+        double loss = 0;
+        for (int64_t c = 0; c < count; ++c) {
+          const int64_t i = i1 + c;
+          float* col = wt.data() + i * rows + r0;
+          apply_block_updates(col, n, err.data() + r0, rows, hb.data() + c * count, c);
+          gq->quantize_column_rows(perm[static_cast<size_t>(i)], r0, r0 + n, col, q.data());
+          const float d = hinv[static_cast<size_t>(i * cols + i)];
+          const double s = column_error(col, q.data(), n, d, err.data() + c * rows + r0);
+          loss += s / (static_cast<double>(d) * d) / 2.0;
+        }
+        tile_loss[static_cast<size_t>(t)] += loss;
       }
+    };
+    if (gguf) {
+      run_tiles(0, ntiles);
+    } else {
+      for (int64_t i = i1; i < i2; ++i) gq->prepare_column(perm[static_cast<size_t>(i)]);
+      pool->parallel_for(ntiles, 1, run_tiles);
     }
     if (i2 < cols) {
       // W[:, i2:] -= Err1 Hinv[i1:i2, i2:], transposed: wt[i2:] -= Hinv[i1:i2, i2:]^T Err1.
@@ -185,7 +275,7 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
                   static_cast<int>(rows), 1.0f, wt.data() + i2 * rows, static_cast<int>(rows));
     }
   }
-  rep.loss = loss;
+  for (double l : tile_loss) rep.loss += l;
   if (report) *report = rep;
   return gq->finish();
 }

@@ -145,18 +145,34 @@ class GgufGroupQuantizer final : public GroupQuantizer {
     }
     chosen_[static_cast<size_t>(gi)] = true;
     cache_.remove_if([gi](const Grid& g) { return g.group == gi; });
+    prepared_ = nullptr;
+    prepared_group_ = -1;
     return Status::Ok();
   }
 
   void quantize_column(int64_t col, const float* values, float* out) override {
+    prepare_column(col);
+    quantize_column_rows(col, 0, rows_, values, out);
+  }
+
+  void prepare_column(int64_t col) override {
+    prepared_ = grid(col / group_);
+    prepared_group_ = col / group_;
+  }
+
+  // After prepare_column(col): reads the cached grid only, so disjoint row ranges may run
+  // concurrently.
+  void quantize_column_rows(int64_t col, int64_t r0, int64_t r1, const float* values,
+                            float* out) override {
     const int64_t gi = col / group_, j = col % group_;
-    const Grid* g = grid(gi);
+    if (prepared_group_ != gi) prepare_column(col);
+    const Grid* g = prepared_;
     const int nc = L_.ncodes;
-    for (int64_t r = 0; r < rows_; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       const float* gv = g ? g->values.data() + (r * group_ + j) * nc : nullptr;
       int best = 0;
       float best_err = INFINITY;
-      const float v = values[r];
+      const float v = values[r - r0];
       for (int c = 0; c < nc && gv; ++c) {
         const float e = std::fabs(v - gv[c]);
         if (e < best_err) {
@@ -165,7 +181,7 @@ class GgufGroupQuantizer final : public GroupQuantizer {
         }
       }
       codes_[static_cast<size_t>(r * cols_ + col)] = static_cast<uint8_t>(best);
-      out[r] = gv ? gv[best] : 0.0f;
+      out[r - r0] = gv ? gv[best] : 0.0f;
     }
   }
 
@@ -221,6 +237,8 @@ class GgufGroupQuantizer final : public GroupQuantizer {
       }
     }
     cache_.push_front(std::move(g));
+    prepared_ = nullptr;  // the list may drop the grid it points to
+    prepared_group_ = -1;
     while (static_cast<int64_t>(cache_.size()) > max_cached_) cache_.pop_back();
     return &cache_.front();
   }
@@ -232,6 +250,8 @@ class GgufGroupQuantizer final : public GroupQuantizer {
   std::vector<uint8_t> blocks_, codes_;
   std::vector<bool> chosen_;
   std::list<Grid> cache_;
+  const Grid* prepared_ = nullptr;  // the grid of group prepared_group_ (prepare_column)
+  int64_t prepared_group_ = -1;
 };
 
 }  // namespace

@@ -68,7 +68,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
         return invalid_argument("scheme {}: non-finite value in row {} of group {}", s_.name(),
                                 r, gi);
       }
-      grids_[static_cast<size_t>(r * nb_ + gi)] = stored_grid(base_, sc, zc, 0);
+      grids_[static_cast<size_t>(gi * rows_ + r)] = stored_grid(base_, sc, zc, 0);
     }
     chosen_[static_cast<size_t>(gi)] = true;
     return Status::Ok();
@@ -86,7 +86,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       if (hs == 0) hs = 0x0001;  // below fp16's range: its smallest subnormal, as the rule does
       std::memcpy(scales_.data() + (r * nb_ + gi) * 2, &hs, 2);
       std::memcpy(zeros_.data() + (r * nb_ + gi) * 2, &hz, 2);
-      grids_[static_cast<size_t>(r * nb_ + gi)] =
+      grids_[static_cast<size_t>(gi * rows_ + r)] =
           stored_grid(base_, scales_.data() + r * nb_ * 2, zeros_.data() + r * nb_ * 2, gi);
     }
     chosen_[static_cast<size_t>(gi)] = true;
@@ -94,22 +94,30 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
   }
 
   void quantize_column(int64_t col, const float* values, float* out) override {
-    const int64_t gi = col / group_;
+    quantize_column_rows(col, 0, rows_, values, out);
+  }
+
+  // Codes are kept column-major (codes_[col * rows + r]) and grids group-major, so a column's
+  // rows are contiguous; finish() transposes the codes.
+  void quantize_column_rows(int64_t col, int64_t r0, int64_t r1, const float* values,
+                            float* out) override {
+    const BlockGrid* grids = grids_.data() + (col / group_) * rows_;
+    uint8_t* codes = codes_.data() + col * rows_;
     const float* lut = s_.code_values();
-    for (int64_t r = 0; r < rows_; ++r) {
-      const BlockGrid& g = grids_[static_cast<size_t>(r * nb_ + gi)];
+    const bool affine = sp_.rule == ScaleRule::kIntAsymF16;
+    for (int64_t r = r0; r < r1; ++r) {
+      const BlockGrid& g = grids[r];
+      const float x = values[r - r0];
       uint8_t code;
-      if (sp_.rule == ScaleRule::kIntAsymF16 && g.z != std::nearbyint(g.z)) {
+      if (affine && g.z != std::nearbyint(g.z)) {
         // A fractional zero point (HQQ): round after adding it.
-        const float v = std::nearbyint(values[r] / g.d + g.z);
+        const float v = std::nearbyint(x / g.d + g.z);
         code = static_cast<uint8_t>(std::min(std::max(v, 0.0f), static_cast<float>(sp_.qmax)));
-        codes_[static_cast<size_t>(r * cols_ + col)] = code;
-        out[r] = (lut[code] - g.z) * g.d;
-        continue;
+      } else {
+        encode_on_grid(sp_.elem, &x, 1, g, &code);
       }
-      encode_on_grid(sp_.elem, values + r, 1, g, &code);
-      codes_[static_cast<size_t>(r * cols_ + col)] = code;
-      out[r] = (lut[code] - g.z) * g.d;
+      codes[r] = code;
+      out[r - r0] = (lut[code] - g.z) * g.d;
     }
   }
 
@@ -136,11 +144,20 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       if (sp_.rule == ScaleRule::kNvfp4) q.tensor_scale = base_.tensor_scale;
     }
     const uint64_t row_bytes = packed_bytes(cols_, sp_.code_bits);
-    for (int64_t r = 0; r < rows_; ++r) {
-      const uint8_t* c = codes_.data() + r * cols_;
-      uint8_t* o = q.data.data() + r * row_bytes;
-      if (sp_.code_bits == 8) std::memcpy(o, c, static_cast<size_t>(cols_));
-      else pack_codes(c, cols_, sp_.code_bits, o);
+    constexpr int64_t kTile = 64;  // rows transposed at a time (column-major codes -> rows)
+    std::vector<uint8_t> tile(static_cast<size_t>(kTile * cols_));
+    for (int64_t r0 = 0; r0 < rows_; r0 += kTile) {
+      const int64_t n = std::min(kTile, rows_ - r0);
+      for (int64_t c = 0; c < cols_; ++c) {
+        const uint8_t* src = codes_.data() + c * rows_ + r0;
+        for (int64_t i = 0; i < n; ++i) tile[static_cast<size_t>(i * cols_ + c)] = src[i];
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* c = tile.data() + i * cols_;
+        uint8_t* o = q.data.data() + (r0 + i) * row_bytes;
+        if (sp_.code_bits == 8) std::memcpy(o, c, static_cast<size_t>(cols_));
+        else pack_codes(c, cols_, sp_.code_bits, o);
+      }
     }
     return q;
   }
@@ -169,7 +186,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       g.d = d;
       g.lo = static_cast<float>(sp_.qmin);
       g.hi = static_cast<float>(sp_.qmax);
-      for (int64_t r = t0; r < t1; ++r) grids_[static_cast<size_t>(r * nb_ + gi)] = g;
+      for (int64_t r = t0; r < t1; ++r) grids_[static_cast<size_t>(gi * rows_ + r)] = g;
     }
     chosen_[static_cast<size_t>(gi)] = true;
     return Status::Ok();

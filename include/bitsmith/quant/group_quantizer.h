@@ -41,6 +41,15 @@ class GroupQuantizer {
   // Quantizes column `col` (every row: values[r], r < rows) on its group's parameters, records
   // the codes and writes the dequantized values to out (may alias values).
   virtual void quantize_column(int64_t col, const float* values, float* out) = 0;
+  // The same for rows [r0, r1) of the column only: values[r - r0] and out[r - r0] are row r's.
+  // GPTQ processes row tiles this way (rows are independent), so a block's columns stay in
+  // cache. Calls on disjoint row ranges may run concurrently once every group that the columns
+  // belong to has its parameters and prepare_column(col) has returned for the column.
+  virtual void quantize_column_rows(int64_t col, int64_t r0, int64_t r1, const float* values,
+                                    float* out) = 0;
+  // Builds whatever quantize_column_rows needs for `col` that is shared between rows (a
+  // cached grid); call it once, from one thread, before concurrent calls on the column.
+  virtual void prepare_column(int64_t col) { (void)col; }
   // Affine integer schemes (int<b>_g<g>) only: sets group gi's scale and zero point per row
   // directly (HQQ's optimized, possibly fractional zero points), stored as the scheme stores
   // them (fp16); codes are then clamp(rne(x / d + z), 0, 2^b - 1). Other schemes: unsupported.
