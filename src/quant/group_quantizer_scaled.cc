@@ -17,6 +17,21 @@ namespace bitsmith::quant::detail {
 
 namespace {
 
+// Integer elements on integral zero points, one grid per value: the row kernels' encoder
+// (encode_elem<kInt>: round half even of x / d clamped to [lo, hi], plus z), inlined.
+BITSMITH_MULTIVERSION
+void encode_int_rows(const BlockGrid* __restrict grids, const float* __restrict x, int64_t n,
+                     const float* __restrict lut, uint8_t* __restrict codes,
+                     float* __restrict out) {
+  for (int64_t r = 0; r < n; ++r) {
+    const BlockGrid g = grids[r];
+    const auto code =
+        static_cast<uint8_t>(fast_round_clamp(x[r] / g.d, g.lo, g.hi) + static_cast<int32_t>(g.z));
+    codes[r] = code;
+    out[r] = (lut[code] - g.z) * g.d;
+  }
+}
+
 class ScaledGroupQuantizer final : public GroupQuantizer {
  public:
   ScaledGroupQuantizer(const ScaledScheme& s, int64_t rows, int64_t cols, int64_t group)
@@ -33,6 +48,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
     zeros_.assign(static_cast<size_t>(rows_ * nb_ * zw_), 0);
     grids_.assign(static_cast<size_t>(rows_ * nb_), BlockGrid{});
     chosen_.assign(static_cast<size_t>(nb_), false);
+    fractional_z_.assign(static_cast<size_t>(nb_), false);
     base_.spec = &sp_;
     base_.cols = group_;
     base_.block = group_;
@@ -71,12 +87,15 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       grids_[static_cast<size_t>(gi * rows_ + r)] = stored_grid(base_, sc, zc, 0);
     }
     chosen_[static_cast<size_t>(gi)] = true;
+    fractional_z_[static_cast<size_t>(gi)] = false;
     return Status::Ok();
   }
 
   Status set_affine_params(int64_t gi, const float* scale, const float* zero) override {
     if (sp_.rule != ScaleRule::kIntAsymF16) return GroupQuantizer::set_affine_params(gi, scale, zero);
     if (gi < 0 || gi >= nb_) return invalid_argument("group {} outside 0..{}", gi, nb_ - 1);
+    fractional_z_[static_cast<size_t>(gi)] = true;  // until every row is checked
+    bool fractional = false;
     for (int64_t r = 0; r < rows_; ++r) {
       if (!std::isfinite(scale[r]) || !(scale[r] > 0) || !std::isfinite(zero[r])) {
         return invalid_argument("scheme {}: scale {} / zero {} of row {} group {}", s_.name(),
@@ -86,9 +105,11 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       if (hs == 0) hs = 0x0001;  // below fp16's range: its smallest subnormal, as the rule does
       std::memcpy(scales_.data() + (r * nb_ + gi) * 2, &hs, 2);
       std::memcpy(zeros_.data() + (r * nb_ + gi) * 2, &hz, 2);
-      grids_[static_cast<size_t>(gi * rows_ + r)] =
+      const BlockGrid& g = grids_[static_cast<size_t>(gi * rows_ + r)] =
           stored_grid(base_, scales_.data() + r * nb_ * 2, zeros_.data() + r * nb_ * 2, gi);
+      if (g.z != std::nearbyint(g.z)) fractional = true;
     }
+    fractional_z_[static_cast<size_t>(gi)] = fractional;
     chosen_[static_cast<size_t>(gi)] = true;
     return Status::Ok();
   }
@@ -101,9 +122,14 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
   // rows are contiguous; finish() transposes the codes.
   void quantize_column_rows(int64_t col, int64_t r0, int64_t r1, const float* values,
                             float* out) override {
-    const BlockGrid* grids = grids_.data() + (col / group_) * rows_;
+    const int64_t gi = col / group_;
+    const BlockGrid* grids = grids_.data() + gi * rows_;
     uint8_t* codes = codes_.data() + col * rows_;
     const float* lut = s_.code_values();
+    if (sp_.elem == ElemKind::kInt && !fractional_z_[static_cast<size_t>(gi)]) {
+      encode_int_rows(grids + r0, values, r1 - r0, lut, codes + r0, out);
+      return;
+    }
     const bool affine = sp_.rule == ScaleRule::kIntAsymF16;
     for (int64_t r = r0; r < r1; ++r) {
       const BlockGrid& g = grids[r];
@@ -201,6 +227,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
   std::vector<uint8_t> codes_, scales_, zeros_;
   std::vector<BlockGrid> grids_;
   std::vector<bool> chosen_;
+  std::vector<bool> fractional_z_;  // a group with a fractional zero point (HQQ)
   std::vector<float> tile_d_;
   float tensor_d_ = 1.0f;
 };
