@@ -15,21 +15,22 @@ namespace bitsmith::algo {
 
 namespace {
 
-// The hot loops run compiled twice (AVX2 and baseline), picked at load time. AVX2 without FMA
-// on purpose: w -= e * h must round the product and the difference separately, as numpy's
-// float32 W1 -= outer(err, Hinv) does, for identical results.
+// The hot loops run compiled for AVX-512, AVX2 and baseline, picked at load time, without
+// contracting w -= e * h into a fused multiply-add: the product and the difference round
+// separately, as numpy's float32 W1 -= outer(err, Hinv) does, for identical results.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GPTQ_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define GPTQ_MULTIVERSION \
+  __attribute__((optimize("fp-contract=off"), target_clones("avx512f", "avx2", "default")))
 #else
 #define GPTQ_MULTIVERSION
 #endif
 
 // Row-major (rows x cols) -> column-major: out[c * rows + r] = in[r * ld + src_col(c)], in
-// tiles so that both sides stay in cache.
+// strips of 8 rows: the rows are often 4 KB apart (one L1 set), so more would evict each other.
 template <typename ColOf>
 void transpose_cols(const float* in, int64_t rows, int64_t cols, int64_t ld, ColOf src_col,
                     float* out) {
-  constexpr int64_t kT = 32;
+  constexpr int64_t kT = 8;
   for (int64_t r0 = 0; r0 < rows; r0 += kT) {
     const int64_t r1 = std::min(rows, r0 + kT);
     for (int64_t c = 0; c < cols; ++c) {
@@ -41,30 +42,32 @@ void transpose_cols(const float* in, int64_t rows, int64_t cols, int64_t ld, Col
 }
 
 // Upper Cholesky factor U of (H + lambda I)^-1 (U^T U = (H + lambda I)^-1), as float32
-// row-major, computed in double; false when H + lambda I is not positive definite. hp is H in
-// processing order (hp(i, j) = H[perm[i]][perm[j]]).
+// row-major, computed in double; false when H + lambda I is not positive definite. Processing
+// order: H(i, j) = h[perm[i]][perm[j]], with a dead column's diagonal (h_ii = 0) taken as 1.
 // With J the order-reversing permutation and J (H + lambda I) J = L L^T (lower Cholesky), the
 // matrix V = J L J is upper with H + lambda I = V V^T, so U = V^-1 = J L^-1 J: one Cholesky
 // factorization and one triangular inverse, a third of the work of gptq.py's route
 // (Cholesky, cholesky_inverse, Cholesky again), which gives the same factor (it is unique).
-bool inverse_cholesky_upper(const std::vector<double>& h, const std::vector<int64_t>& perm,
-                            int64_t n, double lambda, std::vector<double>* work,
-                            std::vector<float>* hinv) {
+bool inverse_cholesky_upper(const double* h, const std::vector<int64_t>& perm, int64_t n,
+                            double lambda, std::vector<double>* work, std::vector<float>* hinv) {
   std::vector<double>& a = *work;
   a.resize(static_cast<size_t>(n * n));
-  // Column-major a(i, j) = H(perm[n-1-i], perm[n-1-j]); symmetric, so built row by row.
+  // Column-major a(i, j) = H(n-1-i, n-1-j); symmetric, so built from rows of h.
   for (int64_t j = 0; j < n; ++j) {
-    const double* hrow = h.data() + perm[static_cast<size_t>(n - 1 - j)] * n;
+    const int64_t pj = perm[static_cast<size_t>(n - 1 - j)];
+    const double* hrow = h + pj * n;
     double* acol = a.data() + j * n;
     for (int64_t i = 0; i < n; ++i) acol[i] = hrow[perm[static_cast<size_t>(n - 1 - i)]];
+    if (acol[j] == 0.0) acol[j] = 1.0;
     acol[j] += lambda;
   }
   const auto ln = static_cast<lapack_int>(n);
   if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
   if (LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', ln, a.data(), ln) != 0) return false;
-  // U(i, j) = Linv(n-1-i, n-1-j) = a[(n-1-i) + (n-1-j) n] for j >= i, in tiles.
+  // U(i, j) = Linv(n-1-i, n-1-j) = a[(n-1-i) + (n-1-j) n] for j >= i, in strips of 8 rows of
+  // U (rows n floats apart share L1 sets when n is a power of two).
   hinv->assign(static_cast<size_t>(n * n), 0.0f);
-  constexpr int64_t kT = 32;
+  constexpr int64_t kT = 8;
   for (int64_t i0 = 0; i0 < n; i0 += kT) {
     const int64_t i1 = std::min(n, i0 + kT);
     for (int64_t j = i0; j < n; ++j) {
@@ -143,17 +146,20 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
                             opt.block_size);
   }
   const auto n2 = static_cast<size_t>(cols * cols);
-  std::vector<double> H(h, h + n2);
   for (size_t i = 0; i < n2; ++i) {
-    if (!std::isfinite(H[i])) {
+    if (!std::isfinite(h[i])) {
       return invalid_argument("gptq: Hessian entry [{}, {}] is {} (non-finite calibration "
-                              "activations?)", i / cols, i % cols, H[i]);
+                              "activations?)", i / cols, i % cols, h[i]);
     }
   }
+  // H_ii with a dead column's (no input ever reached it: h_ii = 0) taken as 1.
+  auto diag = [&](int64_t c) {
+    const double d = h[static_cast<size_t>(c * cols + c)];
+    return d == 0.0 ? 1.0 : d;
+  };
   std::vector<float> w0(w, w + rows * cols);  // dead-zeroed, row-major
   for (int64_t c = 0; c < cols; ++c) {
-    if (H[static_cast<size_t>(c * cols + c)] == 0.0) {  // no input ever reached this column
-      H[static_cast<size_t>(c * cols + c)] = 1.0;
+    if (h[static_cast<size_t>(c * cols + c)] == 0.0) {
       for (int64_t r = 0; r < rows; ++r) w0[static_cast<size_t>(r * cols + c)] = 0.0f;
       ++rep.dead_columns;
     }
@@ -184,7 +190,7 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
   std::iota(perm.begin(), perm.end(), 0);
   if (opt.act_order) {
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-      return H[static_cast<size_t>(a * cols + a)] > H[static_cast<size_t>(b * cols + b)];
+      return diag(a) > diag(b);
     });
   }
   for (int64_t i = 0; i < cols; ++i) invperm[static_cast<size_t>(perm[static_cast<size_t>(i)])] = i;
@@ -196,15 +202,12 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
   w0 = {};
 
   double mean_diag = 0;
-  for (int64_t i = 0; i < cols; ++i) {
-    const int64_t pi = perm[static_cast<size_t>(i)];
-    mean_diag += H[static_cast<size_t>(pi * cols + pi)];
-  }
+  for (int64_t i = 0; i < cols; ++i) mean_diag += diag(perm[static_cast<size_t>(i)]);
   mean_diag /= static_cast<double>(cols);
   std::vector<double> work;
   std::vector<float> hinv;
   double damp = opt.damp;
-  while (!inverse_cholesky_upper(H, perm, cols, damp * mean_diag, &work, &hinv)) {
+  while (!inverse_cholesky_upper(h, perm, cols, damp * mean_diag, &work, &hinv)) {
     if (rep.damp_raises >= 2) {
       return invalid_argument("gptq: the Hessian is not positive definite even with damp {} "
                                  "(degenerate calibration activations?)", damp);
@@ -213,7 +216,6 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
     ++rep.damp_raises;
   }
   rep.damp = damp;
-  H = {};
   work = {};
 
   // Row tiles of a block run on the pool for the scaled schemes (their quantizer only reads
