@@ -3,6 +3,7 @@
 // are the bytes Scheme::quantize would store for those values; columns are then encoded with the
 // row kernels' element encoder on the grid those bytes define (pack_kernels.h, stored_grid).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -74,17 +75,29 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
     if (gran == Granularity::kTensor || gran == Granularity::kBlock2D) return choose_given(gi, values);
     const RowQuantFn fn = select_row_quant(sp_.elem, sp_.rule, /*ref=*/false);
     if (!fn) return internal_error("scheme {}: no row kernel", s_.name());
-    std::vector<uint8_t> tmp(static_cast<size_t>(group_));
     RowCtx c = base_;
     c.importance = importance;
-    for (int64_t r = 0; r < rows_; ++r) {
-      uint8_t* sc = scales_.data() + (r * nb_ + gi) * sw_;
-      uint8_t* zc = zeros_.data() + (r * nb_ + gi) * zw_;
-      if (!fn(values + r * group_, c, tmp.data(), sc, zc)) {
-        return invalid_argument("scheme {}: non-finite value in row {} of group {}", s_.name(),
-                                r, gi);
+    // Rows are independent (each writes its own scale, zero and grid): chunks on the pool.
+    std::atomic<int64_t> bad{rows_};  // the first row with a non-finite value
+    auto rows_fn = [&](int64_t r0, int64_t r1) {
+      std::vector<uint8_t> tmp(static_cast<size_t>(group_));
+      for (int64_t r = r0; r < r1; ++r) {
+        uint8_t* sc = scales_.data() + (r * nb_ + gi) * sw_;
+        uint8_t* zc = zeros_.data() + (r * nb_ + gi) * zw_;
+        if (!fn(values + r * group_, c, tmp.data(), sc, zc)) {
+          int64_t cur = bad.load();
+          while (r < cur && !bad.compare_exchange_weak(cur, r)) {
+          }
+          return;
+        }
+        grids_[static_cast<size_t>(gi * rows_ + r)] = stored_grid(base_, sc, zc, 0);
       }
-      grids_[static_cast<size_t>(gi * rows_ + r)] = stored_grid(base_, sc, zc, 0);
+    };
+    ThreadPool* pool = pool_ ? pool_ : &ThreadPool::global();
+    pool->parallel_for(rows_, std::max<int64_t>(1, 16384 / group_), rows_fn);
+    if (bad.load() < rows_) {
+      return invalid_argument("scheme {}: non-finite value in row {} of group {}", s_.name(),
+                              bad.load(), gi);
     }
     chosen_[static_cast<size_t>(gi)] = true;
     fractional_z_[static_cast<size_t>(gi)] = false;
@@ -170,7 +183,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       if (sp_.rule == ScaleRule::kNvfp4) q.tensor_scale = base_.tensor_scale;
     }
     const uint64_t row_bytes = packed_bytes(cols_, sp_.code_bits);
-    constexpr int64_t kTile = 64;  // rows transposed at a time (column-major codes -> rows)
+    constexpr int64_t kTile = 16;  // rows transposed at a time (column-major codes -> rows)
     std::vector<uint8_t> tile(static_cast<size_t>(kTile * cols_));
     for (int64_t r0 = 0; r0 < rows_; r0 += kTile) {
       const int64_t n = std::min(kTile, rows_ - r0);
