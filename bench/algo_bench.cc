@@ -3,8 +3,19 @@
 // calibration hook (sum x x^T over 512-token segments, OpenBLAS dsyrk), and HQQ on one layer.
 // Reported: items_per_second = weights (GPTQ, HQQ) or activation values (Hessian) per second.
 // Never asserted in CI (DESIGN.md convention 6). Run: build/bench/algo_bench [--benchmark_filter=gptq]
+//
+// algo_bench --vs-numpy DIR ROWS COLS [RUNS [THREADS]]: GPTQ against tests/oracles/gptq_reference.py on the
+// same layer (scripts/bench_algo.sh SPEED=1 runs both sides): writes W.npy (rows x cols, this
+// file's weights) and H.npy (this file's Hessian, rounded to float32, which both sides use), then
+// for int4_g128, int4_g32 act-order and nvfp4 runs GPTQ RUNS times (default 3), writes the
+// dequantized result <config>.npy and prints one JSON line per config with the median seconds.
+// THREADS sizes the library's pool (OpenBLAS's threads: OPENBLAS_NUM_THREADS).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -13,6 +24,7 @@
 #include "../src/algo/collector.h"
 #include "bitsmith/algo/gptq.h"
 #include "bitsmith/algo/methods.h"
+#include "bitsmith/core/npy.h"
 
 namespace {
 
@@ -101,10 +113,76 @@ void bench_hqq(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(bench_gptq, int4_g128, "int4_g128")->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(bench_gptq, int4_g32, "int4_g32")->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(bench_gptq, nvfp4, "nvfp4")->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(bench_gptq, q4_k, "q4_k")->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bench_hessian)->Arg(576)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bench_hqq)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+int vs_numpy(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: algo_bench --vs-numpy DIR ROWS COLS [RUNS [THREADS]]\n");
+    return 2;
+  }
+  const std::string dir = argv[2];
+  const int64_t rows = std::stoll(argv[3]), cols = std::stoll(argv[4]);
+  const int runs = argc > 5 ? std::max(1, std::atoi(argv[5])) : 3;
+  if (argc > 6 && std::atoi(argv[6]) > 0) ThreadPool::set_global_threads(std::atoi(argv[6]));
+  const std::vector<float> w = normal(rows * cols, 0.02f, 3);
+  Tensor h32(DType::kF32, {cols, cols});
+  const std::vector<double>& hd = hessian(cols);
+  std::transform(hd.begin(), hd.end(), h32.mutable_as<float>().begin(),
+                 [](double v) { return static_cast<float>(v); });
+  const std::vector<double> h(h32.as<float>().begin(), h32.as<float>().end());
+  const Tensor wt(DType::kF32, {rows, cols}, w.data(), nullptr);
+  if (!write_npy(dir + "/W.npy", wt.view()).ok() || !write_npy(dir + "/H.npy", h32.view()).ok()) {
+    std::fprintf(stderr, "cannot write to %s\n", dir.c_str());
+    return 1;
+  }
+  struct Config {
+    const char* name;
+    const char* scheme;
+    bool act_order;
+  };
+  const Config configs[] = {{"int4_g128", "int4_g128", false},
+                            {"int4_g32_act", "int4_g32", true},
+                            {"nvfp4", "nvfp4", false}};
+  for (const Config& c : configs) {
+    auto s = quant::find_scheme(c.scheme);
+    if (!s.ok()) return 1;
+    algo::GptqOptions o;
+    o.act_order = c.act_order;
+    std::vector<double> secs;
+    Result<quant::QuantizedTensor> q = internal_error("not run");
+    for (int i = 0; i < runs; ++i) {
+      algo::GptqReport rep;
+      const auto t0 = std::chrono::steady_clock::now();
+      q = algo::gptq_quantize(**s, w.data(), rows, cols, h.data(), o, &rep);
+      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (!q.ok()) {
+        std::fprintf(stderr, "%s: %s\n", c.name, q.status().message().c_str());
+        return 1;
+      }
+    }
+    Tensor deq(DType::kF32, {rows, cols});
+    if (!(*s)->dequantize(q->view(), deq.mutable_as<float>().data()).ok()) return 1;
+    if (!write_npy(dir + "/" + c.name + ".npy", deq.view()).ok()) return 1;
+    std::sort(secs.begin(), secs.end());
+    std::printf("{\"name\": \"%s\", \"scheme\": \"%s\", \"act_order\": %s, \"seconds\": %.6f, "
+                "\"runs\": %d, \"threads\": %d}\n",
+                c.name, c.scheme, c.act_order ? "true" : "false", secs[secs.size() / 2], runs,
+                ThreadPool::global().num_threads());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--vs-numpy") == 0) return vs_numpy(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
