@@ -118,6 +118,12 @@ BENCHMARK_CAPTURE(bench_gptq, q4_k, "q4_k")->Arg(1024)->Unit(benchmark::kMillise
 BENCHMARK(bench_hessian)->Arg(576)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bench_hqq)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+Status save_dequantized(const quant::QuantizedTensor& q, const std::string& path) {
+  Tensor deq(DType::kF32, {q.rows, q.cols});
+  BITSMITH_RETURN_IF_ERROR(q.scheme->dequantize(q.view(), deq.mutable_as<float>().data()));
+  return write_npy(path, deq.view());
+}
+
 int vs_numpy(int argc, char** argv) {
   if (argc < 5) {
     std::fprintf(stderr, "usage: algo_bench --vs-numpy DIR ROWS COLS [RUNS [THREADS]]\n");
@@ -153,19 +159,16 @@ int vs_numpy(int argc, char** argv) {
     o.act_order = c.act_order;
     std::vector<double> secs;
     Result<quant::QuantizedTensor> q = internal_error("not run");
-    for (int i = 0; i < runs; ++i) {
-      algo::GptqReport rep;
+    for (int i = 0; i < runs && (i == 0 || q.ok()); ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      q = algo::gptq_quantize(**s, w.data(), rows, cols, h.data(), o, &rep);
+      q = algo::gptq_quantize(**s, w.data(), rows, cols, h.data(), o, nullptr);
       secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      if (!q.ok()) {
-        std::fprintf(stderr, "%s: %s\n", c.name, q.status().message().c_str());
-        return 1;
-      }
     }
-    Tensor deq(DType::kF32, {rows, cols});
-    if (!(*s)->dequantize(q->view(), deq.mutable_as<float>().data()).ok()) return 1;
-    if (!write_npy(dir + "/" + c.name + ".npy", deq.view()).ok()) return 1;
+    const Status saved = q.ok() ? save_dequantized(*q, dir + "/" + c.name + ".npy") : q.status();
+    if (!saved.ok()) {
+      std::fprintf(stderr, "%s: %s\n", c.name, saved.to_string().c_str());
+      return 1;
+    }
     std::sort(secs.begin(), secs.end());
     std::printf("{\"name\": \"%s\", \"scheme\": \"%s\", \"act_order\": %s, \"seconds\": %.6f, "
                 "\"runs\": %d, \"threads\": %d}\n",
