@@ -44,38 +44,34 @@ void transpose_cols(const float* in, int64_t rows, int64_t cols, int64_t ld, Col
 // Upper Cholesky factor U of (H + lambda I)^-1 (U^T U = (H + lambda I)^-1), as float32
 // row-major, computed in double; false when H + lambda I is not positive definite. Processing
 // order: H(i, j) = h[perm[i]][perm[j]], with a dead column's diagonal (h_ii = 0) taken as 1.
-// With J the order-reversing permutation and J (H + lambda I) J = L L^T (lower Cholesky), the
-// matrix V = J L J is upper with H + lambda I = V V^T, so U = V^-1 = J L^-1 J: one Cholesky
-// factorization and one triangular inverse, a third of the work of gptq.py's route
-// (Cholesky, cholesky_inverse, Cholesky again), which gives the same factor (it is unique).
+// gptq.py's route, which the float32 result is sensitive to (a shorter one, one Cholesky of the
+// order-reversed H and a triangular inverse, gives the same factor mathematically but changes
+// ~10% of the float32 entries by an ulp and a few quantized values with them): L = chol(H),
+// H^-1 = L^-T L^-1 (dpotri), U^T = chol(H^-1) (lower, as torch/numpy's cholesky(...).T).
+// All in column-major LAPACK calls without LAPACKE's transposes and NaN checks: the lower
+// factor of H^-1 in column-major is U in row-major.
 bool inverse_cholesky_upper(const double* h, const std::vector<int64_t>& perm, int64_t n,
                             double lambda, std::vector<double>* work, std::vector<float>* hinv) {
   std::vector<double>& a = *work;
   a.resize(static_cast<size_t>(n * n));
-  // Column-major a(i, j) = H(n-1-i, n-1-j); symmetric, so built from rows of h.
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t pj = perm[static_cast<size_t>(n - 1 - j)];
-    const double* hrow = h + pj * n;
+  for (int64_t j = 0; j < n; ++j) {  // symmetric: column j of a is row perm[j] of h, permuted
+    const double* hrow = h + perm[static_cast<size_t>(j)] * n;
     double* acol = a.data() + j * n;
-    for (int64_t i = 0; i < n; ++i) acol[i] = hrow[perm[static_cast<size_t>(n - 1 - i)]];
+    for (int64_t i = 0; i < n; ++i) acol[i] = hrow[perm[static_cast<size_t>(i)]];
     if (acol[j] == 0.0) acol[j] = 1.0;
     acol[j] += lambda;
   }
   const auto ln = static_cast<lapack_int>(n);
   if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
-  if (LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', ln, a.data(), ln) != 0) return false;
-  // U(i, j) = Linv(n-1-i, n-1-j) = a[(n-1-i) + (n-1-j) n] for j >= i, in strips of 8 rows of
-  // U (rows n floats apart share L1 sets when n is a power of two).
-  hinv->assign(static_cast<size_t>(n * n), 0.0f);
-  constexpr int64_t kT = 8;
-  for (int64_t i0 = 0; i0 < n; i0 += kT) {
-    const int64_t i1 = std::min(n, i0 + kT);
-    for (int64_t j = i0; j < n; ++j) {
-      const double* acol = a.data() + (n - 1 - j) * n;
-      for (int64_t i = i0; i < std::min(i1, j + 1); ++i) {
-        (*hinv)[static_cast<size_t>(i * n + j)] = static_cast<float>(acol[n - 1 - i]);
-      }
-    }
+  if (LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
+  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', ln, a.data(), ln) != 0) return false;
+  // U(i, j) = L2(j, i) = a[i n + j] for j >= i; the rest of a holds stale values.
+  hinv->resize(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i) {
+    float* out = hinv->data() + i * n;
+    const double* in = a.data() + i * n;
+    for (int64_t j = 0; j < i; ++j) out[j] = 0.0f;
+    for (int64_t j = i; j < n; ++j) out[j] = static_cast<float>(in[j]);
   }
   return true;
 }
