@@ -9,7 +9,8 @@
 # Usage: scripts/bench_algo.sh [BUILD_DIR] [EVAL_CHUNKS]
 # Environment: MODEL (default stories260K), CALIB_SAMPLES (128), CALIB_SEQLEN (512),
 #   SCHEMES (default: stories260K's list), METHODS (rtn gptq awq imatrix hqq), SPEED (0),
-#   SPEED_ONLY (0), SPEED_SHAPES (1024x1024 4096x1024 4096x4096), RUNS (3).
+#   SPEED_ONLY (0), SPEED_SHAPES (1024x1024 4096x1024 4096x4096), RUNS (3),
+#   NUMPY_THREADS (numpy's OpenBLAS threads to time: "1 all"; "1" alone halves a long run).
 set -euo pipefail
 BD=${1:-build-algo}
 B=$BD/bitsmith
@@ -86,24 +87,31 @@ else:  # table DIR SHAPE: one markdown row per config
         r = json.loads(line)
         n[(r["name"], r["threads"])] = r
     names = [json.loads(l)["name"] for l in open(os.path.join(d, "b.json"))]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"
     for name in names:
         b1, b2 = b[(name, "t1")], b[(name, "tall")]
-        n1, n2 = n[(name, "1")]["seconds"], n[(name, "all")]["seconds"]
-        worst = min(v[0] for r in (n[(name, "1")], n[(name, "all")]) for v in r["agree"].values())
-        rel = max(v[1] for r in (n[(name, "1")], n[(name, "all")]) for v in r["agree"].values())
-        print(f"| {sys.argv[4]} | {name} | {b2:.3f} | {b1:.3f} | {n2:.3f} | {n1:.3f} | "
-              f"**{min(n1, n2) / b2:.1f}x** | {n1 / b1:.1f}x | {100 * worst:.3f}% | {rel:.1e} |")
+        r1, r2 = n.get((name, "1")), n.get((name, "all"))
+        n1, n2 = (r and r["seconds"] for r in (r1, r2))
+        best = min(v for v in (n1, n2) if v is not None)
+
+        def agree(sub):  # worst over the numpy runs
+            vals = [r["agree"][sub] for r in (r1, r2) if r and sub in r["agree"]]
+            return f"{100 * min(v[0] for v in vals):.4f}% / {max(v[1] for v in vals):.1e}"
+        print(f"| {sys.argv[4]} | {name} | {b2:.3f} | {b1:.3f} | {fmt(n2)} | {fmt(n1)} | "
+              f"**{best / b2:.1f}x** | {'-' if n1 is None else f'{n1 / b1:.1f}x'} | "
+              f"{agree('tall')} | {agree('t1')} |")
 PY
 }
 if [ "${SPEED:-0}" = 1 ]; then
   # GPTQ against gptq_reference.py's numpy on the same layer (algo_bench --vs-numpy writes W and H
   # and bitsmith's results), RUNS runs each, medians; both sides with all cores and with one
   # (OPENBLAS_NUM_THREADS=1; numpy is often faster so). Speedup: bitsmith (all cores) against the
-  # faster numpy, and one core against one core.
+  # faster numpy, and one core against one core; agreement: the least identical fraction and the
+  # largest relative error against the numpy runs.
   RUNS=${RUNS:-3}
   gptq_vs_numpy_py > "$T/vs.py"
   ORC=$(cd "$(dirname "$0")/../tests/oracles" && pwd)
-  echo "| rows x cols | config | bitsmith s | bitsmith 1-core s | numpy s | numpy 1-core s | speedup | 1-core speedup | identical | rel err |"
+  echo "| rows x cols | config | bitsmith s | bitsmith 1-core s | numpy s | numpy 1-core s | speedup | 1-core speedup | identical / rel err | 1-core identical / rel err |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
   for shape in ${SPEED_SHAPES:-1024x1024 4096x1024 4096x4096}; do
     d=$T/vs$shape
@@ -111,8 +119,11 @@ if [ "${SPEED:-0}" = 1 ]; then
     OPENBLAS_NUM_THREADS=1 "$BD/bench/algo_bench" --vs-numpy "$d/t1" ${shape/x/ } "$RUNS" 1 > "$d/t1/b.json"
     "$BD/bench/algo_bench" --vs-numpy "$d/tall" ${shape/x/ } "$RUNS" > "$d/tall/b.json"
     cp "$d/tall/W.npy" "$d/tall/H.npy" "$d/tall/b.json" "$d/"
-    OPENBLAS_NUM_THREADS=1 python3 "$T/vs.py" "$ORC" numpy "$d" "$RUNS" 1 > "$d/n.json"
-    python3 "$T/vs.py" "$ORC" numpy "$d" "$RUNS" all >> "$d/n.json"
+    : > "$d/n.json"
+    for nt in ${NUMPY_THREADS:-1 all}; do
+      if [ "$nt" = all ]; then python3 "$T/vs.py" "$ORC" numpy "$d" "$RUNS" all >> "$d/n.json"
+      else OPENBLAS_NUM_THREADS=$nt python3 "$T/vs.py" "$ORC" numpy "$d" "$RUNS" "$nt" >> "$d/n.json"; fi
+    done
     python3 "$T/vs.py" "$ORC" table "$d" "${shape/x/ × }"
   done
   "$BD/bench/algo_bench" --benchmark_min_time=0.2

@@ -106,16 +106,27 @@ void apply_block_updates(float* __restrict col, int64_t n, const float* __restri
   }
 }
 
-// err = (w - q) / d; returns sum (w - q)^2.
+// err = (w - q) / d; returns sum (w - q)^2 (the loss report's; in 8 partial sums, which
+// vectorize).
 GPTQ_MULTIVERSION
 double column_error(const float* __restrict w, const float* __restrict q, int64_t n, float d,
                     float* __restrict err) {
-  double s = 0;
-  for (int64_t r = 0; r < n; ++r) {
+  double part[8] = {};
+  int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    for (int j = 0; j < 8; ++j) {
+      const float diff = w[r + j] - q[r + j];
+      part[j] += static_cast<double>(diff) * diff;
+      err[r + j] = diff / d;
+    }
+  }
+  for (; r < n; ++r) {
     const float diff = w[r] - q[r];
-    s += static_cast<double>(diff) * diff;
+    part[0] += static_cast<double>(diff) * diff;
     err[r] = diff / d;
   }
+  double s = 0;
+  for (double p : part) s += p;
   return s;
 }
 
