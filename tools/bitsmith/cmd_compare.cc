@@ -43,10 +43,13 @@ struct Row {
   bool pareto = false;
 };
 
-// A scheme none of whose tensors fit (q4_k on a 64-wide model) has no verdict of its own.
+// A scheme none of whose tensors fit (q4_k on a 64-wide model) is measured as the file quantize
+// would write (every tensor in its fallback), so it gets a verdict, marked as such; it stays off
+// the Pareto front, where it would only repeat the fallback schemes' own points.
 bool applies(const Row& r) { return r.plan.applied > 0; }
 std::string verdict(const Row& r) {
-  return applies(r) ? std::string(eval::verdict(r.delta_ppl)) : "n/a (no tensor fits)";
+  const std::string v(eval::verdict(r.delta_ppl));
+  return applies(r) ? v : v + " (all tensors fell back)";
 }
 
 // Rows no other row beats on both bytes and KL divergence (ties on both keep the first).
