@@ -196,7 +196,10 @@ void f32_to_bf16(std::span<const float> x, std::span<uint16_t> out, const Encode
   encode_float_array(kBFloat16, x, out.data(), opt, pool);
 }
 void bf16_to_f32(std::span<const uint16_t> codes, std::span<float> out, ThreadPool* pool) {
-  decode_ieee16_array(kBFloat16, codes, out, pool);
+  BITSMITH_ASSERT(codes.size() == out.size());
+  for_chunks(pool, codes.size(), kGrain, [&](size_t b, size_t e) {
+    detail::decode_bf16(codes.data() + b, out.data() + b, e - b);
+  });
 }
 
 void f32_to_e4m3(std::span<const float> x, std::span<uint8_t> out, const EncodeOptions& opt,

@@ -171,6 +171,18 @@ void decode_ieee16(const FloatDecodeParams& p, const uint16_t* codes, float* out
 }
 
 BITSMITH_CPU_CLONES
+void decode_bf16(const uint16_t* codes, float* out, size_t n) {
+  // bfloat16 is the top half of a float32, so decoding is a shift; only NaN needs care, since
+  // the scalar codec returns the canonical quiet NaN (sign kept) rather than the payload.
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t c = codes[i];
+    const uint32_t nan_mask = 0u - static_cast<uint32_t>((c & 0x7FFFu) > 0x7F80u);
+    const uint32_t canonical = ((c & 0x8000u) << 16) | 0x7FC00000u;
+    out[i] = std::bit_cast<float>(((c << 16) & ~nan_mask) | (canonical & nan_mask));
+  }
+}
+
+BITSMITH_CPU_CLONES
 void decode_table_u8(const float* table, const uint8_t* codes, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
 }

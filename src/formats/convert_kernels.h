@@ -48,6 +48,8 @@ struct FloatDecodeParams {
 };
 FloatDecodeParams make_float_decode_params(const FloatFormat& f);
 void decode_ieee16(const FloatDecodeParams& p, const uint16_t* codes, float* out, size_t n);
+// bfloat16 -> float32: a shift, NaNs made canonical as the scalar codec does.
+void decode_bf16(const uint16_t* codes, float* out, size_t n);
 
 // Codes of 8 bits or fewer -> float32 through a 256-entry table built by the scalar decoder.
 void decode_table_u8(const float* table, const uint8_t* codes, float* out, size_t n);
