@@ -20,45 +20,7 @@ namespace {
 using testing::MemoryModel;
 
 std::unique_ptr<MemoryModel> random_model(int layers) {
-  auto m = std::make_unique<MemoryModel>();
-  auto& hp = m->hp_;
-  const int64_t d = 32, kv = 16, ff = 64, vocab = 40;
-  hp.dim = d;
-  hp.hidden_dim = ff;
-  hp.n_layers = layers;
-  hp.n_heads = 4;
-  hp.n_kv_heads = 2;
-  hp.head_dim = 8;
-  hp.vocab_size = vocab;
-  hp.context_length = 64;
-  std::mt19937 rng(3);
-  std::normal_distribution<float> nd(0.0f, 0.3f);
-  auto rnd = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = nd(rng);
-    return v;
-  };
-  auto ones = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = 1.0f + nd(rng) * 0.1f;
-    return v;
-  };
-  m->add("token_embd.weight", {vocab, d}, rnd(vocab * d));
-  m->add("output_norm.weight", {d}, ones(d));
-  m->add("output.weight", {vocab, d}, rnd(vocab * d));
-  for (int l = 0; l < layers; ++l) {
-    auto n = [&](const char* s) { return fmt::format("blk.{}.{}", l, s); };
-    m->add(n("attn_norm.weight"), {d}, ones(d));
-    m->add(n("attn_q.weight"), {d, d}, rnd(d * d));
-    m->add(n("attn_k.weight"), {kv, d}, rnd(kv * d));
-    m->add(n("attn_v.weight"), {kv, d}, rnd(kv * d));
-    m->add(n("attn_output.weight"), {d, d}, rnd(d * d));
-    m->add(n("ffn_norm.weight"), {d}, ones(d));
-    m->add(n("ffn_gate.weight"), {ff, d}, rnd(ff * d));
-    m->add(n("ffn_up.weight"), {ff, d}, rnd(ff * d));
-    m->add(n("ffn_down.weight"), {d, ff}, rnd(ff * d));
-  }
-  return m;
+  return testing::random_llama({layers, 64, 3, false});
 }
 
 std::vector<std::vector<int32_t>> segments(int n, int len) {

@@ -16,51 +16,7 @@ namespace {
 using testing::MemoryModel;
 
 std::unique_ptr<MemoryModel> random_model(bool bias = false, int seed = 1) {
-  auto m = std::make_unique<MemoryModel>();
-  auto& hp = m->hp_;
-  hp.dim = 32;
-  hp.hidden_dim = 48;
-  hp.n_layers = 2;
-  hp.n_heads = 4;
-  hp.n_kv_heads = 2;
-  hp.head_dim = 8;
-  hp.vocab_size = 40;
-  hp.context_length = 64;
-  hp.qkv_bias = bias;
-  std::mt19937 rng(static_cast<unsigned>(seed));
-  std::normal_distribution<float> nd(0.0f, 0.3f);
-  auto rnd = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = nd(rng);
-    return v;
-  };
-  auto ones = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = 1.0f + nd(rng) * 0.1f;
-    return v;
-  };
-  const int64_t d = 32, kv = 16, ff = 48;
-  m->add("token_embd.weight", {40, d}, rnd(40 * d));
-  m->add("output_norm.weight", {d}, ones(d));
-  m->add("output.weight", {40, d}, rnd(40 * d));
-  for (int l = 0; l < 2; ++l) {
-    auto n = [&](const char* s) { return "blk." + std::to_string(l) + "." + s; };
-    m->add(n("attn_norm.weight"), {d}, ones(d));
-    m->add(n("attn_q.weight"), {d, d}, rnd(d * d));
-    m->add(n("attn_k.weight"), {kv, d}, rnd(kv * d));
-    m->add(n("attn_v.weight"), {kv, d}, rnd(kv * d));
-    m->add(n("attn_output.weight"), {d, d}, rnd(d * d));
-    m->add(n("ffn_norm.weight"), {d}, ones(d));
-    m->add(n("ffn_gate.weight"), {ff, d}, rnd(ff * d));
-    m->add(n("ffn_up.weight"), {ff, d}, rnd(ff * d));
-    m->add(n("ffn_down.weight"), {d, ff}, rnd(ff * d));
-    if (bias) {
-      m->add(n("attn_q.bias"), {d}, std::vector<float>(d, 0.0f));
-      m->add(n("attn_k.bias"), {kv}, std::vector<float>(kv, 0.0f));
-      m->add(n("attn_v.bias"), {kv}, std::vector<float>(kv, 0.0f));
-    }
-  }
-  return m;
+  return testing::random_llama({2, 48, static_cast<unsigned>(seed), bias});
 }
 
 const std::vector<int32_t> kTokens = {1, 7, 3, 39, 12, 0, 25, 25, 8, 30, 2, 17};
