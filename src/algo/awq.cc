@@ -17,9 +17,12 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <map>
 
 #include "awq.h"
+
 #include "bitsmith/algo/awq.h"
+#include "bitsmith/core/fused_projections.h"
 
 namespace bitsmith::algo {
 
@@ -262,11 +265,25 @@ Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions
     // so memory holds one layer's floats. The rescaled norms stay in the overlay.
     if (l + 1 < hp.n_layers) BITSMITH_RETURN_IF_ERROR(runner->advance());
     if (packed == nullptr) continue;
+    // Projections an engine fuses share one global scale, from their rescaled weights' amax.
+    std::map<std::string, float> group_amax;
+    for (const std::string& n : names) {
+      const quant::Scheme* s = scheme_for(n);
+      const std::string g = fused_group_of(n);
+      if (s == nullptr || !s->traits().global_scale || g.empty()) continue;
+      BITSMITH_ASSIGN_OR_RETURN(Tensor t, ov->load_f32(n));
+      float& a = group_amax[g];
+      for (float x : t.as<float>()) if (std::isfinite(x)) a = std::max(a, std::fabs(x));
+    }
     for (const std::string& n : names) {
       const quant::Scheme* s = scheme_for(n);
       if (s == nullptr || input_key(n).empty()) continue;
       BITSMITH_ASSIGN_OR_RETURN(Tensor t, ov->load_f32(n));
-      auto q = s->quantize(t.as<float>().data(), t.shape().rows(), t.shape().cols(), {});
+      quant::QuantizeOptions qo;
+      if (auto a = group_amax.find(fused_group_of(n)); s->traits().global_scale && a != group_amax.end()) {
+        qo.shared_amax = a->second;
+      }
+      auto q = s->quantize(t.as<float>().data(), t.shape().rows(), t.shape().cols(), qo);
       if (!q.ok()) {  // kept in float; the writer quantizes (and reports) it
         if (notes) notes->push_back(fmt::format("{}: {}; rescaled weights kept in float until written", n, q.status().message()));
         continue;

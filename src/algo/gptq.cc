@@ -173,6 +173,7 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
   }
   quant::QuantizeOptions qo;
   qo.pool = opt.pool;
+  qo.shared_amax = opt.shared_amax;
   BITSMITH_ASSIGN_OR_RETURN(auto gq, quant::make_group_quantizer(scheme, w0.data(), rows, cols, qo));
   const int64_t g = gq->group_cols();
   const bool grouped = g < cols;

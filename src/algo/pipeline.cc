@@ -152,8 +152,9 @@ Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOpt
       BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(name));
       const int64_t rows = w.shape().rows(), cols = w.shape().cols();
       GptqReport rep;
-      auto q = gptq_quantize(*scheme, w.as<float>().data(), rows, cols, st->second.hessian.data(),
-                             opt.gptq, &rep);
+      GptqOptions go = opt.gptq;
+      if (auto a = opt.shared_amax.find(name); a != opt.shared_amax.end()) go.shared_amax = a->second;
+      auto q = gptq_quantize(*scheme, w.as<float>().data(), rows, cols, st->second.hessian.data(), go, &rep);
       if (!q.ok()) return q.status().with_context(name);
       if (rep.damp_raises > 0) {
         p->notes_.push_back(fmt::format("{}: Cholesky failed at damp {}, raised to {}", name, opt.gptq.damp, rep.damp));
@@ -203,7 +204,8 @@ Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const 
       } else {
         BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(model, segs, CollectOptions{}));
         p->imatrix_ = imatrix_from_stats(stats, model.hyperparameters().n_layers,
-                                         static_cast<int32_t>(segs.size()), opt.calib.text_path);
+                                         static_cast<int32_t>(segs.size()), static_cast<int32_t>(opt.calib.seqlen),
+                                         opt.calib.text_path);
       }
       break;
     case Method::kGptq: BITSMITH_RETURN_IF_ERROR(run_gptq(model, scheme_for, opt, segs, p.get())); break;

@@ -2,6 +2,7 @@
 // format dispatch of open_model.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -185,6 +186,36 @@ Result<FileFormat> detect_format(const std::string& path) {
   return FileFormat::kLlama2c;
 }
 
+void FileModel::add_source_file(const std::string& path) {
+  if (std::find(source_files_.begin(), source_files_.end(), path) == source_files_.end()) source_files_.push_back(path);
+}
+
+namespace {
+// The files a reader read: every mapped file holding tensor bytes, the tokenizer of a llama2.c
+// checkpoint, and the companions of a safetensors model (which a safetensors output beside it
+// would otherwise replace).
+void record_source_files(FileModel& m, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) m.add_source_file(path);
+  for (const auto& t : m.tensors()) {
+    const TensorSource* s = m.source(t.name);
+    for (const ByteRange* r : {&s->data, &s->scales, &s->zeros}) {
+      if (r->file) m.add_source_file(r->file->path());
+    }
+  }
+  if (auto it = m.metadata().find("tokenizer.file"); it != m.metadata().end()) m.add_source_file(it->second);
+  if (m.format() == FileFormat::kSafetensors) {
+    const fs::path dir = fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
+    for (const char* n : {"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+                          "special_tokens_map.json", "model.safetensors.index.json"}) {
+      const fs::path f = (dir.empty() ? fs::path(".") : dir) / n;
+      if (fs::is_regular_file(f, ec)) m.add_source_file(f.string());
+    }
+  }
+}
+}  // namespace
+
 Result<std::unique_ptr<Model>> open_model(const std::string& path,
                                           const std::string& tokenizer_path) {
   BITSMITH_ASSIGN_OR_RETURN(FileFormat f, detect_format(path));
@@ -203,6 +234,7 @@ Result<std::unique_ptr<Model>> open_model(const std::string& path,
       break;
     }
   }
+  record_source_files(*m, path);
   return std::unique_ptr<Model>(std::move(m));
 }
 

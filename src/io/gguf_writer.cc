@@ -1,13 +1,14 @@
 // GGUF v3 writer: metadata llama.cpp needs (general.*, {arch}.*, tokenizer.ggml.*), tensor infos
 // with offsets computed from the schemes' sizes, then the data streamed tensor by tensor.
 #include "bitsmith/core/assert.h"
-#include "bitsmith/io/atomic_file.h"
+#include "bitsmith/core/atomic_file.h"
+#include "bitsmith/core/checked.h"
 #include "bitsmith/io/gguf.h"
 #include "writers.h"
 
 namespace bitsmith::io::detail {
-namespace {
 
+// GGUF's metadata and tensor-info encoding (little-endian, u64 string lengths).
 class Header {
  public:
   void u32(uint32_t v) { raw(&v, 4); }
@@ -41,6 +42,8 @@ class Header {
  private:
   void raw(const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); }
 };
+
+namespace {
 
 void add_vocabulary(const Vocabulary& v, Header& h) {
   std::vector<GgufValue> tokens, scores, types, merges;
@@ -133,3 +136,40 @@ Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, cons
 }
 
 }  // namespace bitsmith::io::detail
+
+namespace bitsmith::io {
+
+Status write_gguf_arrays(const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                         const std::vector<GgufF32Array>& arrays) {
+  detail::Header h;
+  for (const auto& [k, v] : metadata) h.kv(k, v);
+  detail::Header infos;
+  uint64_t offset = 0;
+  for (const auto& a : arrays) {
+    auto n = checked_product(a.ne);
+    if (!n || *n != a.data.size()) return invalid_argument("{}: array '{}' holds {} values for its dims", path, a.name, a.data.size());
+    infos.str(a.name);
+    infos.u32(static_cast<uint32_t>(a.ne.size()));
+    for (int64_t d : a.ne) infos.u64(static_cast<uint64_t>(d));
+    infos.u32(0);  // GGML_TYPE_F32
+    infos.u64(offset);
+    offset += (a.data.size() * 4 + kGgufDefaultAlignment - 1) / kGgufDefaultAlignment * kGgufDefaultAlignment;
+  }
+  BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(path));
+  const uint32_t version = 3;
+  const uint64_t n_arrays = arrays.size();
+  BITSMITH_RETURN_IF_ERROR(f.write("GGUF", 4));
+  BITSMITH_RETURN_IF_ERROR(f.write(&version, 4));
+  BITSMITH_RETURN_IF_ERROR(f.write(&n_arrays, 8));
+  BITSMITH_RETURN_IF_ERROR(f.write(&h.count, 8));
+  BITSMITH_RETURN_IF_ERROR(f.write(h.bytes));
+  BITSMITH_RETURN_IF_ERROR(f.write(infos.bytes));
+  BITSMITH_RETURN_IF_ERROR(f.pad_to(kGgufDefaultAlignment));
+  for (const auto& a : arrays) {
+    BITSMITH_RETURN_IF_ERROR(f.write(a.data.data(), a.data.size() * 4));
+    BITSMITH_RETURN_IF_ERROR(f.pad_to(kGgufDefaultAlignment));
+  }
+  return f.commit();
+}
+
+}  // namespace bitsmith::io

@@ -148,13 +148,6 @@ int gguf_type_of(const quant::Scheme& s) {
   return -1;
 }
 
-Result<OutputFormat> output_format_for(const std::string& path, const std::string& flag) {
-  if (flag == "gguf") return OutputFormat::kGguf;
-  if (flag == "safetensors") return OutputFormat::kSafetensors;
-  if (!flag.empty()) return invalid_argument("unknown output format '{}' (gguf or safetensors)", flag);
-  return path.ends_with(".gguf") ? OutputFormat::kGguf : OutputFormat::kSafetensors;
-}
-
 Result<std::vector<TensorPlan>> plan_quantization(const Model& model, const QuantizeConfig& config) {
   const bool recipe = config.scheme == "q4_k_m" || config.scheme == "q5_k_m";
   if (!recipe) BITSMITH_RETURN_IF_ERROR(scheme(config.scheme).status());
@@ -178,6 +171,7 @@ Result<std::vector<TensorPlan>> plan_quantization(const Model& model, const Quan
 
 Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const QuantizeConfig& config) {
   const auto start = std::chrono::steady_clock::now();
+  BITSMITH_RETURN_IF_ERROR(check_output_spares_inputs(model, out, config.format));
   BITSMITH_ASSIGN_OR_RETURN(std::vector<TensorPlan> plans, plan_quantization(model, config));
   const auto* file_model = dynamic_cast<const FileModel*>(&model);
   const LlamaHyperparameters& hp = model.hyperparameters();
@@ -187,9 +181,15 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     in_bytes[t.name] = t.bytes;
     report.input_bytes += t.bytes;
   }
+  std::map<std::string, float> shared_amax;
+  if (config.format == OutputFormat::kSafetensors) {
+    BITSMITH_ASSIGN_OR_RETURN(shared_amax, fused_group_amax(model, plans));
+  }
   uint64_t done_bytes = 0;
   auto produce = [&](size_t i) -> Result<quant::QuantizedTensor> {
     const TensorPlan& p = plans[i];
+    quant::QuantizeOptions options = config.options;
+    if (auto it = shared_amax.find(p.name); it != shared_amax.end()) options.shared_amax = it->second;
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(p.name));
     const float* x = w.as<float>().data();
     Tensor permuted;
@@ -205,8 +205,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       x = permuted.as<float>().data();
     }
     Result<quant::QuantizedTensor> q = config.method && p.scheme->traits().granularity != quant::Granularity::kElement
-                                           ? config.method(p, x, config.options)
-                                           : p.scheme->quantize(x, p.shape.rows(), p.shape.cols(), config.options);
+                                           ? config.method(p, x, options)
+                                           : p.scheme->quantize(x, p.shape.rows(), p.shape.cols(), options);
     if (!q.ok()) return q.status().with_context(fmt::format("{}: tensor '{}' ({})", model.path(), p.name, p.scheme->name()));
     if (file_model) file_model->release(p.name);
     TensorReport r{p, in_bytes[p.name], q->total_bytes() + (q->tensor_scale != 1.0f ? 4u : 0u)};

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bitsmith/io/atomic_file.h"
+#include "bitsmith/core/atomic_file.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
 #include "st_layout.h"
@@ -148,18 +148,8 @@ std::string torch_dtype_of(const std::vector<TensorPlan>& plans) {
 Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
                          const ProduceFn& produce, std::string* model_file, std::vector<std::string>* extra_files,
                          uint64_t* bytes_written) {
-  std::error_code ec;
-  fs::path file(out), dir;
-  if (out.ends_with(".safetensors")) {
-    dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-  } else {
-    dir = file;
-    fs::create_directories(dir, ec);
-    if (ec) return io_error("{}: cannot create directory: {}", out, ec.message());
-    file = dir / "model.safetensors";
-  }
-  *model_file = file.string();
-
+  const bool with_tokenizer = !model.vocabulary().empty();
+  const OutputLayout layout = output_layout(out, OutputFormat::kSafetensors, with_tokenizer);
   ordered_json header = ordered_json::object();
   std::map<std::string, st_layout::Entry> own;
   std::vector<std::vector<Piece>> all;
@@ -204,17 +194,10 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-aligned, as Hugging Face writes it
 
-  BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(file.string()));
-  const uint64_t n = text.size();
-  BITSMITH_RETURN_IF_ERROR(f.write(&n, 8));
-  BITSMITH_RETURN_IF_ERROR(f.write(text));
-  for (size_t i = 0; i < plans.size(); ++i) {
-    BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, produce(i));
-    for (const auto& pc : all[i]) BITSMITH_RETURN_IF_ERROR(write_piece(f, pc, q, plans[i].name));
-  }
-  *bytes_written = f.size();
-  BITSMITH_RETURN_IF_ERROR(f.commit());
-
+  // Every file is written complete into a staging directory, then the set moves into place as
+  // one: a failure anywhere (a tokenizer that cannot be serialised, a full disk, a bad tensor)
+  // leaves the output directory as it was.
+  BITSMITH_ASSIGN_OR_RETURN(OutputSet set, OutputSet::create(layout.dir));
   bool any_bitsmith = false;
   json qc = quantization_config(plans, &any_bitsmith);
   std::string extra;
@@ -224,14 +207,27 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   } else if (!qc.is_null()) {
     extra = json{{"quantization_config", qc}}.dump();
   }
-  const std::string config = (dir / "config.json").string();
-  BITSMITH_RETURN_IF_ERROR(write_file_atomic(config, hf_config_json(model.hyperparameters(), model.vocabulary(),
-                                                                    torch_dtype_of(plans), extra)));
-  extra_files->push_back(config);
-  if (!model.vocabulary().empty()) {
-    BITSMITH_RETURN_IF_ERROR(write_hf_tokenizer(model.vocabulary(), dir.string()));
-    extra_files->push_back((dir / "tokenizer.json").string());
-    extra_files->push_back((dir / "tokenizer_config.json").string());
+  BITSMITH_RETURN_IF_ERROR(write_file_atomic(set.stage("config.json"), hf_config_json(model.hyperparameters(), model.vocabulary(),
+                                                                                     torch_dtype_of(plans), extra)));
+  if (with_tokenizer) {
+    const std::string staged = set.stage("tokenizer.json");
+    set.stage("tokenizer_config.json");
+    BITSMITH_RETURN_IF_ERROR(write_hf_tokenizer(model.vocabulary(), fs::path(staged).parent_path().string()));
+  }
+  BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(set.stage(layout.model_file())));
+  const uint64_t n = text.size();
+  BITSMITH_RETURN_IF_ERROR(f.write(&n, 8));
+  BITSMITH_RETURN_IF_ERROR(f.write(text));
+  for (size_t i = 0; i < plans.size(); ++i) {
+    BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, produce(i));
+    for (const auto& pc : all[i]) BITSMITH_RETURN_IF_ERROR(write_piece(f, pc, q, plans[i].name));
+  }
+  *bytes_written = f.size();
+  BITSMITH_RETURN_IF_ERROR(f.commit());
+  BITSMITH_RETURN_IF_ERROR(set.commit());
+  *model_file = set.final_path(layout.model_file());
+  for (const auto& name : layout.names) {
+    if (name != layout.model_file()) extra_files->push_back(set.final_path(name));
   }
   return Status::Ok();
 }

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitsmith/core/mapped_file.h"
-#include "bitsmith/io/atomic_file.h"
+#include "bitsmith/core/atomic_file.h"
 #include "bitsmith/io/tokenizer_files.h"
 #include "byte_reader.h"
 

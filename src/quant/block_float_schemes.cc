@@ -29,6 +29,7 @@ SchemeSpec block_spec(std::string name, ElemKind elem, std::string elem_name, in
   s.traits.scale_format = nv ? "float8_e4m3fn" : "float8_e8m0fnu";
   s.traits.granularity = Granularity::kGroup;
   s.traits.block_cols = nv ? 16 : 32;
+  s.traits.global_scale = nv;
   // element bits + 8 scale bits per block: nvfp4 4 + 8/16 = 4.5, MX b + 8/32 = b + 0.25
   s.traits.bits_per_weight = bits + 8.0 / static_cast<double>(s.traits.block_cols);
   s.traits.description = std::move(desc);

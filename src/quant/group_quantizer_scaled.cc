@@ -58,6 +58,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       // scheme computes it (S = amax / (6 * 448)); block scales follow the updated values.
       float amax = 0;
       for (int64_t i = 0; i < rows_ * cols_; ++i) amax = std::max(amax, std::fabs(w[i]));
+      if (std::isfinite(opt.shared_amax)) amax = std::max(amax, std::fabs(opt.shared_amax));  // a fused group's
       base_.tensor_scale = amax / 2688.0f;
       base_.six_s = 6.0f * base_.tensor_scale;
       base_.flush_zero = f2u(amax) < 0x00800000u;

@@ -160,6 +160,9 @@ Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows
       amax_bits = m.load();
     }
     if (amax_bits >= kNonFiniteAbsBits) return find_nonfinite(x, rows, cols, name());
+    if (spec_.rule == ScaleRule::kNvfp4 && std::isfinite(opt.shared_amax)) {
+      amax_bits = std::max(amax_bits, f2u(std::fabs(opt.shared_amax)));  // a fused group's amax
+    }
     const float amax = u2f(amax_bits);
     if (spec_.rule == ScaleRule::kNvfp4) {
       // S = amax / (6 * 448), the divisor ModelOpt uses (6 * 448 = 2688 is exact in float32).

@@ -154,7 +154,7 @@ int check_llama_imatrix(char** argv) {
     return 1;
   }
   const auto ours = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
-                                             static_cast<int32_t>(chunks), "x");
+                                             static_cast<int32_t>(chunks), static_cast<int32_t>(ctx), "x");
   auto theirs = algo::read_imatrix(argv[6]);
   if (!theirs.ok()) {
     std::fprintf(stderr, "%s\n", theirs.status().message().c_str());

@@ -2,7 +2,8 @@
 # llama.cpp's llama-imatrix and bitsmith on the same model and tokens: stories260K converted to
 # an F32 GGUF by bitsmith, 8 chunks of 128 tokens of tinyshakespeare (tokenized by llama-tokenize),
 # llama-imatrix --output-format dat; bitsmith must read that file and find the values of its own
-# imatrix (algo_oracle_dump imatrix). Exit 77 (skipped) without ~/.cache/bitsmith/llama.cpp.
+# imatrix (algo_oracle_dump imatrix); the same for its GGUF imatrix, and bitsmith's GGUF/.dat files
+# used by llama-quantize. Exit 77 (skipped) without ~/.cache/bitsmith/llama.cpp.
 # Usage: llama_imatrix_check.sh BITSMITH ALGO_ORACLE_DUMP SHARED_DIR WORK_DIR
 set -euo pipefail
 BS=$1 DUMP=$2 SHARED=$3 W=$4
@@ -19,3 +20,25 @@ head -c 20000 "$SHARED/data/tinyshakespeare.txt" > "$W/text.txt"
 "$L/llama-imatrix" -m "$W/s260.gguf" -f "$W/text.txt" -c 128 --chunks 8 --no-ppl -t 2 \
     --output-format dat -o "$W/llama.dat" > "$W/llama-imatrix.log" 2>&1
 "$DUMP" imatrix "$W/s260.gguf" "$W/ids.txt" 128 8 "$W/llama.dat"
+
+# The GGUF imatrix (llama-imatrix's default format) read by bitsmith: the same values.
+"$L/llama-imatrix" -m "$W/s260.gguf" -f "$W/text.txt" -c 128 --chunks 8 --no-ppl -t 2 \
+    -o "$W/llama-imatrix.gguf" > "$W/llama-imatrix-gguf.log" 2>&1
+"$DUMP" imatrix "$W/s260.gguf" "$W/ids.txt" 128 8 "$W/llama-imatrix.gguf"
+
+# bitsmith's imatrix in both formats used by llama-quantize: every entry loaded, and the two
+# files give byte-identical Q4_0 models (8 x 128 tokens: sums / counts are exact either way).
+"$BS" imatrix "$W/s260.gguf" --text "$W/text.txt" --calib-samples 8 --calib-seqlen 128 -o "$W/bs.gguf" > /dev/null
+"$BS" imatrix "$W/s260.gguf" --text "$W/text.txt" --calib-samples 8 --calib-seqlen 128 -o "$W/bs.dat" > /dev/null
+for f in bs.gguf bs.dat; do
+  "$L/llama-quantize" --imatrix "$W/$f" "$W/s260.gguf" "$W/q-$f.gguf" Q4_0 2 > "$W/quantize-$f.log" 2>&1
+  if ! grep -q "loaded 35 importance matrix entries" "$W/quantize-$f.log"; then
+    echo "llama-quantize did not load 35 entries from bitsmith's $f:"; grep -i imatrix "$W/quantize-$f.log"; exit 1
+  fi
+done
+cmp "$W/q-bs.gguf.gguf" "$W/q-bs.dat.gguf"
+# bitsmith reads its own GGUF imatrix back to the values it wrote in .dat.
+"$BS" quantize "$W/s260.gguf" "$W/ours-gguf.gguf" --scheme q4_0 --method imatrix --imatrix "$W/bs.gguf" > /dev/null
+"$BS" quantize "$W/s260.gguf" "$W/ours-dat.gguf" --scheme q4_0 --method imatrix --imatrix "$W/bs.dat" > /dev/null
+cmp "$W/ours-gguf.gguf" "$W/ours-dat.gguf"
+echo "llama.cpp GGUF and .dat imatrix files: read by bitsmith; bitsmith's GGUF and .dat loaded by llama-quantize"

@@ -130,7 +130,9 @@ class QuantizeTest(unittest.TestCase):
     def test_bf16_and_fp16_round_to_nearest_even(self):
         ml = clitest.require_module("ml_dtypes")
         for scheme, dt in (("bf16", ml.bfloat16), ("fp16", np.float16)):
-            out = self.path(f"s-{scheme}.safetensors")
+            # One folder each: two models in one folder would share (and so clobber) config.json.
+            out = os.path.join(self.path(f"s-{scheme}"), "m.safetensors")
+            os.makedirs(os.path.dirname(out))
             run("quantize", MODEL, out, "--scheme", scheme)
             header, arrays = io_oracles.read_safetensors_raw(out)
             w = self.ref["blk.2.ffn_up.weight"]

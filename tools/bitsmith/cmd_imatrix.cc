@@ -1,10 +1,11 @@
 // bitsmith imatrix MODEL --text FILE -o FILE: llama.cpp's importance matrix (mean x^2 per input
-// column of every linear layer), written in llama.cpp's legacy .dat format (algo/calibration.h).
+// column of every linear layer), written as llama.cpp writes it: GGUF, or the legacy .dat (algo/calibration.h).
 #include <fmt/format.h>
 
 #include <cstdio>
 
 #include "bitsmith/algo/calibration.h"
+#include "bitsmith/core/atomic_file.h"
 #include "bitsmith/io/model_file.h"
 #include "command.h"
 #include "json_out.h"
@@ -13,18 +14,24 @@ namespace bitsmith::cli {
 namespace {
 
 struct ImatrixCliOptions {
-  std::string model, text, out, tokenizer;
+  std::string model, text, out, tokenizer, format;
   int64_t samples = 128, seqlen = 512;
   uint64_t seed = 0;
   bool json = false;
 };
 
 int run_imatrix(const ImatrixCliOptions& o) {
+  auto format = algo::imatrix_format_for(o.out, o.format);
+  if (!format.ok()) throw UsageError(format.status().message());
   auto model = io::open_model(o.model, o.tokenizer);
   if (!model.ok()) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", model.status().to_string().c_str());
     return kExitFailed;
   }
+  InputFiles inputs;
+  inputs.add((*model)->source_files());
+  inputs.add(o.text);
+  if (Status st = inputs.check_output(o.out); !st.ok()) throw UsageError(st.message());
   algo::CalibrationOptions co{o.text, o.samples, o.seqlen, o.seed};
   auto segs = algo::calibration_segments(**model, co);
   if (!segs.ok()) {
@@ -37,14 +44,15 @@ int run_imatrix(const ImatrixCliOptions& o) {
     return kExitFailed;
   }
   const auto data = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
-                                             static_cast<int32_t>(segs->size()), o.text);
-  Status st = algo::write_imatrix(o.out, data);
+                                             static_cast<int32_t>(segs->size()), static_cast<int32_t>(o.seqlen), o.text);
+  Status st = algo::write_imatrix(o.out, data, *format);
   if (!st.ok()) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", st.to_string().c_str());
     return kExitFailed;
   }
   if (o.json) {
-    print_json({{"model", o.model}, {"text", o.text}, {"output", o.out}, {"entries", data.values.size()},
+    print_json({{"model", o.model}, {"text", o.text}, {"output", o.out},
+                {"format", *format == algo::ImatrixFormat::kGguf ? "gguf" : "dat"}, {"entries", data.values.size()},
                 {"chunks", data.chunks}, {"tokens", static_cast<int64_t>(segs->size()) * o.seqlen}});
   } else {
     std::printf("wrote %s: %zu tensors, %d chunks of %lld tokens\n", o.out.c_str(), data.values.size(),
@@ -58,7 +66,8 @@ std::function<int()> setup_imatrix(CLI::App& app) {
   auto* sub = app.add_subcommand("imatrix", "Collect llama.cpp's importance matrix (mean x^2 per linear input column)");
   sub->add_option("model", o->model, "GGUF, safetensors or llama2.c checkpoint")->required();
   sub->add_option("--text", o->text, "calibration text")->required();
-  sub->add_option("-o,--output", o->out, "output .dat file (llama.cpp legacy imatrix format)")->required();
+  sub->add_option("-o,--output", o->out, "output imatrix: GGUF (llama-imatrix's default) or, for a .dat name, the legacy format")->required();
+  sub->add_option("--output-format", o->format, "gguf or dat (default: dat for a .dat name, else gguf)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");
   sub->add_option("--calib-samples", o->samples, "segments (default 128)");
   sub->add_option("--calib-seqlen", o->seqlen, "tokens per segment (default 512)");

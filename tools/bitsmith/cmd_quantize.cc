@@ -69,6 +69,10 @@ int run_quantize(const QuantizeCliOptions& o) {
     std::fprintf(stderr, "bitsmith quantize: %s\n", model.status().to_string().c_str());
     return kExitFailed;
   }
+  // Before any work (GPTQ may run for minutes): the output must not replace an input.
+  if (Status st = io::check_output_spares_inputs(**model, o.out, cfg.format, {o.calib, o.imatrix}); !st.ok()) {
+    throw UsageError(st.message());
+  }
   auto plans = io::plan_quantization(**model, cfg);
   if (!plans.ok()) {
     // An unknown scheme or a bad rule is the user's spelling, not a failed run.
@@ -93,6 +97,14 @@ int run_quantize(const QuantizeCliOptions& o) {
   if (*method != algo::Method::kRtn && !o.dry_run) {
     std::map<std::string, const quant::Scheme*> planned;
     for (const auto& p : *plans) planned[p.name] = p.scheme;
+    if (cfg.format == io::OutputFormat::kSafetensors) {
+      auto amax = io::fused_group_amax(**model, *plans);
+      if (!amax.ok()) {
+        std::fprintf(stderr, "bitsmith quantize: %s\n", amax.status().to_string().c_str());
+        return kExitFailed;
+      }
+      mo.shared_amax = std::move(*amax);
+    }
     auto prep = algo::prepare_method(**model, [&](const std::string& n) -> const quant::Scheme* {
       auto it = planned.find(n);
       return it == planned.end() ? nullptr : it->second;

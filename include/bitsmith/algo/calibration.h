@@ -116,19 +116,29 @@ class LayerRunner {
 };
 
 // llama.cpp's imatrix: per linear weight (GGUF name, e.g. blk.0.attn_q.weight) the mean of x^2
-// per input column. File format: llama.cpp's legacy binary .dat (imatrix.cpp
-// save_imatrix_legacy, read by llama-quantize --imatrix): i32 entries; per entry i32 name
-// length, the name, i32 ncall, i32 nval, nval f32 = mean * ncall; then i32 chunk count and the
-// dataset name (i32 length + bytes).
+// per input column. Two file formats, both read and written (llama.cpp reads both too):
+//  - GGUF (llama-imatrix's default now; tools/imatrix/imatrix.cpp save_imatrix): general.type =
+//    "imatrix", imatrix.datasets (string array), imatrix.chunk_count, imatrix.chunk_size (u32);
+//    per weight two F32 arrays, "<name>.in_sum2" [nval, nmat] = sum of x^2 over the tokens seen
+//    and "<name>.counts" [1, nmat] = tokens seen (nmat = 1 for a dense layer; experts are not read);
+//  - legacy .dat (save_imatrix_legacy): i32 entries; per entry i32 name length, the name, i32
+//    ncall, i32 nval, nval f32 = mean * ncall; then i32 chunk count and the dataset name.
 struct ImatrixData {
   std::map<std::string, std::vector<float>> values;  // mean x^2
   int32_t chunks = 0;
+  int32_t chunk_size = 0;  // tokens per chunk; 0 when unknown (a legacy file)
   std::string dataset;
 };
+enum class ImatrixFormat : uint8_t { kGguf, kDat };
+// --output-format gguf|dat, else from the extension: ".dat" -> legacy, anything else -> GGUF
+// (llama-imatrix's default).
+Result<ImatrixFormat> imatrix_format_for(const std::string& path, const std::string& flag);
+// Either format, told apart by the file's magic.
 Result<ImatrixData> read_imatrix(const std::string& path);
-Status write_imatrix(const std::string& path, const ImatrixData& data);
+// Atomic: a failed or killed run never leaves a truncated file where a good one was.
+Status write_imatrix(const std::string& path, const ImatrixData& data, ImatrixFormat format);
 // From collected statistics: every linear of every layer gets its input's mean x^2.
 ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers,
-                               int32_t chunks, const std::string& dataset);
+                               int32_t chunks, int32_t chunk_size, const std::string& dataset);
 
 }  // namespace bitsmith::algo

@@ -34,6 +34,7 @@ struct GptqOptions {
   int64_t block_size = 128;  // lazy batch size
   bool act_order = false;
   bool static_groups = false;
+  float shared_amax = 0.0f;  // a fused group's amax for a global scale (QuantizeOptions::shared_amax)
   ThreadPool* pool = nullptr;
 };
 

@@ -52,6 +52,9 @@ struct MethodOptions {
   std::string imatrix_path;  // --imatrix (method imatrix); empty = collect from --calib
   HqqOptions hqq;
   AwqOptions awq;
+  // For tensors whose scheme has a global scale and whose engine fuses them with others
+  // (io::fused_group_amax): the group's amax, so every method gives the group one global scale.
+  std::map<std::string, float> shared_amax;
 };
 
 // The scheme planned for a tensor, or null when it stays as it is (norms, embeddings).

@@ -79,6 +79,9 @@ class Model {
   virtual bool has_tensor(const std::string& name) const = 0;
   // The tensor as float32, dequantized if needed; owned by the caller.
   virtual Result<Tensor> load_f32(const std::string& name) const = 0;
+  // Every file the model was read from (weights, shards, config, tokenizer): outputs must never
+  // replace one of them.
+  virtual std::vector<std::string> source_files() const { return {path()}; }
 };
 
 }  // namespace bitsmith

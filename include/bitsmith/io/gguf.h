@@ -79,4 +79,13 @@ inline constexpr uint64_t kGgufDefaultAlignment = 32;
 // alignment, offsets (aligned, inside the file, not overlapping). `name` labels errors.
 Result<GgufFile> parse_gguf(std::span<const uint8_t> bytes, std::string_view name);
 
+// A GGUF file of metadata and float32 arrays (llama.cpp's imatrix files), written atomically.
+struct GgufF32Array {
+  std::string name;
+  std::vector<int64_t> ne;  // innermost first, as GGUF lists dims
+  std::vector<float> data;
+};
+Status write_gguf_arrays(const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                         const std::vector<GgufF32Array>& arrays);
+
 }  // namespace bitsmith::io

@@ -84,6 +84,8 @@ class FileModel : public Model {
   // File-format metadata shown by `inspect` (GGUF key/values, safetensors __metadata__).
   std::map<std::string, std::string>& mutable_metadata() { return metadata_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  std::vector<std::string> source_files() const override { return source_files_; }
+  void add_source_file(const std::string& path);
 
  private:
   std::string path_;
@@ -94,6 +96,7 @@ class FileModel : public Model {
   std::vector<TensorSource> sources_;
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
+  std::vector<std::string> source_files_;
 };
 
 // Totals over a model's tensors: parameters (weights only; RoPE tables are never tensors), bytes

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,8 +18,29 @@
 namespace bitsmith::io {
 
 enum class OutputFormat : uint8_t { kGguf, kSafetensors };
-// From --format, or else from the output path (".gguf" -> GGUF, anything else -> safetensors).
+// From --format, or else from the output path: ".gguf" -> GGUF; ".safetensors", a path with no
+// extension or an existing directory -> safetensors; any other extension is an error (it would
+// otherwise silently become a directory).
 Result<OutputFormat> output_format_for(const std::string& path, const std::string& format_flag);
+
+// The files an output path stands for, in the order they are committed (the model file last).
+// GGUF: the file. safetensors: a directory (OUT, or the parent of OUT.safetensors) holding the
+// model file, config.json and, when the model has a tokenizer, tokenizer.json and
+// tokenizer_config.json: the folder layout Hugging Face and vLLM load.
+struct OutputLayout {
+  std::string dir;
+  std::vector<std::string> names;  // plain file names inside dir
+  std::string model_file() const { return names.empty() ? "" : names.back(); }
+};
+OutputLayout output_layout(const std::string& out, OutputFormat format, bool with_tokenizer);
+
+// Refuses (kInvalidArgument, before any work) an output that would replace one of the run's
+// inputs: the model's own files (same file by device and inode, so links count too), the
+// `other_inputs` (calibration text, imatrix), or the config.json/tokenizer files of another model
+// whose weights sit in the output directory. quantize_model checks this itself; callers that do
+// long work first (calibrated methods) call it before starting.
+Status check_output_spares_inputs(const Model& model, const std::string& out, OutputFormat format,
+                                  const std::vector<std::string>& other_inputs = {});
 
 // The scheme chosen for one tensor.
 struct TensorPlan {
@@ -74,6 +96,12 @@ Result<std::vector<TensorPlan>> plan_quantization(const Model& model, const Quan
 // Plans, then writes `out` (GGUF file, or safetensors file / directory with config.json and the
 // tokenizer files beside it). Atomic: on any error nothing is left at `out`.
 Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const QuantizeConfig& config);
+
+// For each nvfp4 tensor in a group a serving engine fuses (q/k/v -> qkv_proj, gate/up ->
+// gate_up_proj), the group's amax, to be passed as QuantizeOptions::shared_amax so the group
+// shares one global scale. One pass over those tensors, one at a time. quantize_model applies it
+// to safetensors outputs.
+Result<std::map<std::string, float>> fused_group_amax(const Model& model, const std::vector<TensorPlan>& plans);
 
 // The GGUF type id of a scheme when it can be stored in GGUF (f32/fp16/bf16 and ggml blocks).
 int gguf_type_of(const quant::Scheme& s);

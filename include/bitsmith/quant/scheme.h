@@ -52,6 +52,8 @@ struct SchemeTraits {
                                // per-tensor float32, which is negligible and noted as such)
   bool symmetric = true;       // integer schemes: false when a zero point is stored
   int gguf_type = -1;          // ggml type id (GGML_TYPE_*) when the scheme is a GGUF block type
+  bool global_scale = false;   // a second-level float32 scale from the tensor's amax (nvfp4),
+                               // which QuantizeOptions::shared_amax can widen to a fused group's
   std::string description;     // one line for `bitsmith schemes`
 };
 
@@ -62,6 +64,12 @@ struct QuantizeOptions {
   // Non-finite input is an error naming row and column, unless this is set; then NaN/Inf are
   // replaced by 0 / +-max before quantizing (documented in docs/schemes.md).
   bool allow_nonfinite = false;
+  // nvfp4's global (second-level) scale: when > 0, derived from max(this, the tensor's own amax)
+  // instead of the tensor's own. Serving engines fuse q/k/v and gate/up into one matrix with one
+  // global scale (vLLM keeps a single weight_global_scale per fused layer), so the projections of
+  // a fused group must be quantized with the group's amax. (vLLM requantizes per-tensor fp8 of
+  // fused layers to their max scale itself.)
+  float shared_amax = 0.0f;
   ThreadPool* pool = nullptr;  // null = ThreadPool::global()
 };
 

@@ -1,25 +1,47 @@
-#include "bitsmith/io/atomic_file.h"
+// AtomicFile, and the clean-up of temporaries that killed runs left behind.
+#include "bitsmith/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
-namespace bitsmith::io {
+namespace bitsmith {
 
 namespace {
 constexpr size_t kBufferBytes = 1 << 20;
+namespace fs = std::filesystem;
+}  // namespace
+
+void remove_stale_temporaries(const std::string& dir, const std::string& name) {
+  // GCC 12 mis-warns (-Wrestrict) on "." + string; fmt builds the prefix instead.
+  const std::string prefix = fmt::format(".{}.tmp-", name);
+  std::error_code ec;
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string entry = it->path().filename().string();
+    if (!entry.starts_with(prefix)) continue;
+    // ".<name>.tmp-<pid>-<random>": anything else is not ours to judge.
+    const char* first = entry.data() + prefix.size();
+    const char* last = entry.data() + entry.size();
+    long pid = 0;
+    auto [ptr, err] = std::from_chars(first, last, pid);
+    if (err != std::errc() || ptr == first || ptr == last || *ptr != '-' || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to see
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
 }
 
 Result<AtomicFile> AtomicFile::create(const std::string& target) {
-  namespace fs = std::filesystem;
   fs::path p(target);
   fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-  // GCC 12 mis-warns (-Wrestrict) on "." + string; fmt builds the name instead.
-  std::string templ = (dir / fmt::format(".{}.tmp-XXXXXX", p.filename().string())).string();
+  remove_stale_temporaries(dir.string(), p.filename().string());
+  std::string templ = (dir / fmt::format(".{}.tmp-{}-XXXXXX", p.filename().string(), ::getpid())).string();
   int fd = ::mkstemp(templ.data());
   if (fd < 0) return io_error("{}: cannot create a temporary file in {}: {}", target, dir.string(), std::strerror(errno));
   ::fchmod(fd, 0644);  // mkstemp makes 0600; model files are meant to be shared
@@ -107,13 +129,16 @@ Status AtomicFile::commit() {
   }
   temp_.clear();
   // The rename is durable only once the directory entry is on disk.
-  std::filesystem::path dir = std::filesystem::path(target_).parent_path();
+  sync_directory(fs::path(target_).parent_path().string());
+  return Status::Ok();
+}
+
+void sync_directory(const std::string& dir) {
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  return Status::Ok();
 }
 
 Status write_file_atomic(const std::string& target, std::string_view contents) {
@@ -122,4 +147,4 @@ Status write_file_atomic(const std::string& target, std::string_view contents) {
   return f.commit();
 }
 
-}  // namespace bitsmith::io
+}  // namespace bitsmith
