@@ -43,7 +43,12 @@ REQUIRED=(libggml-base.so libggml.so libggml-cpu.so libllama.so llama-quantize l
 CMAKE_OPTS=(
   -DCMAKE_BUILD_TYPE=Release
   -DBUILD_SHARED_LIBS=ON
-  -DGGML_NATIVE=ON
+  # Not -march=native: it compiles ggml's AMX kernels on CPUs that advertise AMX, and a virtual
+  # machine that does not grant the AMX tile state kills them with SIGILL (seen here: tilezero in
+  # tinygemm_kernel_amx). A fixed x86-64-v3 set (AVX2, FMA, F16C, BMI2) runs on every machine
+  # this project runs on.
+  -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+  -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
   -DGGML_CPU=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENCL=OFF
   -DGGML_BLAS=OFF -DGGML_RPC=OFF -DGGML_BACKEND_DL=OFF
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
@@ -55,7 +60,8 @@ CMAKE_OPTS=(
 built() {
   local f
   for f in "${REQUIRED[@]}"; do [ -e "$BIN_DIR/$f" ] || return 1; done
-  [ -f "$INFO" ] && grep -q "^llama_cpp_python_version: $PY_VERSION$" "$INFO"
+  [ -f "$INFO" ] && grep -q "^llama_cpp_python_version: $PY_VERSION$" "$INFO" &&
+    grep -qxF "cmake_options: ${CMAKE_OPTS[*]}" "$INFO"  # built with other options: build again
 }
 
 print_paths() {
@@ -133,9 +139,8 @@ echo "peers: llama-cpp-python $PY_VERSION, llama.cpp commit $COMMIT ($COMMIT_DAT
 # 4. Configure and build.
 GEN=()
 command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  cmake -S "$LLAMA_SRC" -B "$BUILD_DIR" "${GEN[@]}" "${CMAKE_OPTS[@]}"
-fi
+# Configured every time: options changed since the last build reconfigure it (incrementally).
+cmake -S "$LLAMA_SRC" -B "$BUILD_DIR" "${GEN[@]}" "${CMAKE_OPTS[@]}" > /dev/null
 start=$(date +%s)
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "${TARGETS[@]}"
 end=$(date +%s)

@@ -87,8 +87,9 @@ std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_bos) c
   std::vector<int32_t> out;
   if (add_bos && vocab_.bos_id >= 0) out.push_back(vocab_.bos_id);
   if (text.empty()) return out;
-  // The SentencePiece dummy prefix, then every space as the vocabulary's space symbol.
-  std::string s(space_);
+  // The SentencePiece dummy prefix (unless the model says none, tokenizer.ggml.add_space_prefix
+  // false, as llama.cpp honours it), then every space as the vocabulary's space symbol.
+  std::string s(vocab_.add_space_prefix == 0 ? std::string() : std::string(space_));
   s.reserve(text.size() * 2);
   for (char c : text) {
     if (c == ' ') {
@@ -161,7 +162,7 @@ std::string SpmTokenizer::decode_piece(int32_t prev, int32_t id) const {
   }
   // The dummy prefix the encoder added is not part of the text.
   const bool at_start = prev < 0 || prev == vocab_.bos_id;
-  if (at_start && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+  if (vocab_.add_space_prefix != 0 && at_start && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
   return piece;
 }
 

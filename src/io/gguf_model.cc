@@ -66,6 +66,14 @@ Status read_vocabulary(const GgufFile& g, const std::string& path, int64_t n_voc
   BITSMITH_ASSIGN_OR_RETURN(v.unk_id, id("tokenizer.ggml.unknown_token_id", 0));
   if (const GgufValue* b = g.find("tokenizer.ggml.add_bos_token"); b && b->type == GgufType::kBool) v.add_bos = b->u != 0;
   else v.add_bos = v.model == "llama";
+  if (const GgufValue* b = g.find("tokenizer.ggml.add_eos_token"); b && b->type == GgufType::kBool) v.add_eos = b->u != 0;
+  if (const GgufValue* b = g.find("tokenizer.ggml.add_space_prefix"); b && b->type == GgufType::kBool) {
+    v.add_space_prefix = b->u != 0 ? 1 : 0;
+  }
+  if (const GgufValue* c = g.find("tokenizer.chat_template"); c && c->type == GgufType::kString) v.chat_template = c->s;
+  if (g.find("tokenizer.ggml.padding_token_id")) {
+    BITSMITH_ASSIGN_OR_RETURN(v.pad_id, id("tokenizer.ggml.padding_token_id", 0));
+  }
   (void)n_vocab_hint;
   *out = std::move(v);
   return Status::Ok();
@@ -117,6 +125,7 @@ Result<std::unique_ptr<FileModel>> read_gguf_model(const std::string& path) {
   const GgufValue* arch = g.find("general.architecture");
   if (!arch || arch->type != GgufType::kString) return not_found("{}: missing string key 'general.architecture'", path);
   hp.architecture = arch->s;
+  if (const GgufValue* name = g.find("general.name"); name && name->type == GgufType::kString) hp.name = name->s;
   const std::string a = arch->s + ".";
   BITSMITH_ASSIGN_OR_RETURN(hp.dim, get_int(g, path, a + "embedding_length", 0, true));
   BITSMITH_ASSIGN_OR_RETURN(hp.hidden_dim, get_int(g, path, a + "feed_forward_length", 0, true));

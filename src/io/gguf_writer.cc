@@ -64,8 +64,11 @@ void add_vocabulary(const Vocabulary& v, Header& h) {
   h.kv("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(v.bos_id)));
   h.kv("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(v.eos_id)));
   h.kv("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk_id)));
+  if (v.pad_id >= 0) h.kv("tokenizer.ggml.padding_token_id", GgufValue::u32(static_cast<uint32_t>(v.pad_id)));
   h.kv("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
-  h.kv("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
+  h.kv("tokenizer.ggml.add_eos_token", GgufValue::boolean(v.add_eos));
+  if (v.add_space_prefix >= 0) h.kv("tokenizer.ggml.add_space_prefix", GgufValue::boolean(v.add_space_prefix != 0));
+  if (!v.chat_template.empty()) h.kv("tokenizer.chat_template", GgufValue::str(v.chat_template));
 }
 
 }  // namespace
@@ -76,7 +79,7 @@ Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, cons
   const std::string a = hp.architecture + ".";
   Header h;
   h.kv("general.architecture", GgufValue::str(hp.architecture));
-  h.kv("general.name", GgufValue::str("bitsmith"));
+  h.kv("general.name", GgufValue::str(hp.name.empty() ? "bitsmith" : hp.name));
   h.kv("general.quantization_version", GgufValue::u32(2));  // ggml's QK format generation
   h.kv("general.alignment", GgufValue::u32(static_cast<uint32_t>(kGgufDefaultAlignment)));
   h.kv(a + "context_length", GgufValue::u32(static_cast<uint32_t>(hp.context_length)));

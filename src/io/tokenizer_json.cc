@@ -72,6 +72,75 @@ std::vector<std::string> merges_from_scores(const Vocabulary& v) {
   return out;
 }
 
+// The byte-level BPE pre-tokenizers llama.cpp names (tokenizer.ggml.pre) as Hugging Face writes
+// them in tokenizer.json, so a GGUF -> safetensors -> GGUF trip keeps the splitting and the name.
+// Each family is one pipeline (see infer/tokenizer_bpe_split.cc); the first name is canonical.
+constexpr const char* kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kLlama3Regex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kQwen2Regex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+struct PreFamily {
+  std::vector<std::string_view> names;
+  json (*make)();
+};
+
+json byte_level(bool use_regex) {
+  return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", use_regex}};
+}
+json split(const char* regex) {
+  return {{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}};
+}
+
+const std::vector<PreFamily>& pre_families() {
+  static const std::vector<PreFamily> k = {
+      {{"gpt2", "gpt-2", "mpt", "olmo", "jais"}, [] { return byte_level(true); }},
+      {{"smollm", "starcoder", "refact", "command-r", "codeshell"},
+       [] { return json{{"type", "Sequence"}, {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level(true)}}}; }},
+      {{"llama-bpe", "llama3", "llama-v3", "dbrx", "smaug-bpe"},
+       [] { return json{{"type", "Sequence"}, {"pretokenizers", {split(kLlama3Regex), byte_level(false)}}}; }},
+      {{"qwen2", "deepseek-r1-qwen"},
+       [] { return json{{"type", "Sequence"}, {"pretokenizers", {split(kQwen2Regex), byte_level(false)}}}; }},
+      // llama.cpp's fallback pipeline for unnamed models: four splitting stages, then bytes.
+      {{"default", ""}, [] {
+         return json{{"type", "Sequence"},
+                     {"pretokenizers", {split(R"([\p{P}\$\+<=>\^~\|]+)"), split(kGpt2Regex), split(R"(\p{N}+)"),
+                                        split("[0-9][0-9][0-9]"), byte_level(false)}}};
+       }},
+  };
+  return k;
+}
+
+// The pre-tokenizer JSON of a llama.cpp pre name; an unknown name is an error (its splitting
+// cannot be written down, and a silent default would tokenise differently).
+Result<json> pre_tokenizer_json(const std::string& pre) {
+  for (const auto& f : pre_families()) {
+    if (std::find(f.names.begin(), f.names.end(), pre) != f.names.end()) return f.make();
+  }
+  return unsupported("byte-level BPE pre-tokenizer '{}' has no Hugging Face equivalent here", pre);
+}
+
+// The canonical llama.cpp name of a tokenizer.json pre-tokenizer, or "" when none matches.
+std::string pre_name_of(const json& pre) {
+  for (const auto& f : pre_families()) {
+    if (f.make() == pre) return std::string(f.names.front());
+  }
+  // The same pipelines as other writers spell them (extra keys such as "trim_offsets" differ).
+  auto is = [](const json& j, const char* type) { return j.is_object() && j.value("type", "") == type; };
+  if (is(pre, "ByteLevel") && pre.value("use_regex", true)) return "gpt2";
+  if (is(pre, "Sequence") && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
+    const json& s = pre["pretokenizers"];
+    if (s.size() == 2 && is(s[0], "Digits") && s[0].value("individual_digits", false) && is(s[1], "ByteLevel")) return "smollm";
+    if (s.size() == 2 && is(s[0], "Split") && s[0].contains("pattern") && s[0]["pattern"].is_object()) {
+      const std::string re = s[0]["pattern"].value("Regex", "");
+      if (re == kLlama3Regex) return "llama-bpe";
+      if (re == kQwen2Regex) return "qwen2";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view name) {
@@ -153,9 +222,17 @@ Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view na
     v.eos_id = find_id(v, ids, {"</s>", "<|end_of_text|>"}, 2);
     if (static_cast<size_t>(v.unk_id) < v.types.size()) v.types[static_cast<size_t>(v.unk_id)] = TokenType::kUnknown;
     v.add_bos = true;
+    // Hugging Face spells SentencePiece's dummy prefix as a Prepend normalizer (or a Metaspace
+    // pre-tokenizer with prepend_scheme); without either, no space is added.
+    const std::string dump = j.value("normalizer", json()).dump() + j.value("pre_tokenizer", json()).dump();
+    v.add_space_prefix = dump.find("\"Prepend\"") != std::string::npos ||
+                                 (dump.find("Metaspace") != std::string::npos && dump.find("\"never\"") == std::string::npos)
+                             ? 1 : 0;
   } else {
     v.model = "gpt2";
-    v.pre = ids.count("<|begin_of_text|>") ? "llama-bpe" : ids.count("<|im_start|>") ? "qwen2" : "default";
+    // From the pre-tokenizer itself; the special tokens are only a guess for unknown pipelines.
+    if (auto pt = j.find("pre_tokenizer"); pt != j.end()) v.pre = pre_name_of(*pt);
+    if (v.pre.empty()) v.pre = ids.count("<|begin_of_text|>") ? "llama-bpe" : ids.count("<|im_start|>") ? "qwen2" : "default";
     v.bos_id = find_id(v, ids, {"<|begin_of_text|>", "<|endoftext|>", "<s>"}, 0);
     v.eos_id = find_id(v, ids, {"<|end_of_text|>", "<|endoftext|>", "</s>"}, 0);
     v.unk_id = find_id(v, ids, {"<unk>", "<|endoftext|>"}, 0);
@@ -178,6 +255,12 @@ Result<Vocabulary> read_hf_tokenizer(const std::string& path) {
       if (v.tokens[i] == special_name(cfg, "eos_token")) v.eos_id = static_cast<int32_t>(i);
     }
     if (auto it = cfg.find("add_bos_token"); it != cfg.end() && it->is_boolean()) v.add_bos = it->get<bool>();
+    if (auto it = cfg.find("add_eos_token"); it != cfg.end() && it->is_boolean()) v.add_eos = it->get<bool>();
+    if (auto it = cfg.find("chat_template"); it != cfg.end() && it->is_string()) v.chat_template = it->get<std::string>();
+    const std::string pad = special_name(cfg, "pad_token");
+    for (size_t i = 0; i < v.tokens.size() && !pad.empty(); ++i) {
+      if (v.tokens[i] == pad) v.pad_id = static_cast<int32_t>(i);
+    }
   }
   return v;
 }
@@ -202,15 +285,18 @@ Status write_hf_tokenizer(const Vocabulary& v, const std::string& dir) {
   json tok = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added}, {"model", model}};
   const std::string bos = v.tokens.at(static_cast<size_t>(v.bos_id));
   if (llama) {
-    // SentencePiece behaviour: a leading space, spaces as U+2581, bytes for unknown characters.
-    tok["normalizer"] = {{"type", "Sequence"}, {"normalizers", {{{"type", "Prepend"}, {"prepend", space}},
-                         {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}}}}};
+    // SentencePiece behaviour: a leading space (unless the model has none), spaces as U+2581,
+    // bytes for unknown characters.
+    json normalizers = json::array();
+    if (v.add_space_prefix != 0) normalizers.push_back({{"type", "Prepend"}, {"prepend", space}});
+    normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}});
+    tok["normalizer"] = {{"type", "Sequence"}, {"normalizers", normalizers}};
     tok["pre_tokenizer"] = nullptr;
     tok["decoder"] = {{"type", "Sequence"}, {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}},
                       {{"type", "ByteFallback"}}, {{"type", "Fuse"}}, {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
   } else {
     tok["normalizer"] = nullptr;
-    tok["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+    BITSMITH_ASSIGN_OR_RETURN(tok["pre_tokenizer"], pre_tokenizer_json(v.pre));
     tok["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   }
   if (v.add_bos) {
@@ -226,6 +312,9 @@ Status write_hf_tokenizer(const Vocabulary& v, const std::string& dir) {
               {"eos_token", v.tokens.at(static_cast<size_t>(v.eos_id))}, {"add_bos_token", v.add_bos},
               {"add_eos_token", false}, {"clean_up_tokenization_spaces", false}};
   if (llama) cfg["unk_token"] = v.tokens.at(static_cast<size_t>(v.unk_id));
+  if (v.add_eos) cfg["add_eos_token"] = true;
+  if (v.pad_id >= 0 && static_cast<size_t>(v.pad_id) < v.tokens.size()) cfg["pad_token"] = v.tokens[static_cast<size_t>(v.pad_id)];
+  if (!v.chat_template.empty()) cfg["chat_template"] = v.chat_template;
   // Tokens of a llama2.c vocabulary are not all valid UTF-8 on their own; replace keeps dump()
   // from throwing (the byte tokens carry those bytes anyway).
   BITSMITH_RETURN_IF_ERROR(write_file_atomic((fs::path(dir) / "tokenizer.json").string(),

@@ -16,12 +16,15 @@ E2M1 = ml_dtypes.float4_e2m1fn
 ONE_E4M3 = 0x38  # 1.0
 
 
-def quantize(x):
-    """Returns (packed codes, scale bytes, tensor scale S, dequantized float32)."""
+def quantize(x, group_amax=None):
+    """Returns (packed codes, scale bytes, tensor scale S, dequantized float32). group_amax: the
+    amax of the fused group x belongs to (q/k/v, gate/up), which then sets S instead of x's own."""
     x = np.asarray(x, np.float32)
     rows, cols = x.shape
     blocks = x.reshape(rows, cols // 16, 16)
     amax = np.float32(np.max(np.abs(x))) if x.size else np.float32(0)
+    if group_amax is not None:
+        amax = max(amax, np.float32(group_amax))
     S = np.float32(amax / np.float32(2688.0))
     if amax < np.float32(2.0 ** -126):
         sc = np.full(blocks.shape[:2], ONE_E4M3, np.uint8)

@@ -39,6 +39,7 @@ struct LlamaHyperparameters {
   RopeStyle rope_style = RopeStyle::kInterleaved;
   bool tied_embeddings = false;  // output projection = token embedding
   bool qkv_bias = false;
+  std::string name;  // general.name, when the file has one
 };
 
 enum class TokenType : int32_t {  // llama.cpp's llama_token_type values
@@ -58,6 +59,12 @@ struct Vocabulary {
   int32_t unk_id = 0;
   bool add_bos = true;
   std::string pre;  // gpt2 pre-tokenizer name ("default", "llama-bpe", "qwen2", ...)
+  // Carried through every conversion as they came (GGUF tokenizer.* keys, tokenizer_config.json).
+  std::string chat_template;  // Jinja, as is
+  int32_t pad_id = -1;        // -1: none
+  bool add_eos = false;
+  // SentencePiece's dummy prefix (a space before the text); -1 unknown: the model's default.
+  int8_t add_space_prefix = -1;
   bool empty() const { return tokens.empty(); }
 };
 
