@@ -190,7 +190,7 @@ class QuantizeTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("never.gguf")))
         by = {t["name"]: t for t in doc["tensors"]}
         self.assertEqual(by["blk.3.attn_v.weight"]["scheme"], "q8_0")
-        self.assertEqual(by["blk.3.attn_v.weight"]["reason"], "rule")
+        self.assertTrue(by["blk.3.attn_v.weight"]["reason"].startswith("rule"), by["blk.3.attn_v.weight"]["reason"])
         self.assertEqual(by["output_norm.weight"]["scheme"], "f32")
         # q4_k needs rows of 256: attn_q (rows of 64) falls back to q5_0 as llama.cpp does.
         self.assertEqual(by["blk.0.attn_q.weight"]["scheme"], "q5_0")
