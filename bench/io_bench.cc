@@ -9,6 +9,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/io/synth.h"
+#include "bitsmith/plan/recipe.h"
 
 namespace {
 
@@ -33,7 +34,9 @@ std::string synth_file() {
     c.n_layers = 2;
     c.vocab_size = 32000;
     std::string p = (bench_dir() / "synth.gguf").string();
-    auto r = io::write_synthetic_model(c, p, io::OutputFormat::kGguf, "f32");
+    auto r = io::write_synthetic_model(c, p, io::OutputFormat::kGguf, [](const Model& m) {
+      return plan::Recipe::uniform("f32")->resolve(m, io::OutputFormat::kGguf);
+    });
     if (!r.ok()) std::abort();
     return p;
   }();
@@ -71,11 +74,12 @@ void BM_QuantizeModel(benchmark::State& state, const char* scheme) {
   auto m = io::open_model(synth_file());
   if (!m.ok()) std::abort();
   io::QuantizeConfig cfg;
-  cfg.scheme = scheme;
   cfg.format = io::OutputFormat::kGguf;
+  auto plans = plan::recipe_for_scheme_name(scheme)->resolve(**m, cfg.format);
+  if (!plans.ok()) std::abort();
   uint64_t in = 0;
   for (auto _ : state) {
-    auto r = io::quantize_model(**m, (bench_dir() / "out.gguf").string(), cfg);
+    auto r = io::quantize_model(**m, (bench_dir() / "out.gguf").string(), *plans, cfg);
     if (!r.ok()) std::abort();
     in = r->input_bytes;
   }

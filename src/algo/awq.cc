@@ -22,7 +22,7 @@
 #include "awq.h"
 
 #include "bitsmith/algo/awq.h"
-#include "bitsmith/core/fused_projections.h"
+#include "bitsmith/core/tensor_names.h"
 
 namespace bitsmith::algo {
 
@@ -181,17 +181,17 @@ Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions
     CollectOptions co;
     co.max_samples = opt.max_samples;
     BITSMITH_ASSIGN_OR_RETURN(auto stats, runner->collect(co));
-    auto name = [&](const char* n) { return fmt::format("blk.{}.{}.weight", l, n); };
+    auto name = [&](const char* n) { return tensor_name(l, n); };
     struct Set {
       std::string prev;  // norm (1-D) or linear whose output rows feed the input
       std::vector<std::string> linears;
       std::string key;
     };
-    std::vector<Set> sets = {{name("attn_norm"), {name("attn_q"), name("attn_k"), name("attn_v")}, fmt::format("blk.{}.attn_in", l)},
-                             {name("ffn_norm"), {name("ffn_gate"), name("ffn_up")}, fmt::format("blk.{}.ffn_in", l)},
-                             {name("ffn_up"), {name("ffn_down")}, fmt::format("blk.{}.ffn_down", l)}};
+    std::vector<Set> sets = {{name("attn_norm"), {name("attn_q"), name("attn_k"), name("attn_v")}, tensor_name(l, "attn_in", "")},
+                             {name("ffn_norm"), {name("ffn_gate"), name("ffn_up")}, tensor_name(l, "ffn_in", "")},
+                             {name("ffn_up"), {name("ffn_down")}, tensor_name(l, "ffn_down", "")}};
     if (hp.n_kv_heads == hp.n_heads) {
-      sets.insert(sets.begin() + 1, Set{name("attn_v"), {name("attn_output")}, fmt::format("blk.{}.attn_output", l)});
+      sets.insert(sets.begin() + 1, Set{name("attn_v"), {name("attn_output")}, tensor_name(l, "attn_output", "")});
     }
     std::map<std::string, Tensor> cur;  // this layer's rescaled tensors
     auto get = [&](const std::string& n) -> Result<Tensor*> {
@@ -243,7 +243,8 @@ Status run_awq(const Model& model, const SchemeFor& scheme_for, const AwqOptions
       auto st = stats.find(set.key);
       const int64_t cols = st->second.cols, m = static_cast<int64_t>(st->second.samples.size()) / cols;
       for (const auto& n : set.linears) {
-        if (n.find("attn_q.") != std::string::npos || n.find("attn_k.") != std::string::npos) continue;
+        const TensorCategory c = tensor_category(n);
+        if (c == TensorCategory::kAttnQ || c == TensorCategory::kAttnK) continue;
         const quant::Scheme* s = scheme_for(n);
         if (s == nullptr || s->traits().granularity == quant::Granularity::kElement) continue;
         BITSMITH_ASSIGN_OR_RETURN(Tensor* t, get(n));

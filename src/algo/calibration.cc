@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/infer/engine.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "collector.h"
@@ -57,23 +58,25 @@ std::vector<float> InputStats::mean_abs() const {
 }
 
 std::string input_key(const std::string& w) {
-  // blk.L.<name>.weight
-  if (w.rfind("blk.", 0) != 0) return "";
-  const auto dot = w.find('.', 4);
-  if (dot == std::string::npos) return "";
-  const std::string prefix = w.substr(0, dot + 1);
-  const std::string rest = w.substr(dot + 1);
-  if (rest == "attn_q.weight" || rest == "attn_k.weight" || rest == "attn_v.weight") return prefix + "attn_in";
-  if (rest == "attn_output.weight") return prefix + "attn_output";
-  if (rest == "ffn_gate.weight" || rest == "ffn_up.weight") return prefix + "ffn_in";
-  if (rest == "ffn_down.weight") return prefix + "ffn_down";
-  return "";
+  // q/k/v read the same normed input, and so do gate/up: one key per shared input.
+  const TensorName n = parse_tensor_name(w);
+  if (n.layer < 0 || !n.is_weight()) return "";
+  switch (n.category) {
+    case TensorCategory::kAttnQ:
+    case TensorCategory::kAttnK:
+    case TensorCategory::kAttnV: return tensor_name(n.layer, "attn_in", "");
+    case TensorCategory::kAttnOutput: return tensor_name(n.layer, "attn_output", "");
+    case TensorCategory::kFfnGate:
+    case TensorCategory::kFfnUp: return tensor_name(n.layer, "ffn_in", "");
+    case TensorCategory::kFfnDown: return tensor_name(n.layer, "ffn_down", "");
+    default: return "";
+  }
 }
 
 std::vector<std::string> layer_linears(int64_t l) {
   std::vector<std::string> out;
   for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
-    out.push_back(fmt::format("blk.{}.{}.weight", l, n));
+    out.push_back(tensor_name(l, n));
   }
   return out;
 }

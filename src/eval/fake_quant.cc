@@ -1,4 +1,5 @@
 #include "bitsmith/eval/fake_quant.h"
+#include "bitsmith/core/tensor_names.h"
 
 #include <unistd.h>
 
@@ -10,10 +11,10 @@
 namespace bitsmith::eval {
 
 namespace {
+// The matrices of the decoder blocks (q/k/v/o, gate/up/down); not the embedding, head or norms.
 bool is_block_linear(const ModelTensorInfo& t) {
-  static constexpr std::string_view kSuffix = ".weight";
-  return t.name.rfind("blk.", 0) == 0 && t.shape.rank() == 2 && t.name.size() > kSuffix.size() &&
-         t.name.compare(t.name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+  const TensorName n = parse_tensor_name(t.name);
+  return n.is_weight() && t.shape.rank() == 2 && bitsmith::is_block_linear(n.category);
 }
 }  // namespace
 
@@ -49,13 +50,16 @@ Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_na
   return plan;
 }
 
-Result<SchemePlan> plan_from_map(const Model& model, const quant::Scheme* requested,
-                                 std::map<std::string, const quant::Scheme*> by_tensor,
-                                 std::vector<std::string> kept) {
+Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Scheme* requested,
+                                          const std::vector<quant::TensorPlan>& plans, bool mix) {
   SchemePlan plan;
   plan.scheme = requested;
-  plan.by_tensor = std::move(by_tensor);
-  plan.kept = std::move(kept);
+  for (const auto& p : plans) {
+    plan.by_tensor[p.name] = p.scheme;
+    if (!p.requested.empty() && (mix || (requested != nullptr && p.requested == requested->name()))) {
+      plan.kept.push_back(p.name);
+    }
+  }
   for (const auto& t : model.tensors()) {
     plan.parameters += static_cast<uint64_t>(t.shape.numel());
     auto it = plan.by_tensor.find(t.name);

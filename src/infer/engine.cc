@@ -9,15 +9,15 @@
 #include <string>
 
 #include "bitsmith/core/checked.h"
+#include "bitsmith/core/tensor_names.h"
 #include "kernels.h"
 
 namespace bitsmith::infer {
 
 namespace {
 
-std::string blk(int64_t layer, std::string_view what) {
-  return fmt::format("blk.{}.{}", layer, what);
-}
+// "attn_q.weight" of layer 3 -> blk.3.attn_q.weight (core's one formatter of tensor names).
+std::string blk(int64_t layer, std::string_view what) { return tensor_name(layer, what, ""); }
 
 // One layer's weights in float32 (fake-quantized if a scheme is set).
 struct LayerWeights {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <map>
 
-#include "bitsmith/core/fused_projections.h"
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 

@@ -102,7 +102,7 @@ Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, cons
   uint64_t offset = 0;
   std::vector<uint64_t> sizes;
   for (const auto& p : plans) {
-    const int type = gguf_type_of(*p.scheme);
+    const int type = quant::gguf_type_of(*p.scheme);
     if (type < 0) return invalid_argument("{}: scheme {} of tensor '{}' cannot be stored in GGUF", out, p.scheme->name(), p.name);
     infos.str(p.name);
     infos.u32(static_cast<uint32_t>(p.shape.rank()));

@@ -1,11 +1,11 @@
-// quantize_model: plan each tensor's scheme (recipe, rules, the F32 rule for 1-D tensors and
-// norms, llama.cpp's fallbacks), then stream: load one tensor (zero-copy for F32 sources),
-// reorder q/k rows when the rotary convention changes, quantize, hand it to the writer, release
-// the source pages.
+// quantize_model: execute a finished per-tensor plan (plan::Recipe::resolve decides the schemes)
+// by streaming: load one tensor (zero-copy for F32 sources), reorder q/k rows when the rotary
+// convention changes, quantize, hand it to the writer, release the source pages.
 #include <chrono>
 #include <cmath>
-#include <regex>
+#include <map>
 
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/io/safetensors.h"
@@ -14,165 +14,46 @@
 namespace bitsmith::io {
 namespace {
 
-bool is_gguf_storable(const quant::Scheme& s) { return gguf_type_of(s) >= 0; }
-
-Result<const quant::Scheme*> scheme(std::string_view name) { return quant::find_scheme(name); }
-
-// llama.cpp's use_more_bits (llama-quant.cpp): first and last eighth of the layers, and every
-// third layer in between.
-bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
-int64_t layer_of(const std::string& name) {
-  if (!name.starts_with("blk.")) return -1;
-  return std::strtoll(name.c_str() + 4, nullptr, 10);
-}
-
-// The recipe's choice for a 2-D weight before shape checks (llama.cpp llama_tensor_get_type).
-std::string recipe_choice(const std::string& name, const std::string& base, const LlamaHyperparameters& hp,
-                          bool gguf_base, bool tied) {
-  const bool is_output = name == "output.weight" || (tied && name == "token_embd.weight");
-  std::string s = base;
-  if (base == "q4_k_m" || base == "q5_k_m") s = base == "q4_k_m" ? "q4_k" : "q5_k";
-  if (gguf_base && is_output) return s == "q8_0" ? "q8_0" : "q6_k";  // nx % 256 checked by the fallback
-  if (base == "q4_k_m" || base == "q5_k_m") {
-    const int64_t l = layer_of(name);
-    if ((name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight")) && l >= 0 && use_more_bits(l, hp.n_layers)) {
-      return "q6_k";
-    }
-  }
-  return s;
-}
-
-// llama.cpp's fallback for a block-256 type whose rows do not fit (llama-quant.cpp).
-std::string gguf_fallback(const std::string& s) {
-  if (s == "q2_k" || s == "q3_k") return "q4_0";
-  if (s == "q4_k") return "q5_0";
-  if (s == "q5_k") return "q5_1";
-  if (s == "q6_k") return "q8_0";
-  return "";
-}
-
-// The listed scheme nearest in bits per weight (ties: more bits) that fits rows x cols and the
-// output format; fp16 when nothing quantized fits.
-Result<const quant::Scheme*> nearest_fitting(const quant::Scheme& want, int64_t rows, int64_t cols, OutputFormat fmt) {
-  const quant::Scheme* best = nullptr;
-  for (const quant::Scheme* s : quant::listed_schemes()) {
-    if (s->traits().granularity == quant::Granularity::kElement) continue;
-    if (fmt == OutputFormat::kGguf && !is_gguf_storable(*s)) continue;
-    if (!s->check_shape(rows, cols).ok()) continue;
-    auto dist = [&](const quant::Scheme* x) { return std::abs(x->traits().bits_per_weight - want.traits().bits_per_weight); };
-    if (!best || dist(s) < dist(best) ||
-        (dist(s) == dist(best) && s->traits().bits_per_weight > best->traits().bits_per_weight)) {
-      best = s;
-    }
-  }
-  if (best) return best;
-  return scheme("fp16");
-}
-
-Result<TensorPlan> plan_one(const ModelTensorInfo& t, const Model& m, const QuantizeConfig& c,
-                            const std::vector<std::pair<std::regex, const quant::Scheme*>>& rules, bool recipe) {
-  TensorPlan p;
-  p.name = t.name;
-  p.shape = t.shape;
-  const int64_t rows = t.shape.rows(), cols = t.shape.cols();
-  if (t.shape.rank() < 2 || t.name.find("norm") != std::string::npos) {
-    BITSMITH_ASSIGN_OR_RETURN(p.scheme, scheme("f32"));
-    p.reason = t.shape.rank() < 2 ? "vector (1-D)" : "norm";
-    return p;
-  }
-  for (const auto& [re, s] : rules) {
-    if (std::regex_search(t.name, re)) {
-      p.scheme = s;
-      p.reason = "rule";
-      break;
-    }
-  }
-  if (!p.scheme) {
-    const std::string& base = c.scheme;
-    BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* b, scheme(recipe ? (base == "q4_k_m" ? "q4_k" : "q5_k") : base));
-    const bool gguf_base = b->traits().gguf_type >= 0;
-    const bool is_embed = t.name == "token_embd.weight" || t.name == "output.weight";
-    if (!gguf_base && is_embed && b->traits().granularity != quant::Granularity::kElement) {
-      // Serving engines keep embeddings and the output head unquantized for these schemes
-      // (compressed-tensors lists lm_head in "ignore"); bf16 unless a rule says otherwise.
-      BITSMITH_ASSIGN_OR_RETURN(p.scheme, scheme(c.format == OutputFormat::kGguf ? "fp16" : "bf16"));
-      p.reason = "embedding/output";
-    } else {
-      const std::string choice = b->traits().granularity == quant::Granularity::kElement
-                                     ? b->name() : recipe_choice(t.name, base, m.hyperparameters(), gguf_base,
-                                                                 m.hyperparameters().tied_embeddings);
-      BITSMITH_ASSIGN_OR_RETURN(p.scheme, scheme(choice));
-      p.reason = choice == b->name() ? "" : "recipe";
-    }
-  }
-  if (c.format == OutputFormat::kGguf && !is_gguf_storable(*p.scheme)) {
-    return invalid_argument("scheme {} (tensor '{}') has no GGUF type; write safetensors or pick a GGUF scheme",
-                            p.scheme->name(), t.name);
-  }
-  Status fits = p.scheme->check_shape(rows, cols);
-  if (!fits.ok()) {
-    p.requested = p.scheme->name();
-    const std::string fb = gguf_fallback(p.scheme->name());
-    const quant::Scheme* next = nullptr;
-    if (!fb.empty()) {
-      BITSMITH_ASSIGN_OR_RETURN(next, scheme(fb));
-      if (!next->check_shape(rows, cols).ok()) next = nullptr;
-    }
-    if (!next) {
-      if (p.scheme->traits().gguf_type >= 0) {
-        BITSMITH_ASSIGN_OR_RETURN(next, scheme("fp16"));  // llama.cpp's last resort
-      } else {
-        BITSMITH_ASSIGN_OR_RETURN(next, nearest_fitting(*p.scheme, rows, cols, c.format));
-      }
-    }
-    p.reason = fmt::format("fallback: row length {} does not fit {}", cols, p.requested);
-    p.scheme = next;
-  }
-  return p;
-}
-
-bool needs_rope_permute(const std::string& name, const LlamaHyperparameters& hp, OutputFormat f) {
-  if (!name.ends_with("attn_q.weight") && !name.ends_with("attn_k.weight")) return false;
+bool needs_rope_permute(const TensorName& n, const LlamaHyperparameters& hp, OutputFormat f) {
+  if (!n.is_weight() || (n.category != TensorCategory::kAttnQ && n.category != TensorCategory::kAttnK)) return false;
   if (f == OutputFormat::kGguf) return hp.rope_style == RopeStyle::kHalfSplit && hp.architecture == "llama";
   return hp.rope_style == RopeStyle::kInterleaved;
 }
 
 }  // namespace
 
-int gguf_type_of(const quant::Scheme& s) {
-  if (s.traits().gguf_type >= 0) return s.traits().gguf_type;
-  if (s.name() == "f32") return 0;
-  if (s.name() == "fp16") return 1;
-  if (s.name() == "bf16") return 30;
-  return -1;
-}
-
-Result<std::vector<TensorPlan>> plan_quantization(const Model& model, const QuantizeConfig& config) {
-  const bool recipe = config.scheme == "q4_k_m" || config.scheme == "q5_k_m";
-  if (!recipe) BITSMITH_RETURN_IF_ERROR(scheme(config.scheme).status());
-  std::vector<std::pair<std::regex, const quant::Scheme*>> rules;
-  for (const auto& [re, s] : config.rules) {
-    BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* sc, scheme(s));
-    try {
-      rules.emplace_back(std::regex(re), sc);
-    } catch (const std::regex_error& e) {
-      return invalid_argument("rule '{}={}': bad regular expression: {}", re, s, e.what());
+// The plan must name every tensor of the model once, each in a scheme the format can hold and
+// that fits its shape: the planner guarantees it; a hand-made plan gets a clear error here.
+static Status check_plan(const Model& model, const std::vector<TensorPlan>& plans, OutputFormat format) {
+  std::map<std::string, const ModelTensorInfo*> tensors;
+  for (const auto& t : model.tensors()) tensors[t.name] = &t;
+  std::map<std::string, int> seen;
+  for (const auto& p : plans) {
+    auto it = tensors.find(p.name);
+    if (it == tensors.end()) return invalid_argument("{}: the plan names tensor '{}', which the model lacks", model.path(), p.name);
+    if (seen[p.name]++ > 0) return invalid_argument("{}: the plan names tensor '{}' twice", model.path(), p.name);
+    if (p.scheme == nullptr) return invalid_argument("{}: the plan gives tensor '{}' no scheme", model.path(), p.name);
+    if (format == OutputFormat::kGguf && quant::gguf_type_of(*p.scheme) < 0) {
+      return invalid_argument("scheme {} (tensor '{}') has no GGUF type; write safetensors or pick a GGUF scheme",
+                              p.scheme->name(), p.name);
+    }
+    const Shape& shape = it->second->shape;
+    BITSMITH_RETURN_IF_ERROR(p.scheme->check_shape(shape.rows(), shape.cols()).with_context(
+        fmt::format("{}: tensor '{}' in {}", model.path(), p.name, p.scheme->name())));
+  }
+  if (seen.size() != tensors.size()) {
+    for (const auto& [name, t] : tensors) {
+      if (!seen.count(name)) return invalid_argument("{}: the plan leaves out tensor '{}'", model.path(), name);
     }
   }
-  std::vector<TensorPlan> plans;
-  for (const auto& t : model.tensors()) {
-    auto p = plan_one(t, model, config, rules, recipe);
-    if (!p.ok()) return p.status().with_context(model.path());
-    plans.push_back(std::move(*p));
-  }
-  return plans;
+  return Status();
 }
 
-Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const QuantizeConfig& config) {
+Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const std::vector<TensorPlan>& plans,
+                                      const QuantizeConfig& config) {
   const auto start = std::chrono::steady_clock::now();
   BITSMITH_RETURN_IF_ERROR(check_output_spares_inputs(model, out, config.format));
-  BITSMITH_ASSIGN_OR_RETURN(std::vector<TensorPlan> plans, plan_quantization(model, config));
+  BITSMITH_RETURN_IF_ERROR(check_plan(model, plans, config.format));
   const auto* file_model = dynamic_cast<const FileModel*>(&model);
   const LlamaHyperparameters& hp = model.hyperparameters();
   QuantizeReport report;
@@ -193,8 +74,9 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(p.name));
     const float* x = w.as<float>().data();
     Tensor permuted;
-    if (needs_rope_permute(p.name, hp, config.format)) {
-      const int64_t heads = p.name.ends_with("attn_q.weight") ? hp.n_heads : hp.n_kv_heads;
+    const TensorName tn = parse_tensor_name(p.name);
+    if (needs_rope_permute(tn, hp, config.format)) {
+      const int64_t heads = tn.category == TensorCategory::kAttnQ ? hp.n_heads : hp.n_kv_heads;
       if (heads <= 0 || hp.head_dim % 2 != 0 || p.shape.rows() != heads * hp.head_dim) {
         return invalid_argument("{}: cannot reorder rotary rows of '{}' {} for {} heads of {}", model.path(), p.name,
                                 p.shape.to_string(), heads, hp.head_dim);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitsmith/core/atomic_file.h"
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
 #include "st_layout.h"
@@ -81,7 +82,7 @@ json quantization_config(const std::vector<TensorPlan>& plans, bool* any_bitsmit
   *any_bitsmith = false;
   for (const auto& p : plans) {
     const std::string hf = hf_from_canonical(p.name);
-    if (!hf.ends_with(".weight") || p.shape.rank() != 2 || p.name == "token_embd.weight") continue;
+    if (!hf.ends_with(".weight") || p.shape.rank() != 2 || tensor_category(p.name) == TensorCategory::kEmbedding) continue;
     const std::string module = hf.substr(0, hf.size() - 7);
     Layout l = layout_of(*p.scheme);
     if (l.plain) ignore.push_back(module);
@@ -135,7 +136,7 @@ Status write_piece(AtomicFile& f, const Piece& pc, const quant::QuantizedTensor&
 
 std::string torch_dtype_of(const std::vector<TensorPlan>& plans) {
   for (const auto& p : plans) {
-    if (p.name == "token_embd.weight") {
+    if (p.name == kTokenEmbdWeight) {
       const std::string& n = p.scheme->name();
       return n == "fp16" ? "float16" : n == "f32" ? "float32" : "bfloat16";
     }

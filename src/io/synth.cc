@@ -159,12 +159,12 @@ Result<std::unique_ptr<Model>> make_synthetic_model(const SynthConfig& c) {
 }
 
 Result<QuantizeReport> write_synthetic_model(const SynthConfig& c, const std::string& out, OutputFormat format,
-                                             const std::string& scheme) {
+                                             const Planner& planner) {
   BITSMITH_ASSIGN_OR_RETURN(auto m, make_synthetic_model(c));
   QuantizeConfig q;
-  q.scheme = scheme;
   q.format = format;
-  return quantize_model(*m, out, q);
+  BITSMITH_ASSIGN_OR_RETURN(std::vector<TensorPlan> plans, planner(*m));
+  return quantize_model(*m, out, plans, q);
 }
 
 }  // namespace bitsmith::io

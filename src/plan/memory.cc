@@ -115,11 +115,33 @@ Result<MemoryPlan> plan_memory(double params, std::span<const quant::Scheme* con
   plan.devices = std::move(devices);
   for (const quant::Scheme* s : schemes) {
     MemoryRow row;
+    row.label = s->name();
     row.scheme = s;
     row.bits_per_weight = s->traits().bits_per_weight;
     row.naive_bits = naive_bits(*s);
     row.bytes = params * row.bits_per_weight / 8.0;
     row.naive_bytes = params * row.naive_bits / 8.0;
+    for (const Device& d : plan.devices) row.fits.push_back(row.bytes <= d.bytes);
+    plan.rows.push_back(std::move(row));
+  }
+  return plan;
+}
+
+Result<MemoryPlan> plan_memory_for_model(const Model& model, std::span<const Recipe> recipes,
+                                         std::vector<Device> devices) {
+  MemoryPlan plan;
+  for (const auto& t : model.tensors()) plan.params += static_cast<double>(t.shape.numel());
+  if (plan.params <= 0) return invalid_argument("{}: the model has no parameters", model.path());
+  plan.devices = std::move(devices);
+  for (const Recipe& r : recipes) {
+    BITSMITH_ASSIGN_OR_RETURN(auto plans, r.resolve(model, r.preferred_format()));
+    MemoryRow row;
+    row.label = r.name;
+    BITSMITH_ASSIGN_OR_RETURN(row.scheme, quant::find_scheme(r.base));
+    row.bits_per_weight = plan_bits_per_weight(plans);
+    row.naive_bits = naive_bits(*row.scheme);
+    row.bytes = plan.params * row.bits_per_weight / 8.0;
+    row.naive_bytes = plan.params * row.naive_bits / 8.0;
     for (const Device& d : plan.devices) row.fits.push_back(row.bytes <= d.bytes);
     plan.rows.push_back(std::move(row));
   }

@@ -102,6 +102,15 @@ Result<const Scheme*> find_scheme_by_gguf_type(int gguf_type) {
   return unsupported("ggml type {} is not supported", gguf_type);
 }
 
+int gguf_type_of(const Scheme& s) {
+  if (s.traits().gguf_type >= 0) return s.traits().gguf_type;
+  // The plain element types have ggml ids too (GGML_TYPE_F32 = 0, F16 = 1, BF16 = 30).
+  if (s.name() == "f32") return 0;
+  if (s.name() == "fp16") return 1;
+  if (s.name() == "bf16") return 30;
+  return -1;
+}
+
 std::string_view granularity_name(Granularity g) {
   switch (g) {
     case Granularity::kElement: return "element";

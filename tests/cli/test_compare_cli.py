@@ -62,6 +62,28 @@ class CompareTest(unittest.TestCase):
         self.assertNotIn("fallbacks", lin["results"][0])
         self.assertEqual(set(lin["results"][0]["kept_unquantized"]), set(fb))
 
+    def test_recipes_are_rows_scored_as_quantize_writes_them(self):
+        """--recipe rows (and recipe names in --schemes) are the plan `quantize --recipe` writes."""
+        doc = clitest.run_json("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                               "--max-chunks", 1, "--schemes", "q4_0,q3_k_m", "--recipe", "q2_k")
+        rows = {r["scheme"]: r for r in doc["results"]}
+        self.assertEqual(list(rows), ["q4_0", "q3_k_m", "q2_k"])
+        with tempfile.TemporaryDirectory() as d:
+            for r in ("q3_k_m", "q2_k"):
+                out = os.path.join(d, r + ".gguf")
+                clitest.run("quantize", MODEL, out, "--tokenizer", TOK, "--recipe", r)
+                written = clitest.run_json("inspect", out)
+                self.assertEqual(rows[r]["bytes"], written["bytes"], r)
+                ev = clitest.run_json("eval", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
+                                      "--max-chunks", 1, "--recipe", r)
+                self.assertEqual(ev["bytes"], written["bytes"], r)
+                self.assertAlmostEqual(ev["perplexity"], rows[r]["perplexity"], delta=1e-6 * ev["perplexity"])
+        # On 64-wide rows q3_k_m's base q3_k falls back to q4_0, but its attn_v/attn_output ask
+        # for q4_k/q5_k (-> q5_0/q5_1): more bytes than uniform q4_0.
+        self.assertGreater(rows["q3_k_m"]["bytes"], rows["q4_0"]["bytes"])
+        self.assertEqual(clitest.run("compare", MODEL, "--tokenizer", TOK, "--text", TEXT,
+                                     "--recipe", "q4_0", check=False).returncode, 2)
+
     def test_table_and_usage(self):
         p = clitest.run("compare", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 256,
                         "--max-chunks", 2, "--schemes", "q8_0", "--act-scheme", "fp8_e4m3")

@@ -24,6 +24,23 @@ class MemoryCli(clitest.unittest.TestCase):
         for dev in ("dgx-spark", "h100", "h200", "rtx-4090"):
             self.assertIn(dev, out)
 
+    def test_recipes_with_a_model_are_the_written_bytes(self):
+        import os
+        import tempfile
+        model = os.path.join(clitest.SHARED, "models", "stories260K", "stories260K.bin")
+        doc = clitest.run_json("memory", "--model", model, "--schemes", "q4_k_m,q8_0")
+        rows = {r["scheme"]: r for r in doc["results"]}
+        with tempfile.TemporaryDirectory() as d:
+            for name, flag in (("q4_k_m", "--recipe"), ("q8_0", "--scheme")):
+                out = os.path.join(d, name + ".gguf")
+                clitest.run("quantize", model, out, flag, name)
+                self.assertAlmostEqual(rows[name]["bytes"], clitest.run_json("inspect", out)["bytes"], delta=1e-6)
+        # Without a model a recipe's bits are unknown: a usage error that says why.
+        p = clitest.run("memory", "--params", "7B", "--schemes", "q4_k_m", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--model", p.stderr)
+        self.assertEqual(clitest.run("memory", "--params", "7B", "--model", model, check=False).returncode, 2)
+
     def test_bad_usage_exits_2(self):
         self.assertEqual(clitest.run("memory", "--params", "7Q", check=False).returncode, 2)
         self.assertEqual(clitest.run("memory", "--params", "7B", "--schemes", "nope", check=False).returncode, 2)

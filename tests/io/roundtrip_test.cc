@@ -9,6 +9,7 @@
 
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
+#include "bitsmith/plan/recipe.h"
 #include "bitsmith/io/synth.h"
 
 namespace bitsmith::io {
@@ -39,10 +40,15 @@ void check_scheme(const fs::path& out, OutputFormat fmt, const quant::Scheme& s)
   auto src = make_synthetic_model(small());
   ASSERT_TRUE(src.ok());
   QuantizeConfig cfg;
-  cfg.scheme = "f32";
   cfg.format = fmt;
-  cfg.rules = {{"ffn_up", s.name()}};
-  auto rep = quantize_model(**src, out.string(), cfg);
+  plan::Recipe recipe = *plan::Recipe::uniform("f32");
+  plan::RecipeRule rule;
+  rule.pattern = "ffn_up";
+  rule.scheme = s.name();
+  recipe.rules = {rule};
+  auto plans = recipe.resolve(**src, fmt);
+  ASSERT_TRUE(plans.ok()) << plans.status().to_string();
+  auto rep = quantize_model(**src, out.string(), *plans, cfg);
   ASSERT_TRUE(rep.ok()) << s.name() << ": " << rep.status().to_string();
   auto m = open_model(fmt == OutputFormat::kGguf ? out.string() : out.string());
   ASSERT_TRUE(m.ok()) << s.name() << ": " << m.status().to_string();
@@ -76,7 +82,7 @@ void check_scheme(const fs::path& out, OutputFormat fmt, const quant::Scheme& s)
 TEST_F(RoundTrip, EveryGgufSchemeThroughGguf) {
   int n = 0;
   for (const quant::Scheme* s : quant::listed_schemes()) {
-    if (gguf_type_of(*s) < 0) continue;
+    if (quant::gguf_type_of(*s) < 0) continue;
     check_scheme(dir / (s->name() + ".gguf"), OutputFormat::kGguf, *s);
     ++n;
   }
@@ -97,14 +103,14 @@ TEST_F(RoundTrip, HalfSplitSourceIsPermutedForGguf) {
   auto src = make_synthetic_model(small());
   ASSERT_TRUE(src.ok());
   QuantizeConfig cfg;
-  cfg.scheme = "f32";
   cfg.format = OutputFormat::kSafetensors;
-  ASSERT_TRUE(quantize_model(**src, (dir / "hf").string(), cfg).ok());
+  const plan::Recipe f32 = *plan::Recipe::uniform("f32");
+  ASSERT_TRUE(quantize_model(**src, (dir / "hf").string(), *f32.resolve(**src, cfg.format), cfg).ok());
   auto hf = open_model((dir / "hf").string());
   ASSERT_TRUE(hf.ok());
   EXPECT_EQ((*hf)->hyperparameters().rope_style, RopeStyle::kHalfSplit);
   cfg.format = OutputFormat::kGguf;
-  ASSERT_TRUE(quantize_model(**hf, (dir / "back.gguf").string(), cfg).ok());
+  ASSERT_TRUE(quantize_model(**hf, (dir / "back.gguf").string(), *f32.resolve(**hf, cfg.format), cfg).ok());
   auto back = open_model((dir / "back.gguf").string());
   ASSERT_TRUE(back.ok());
   for (const char* name : {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"}) {

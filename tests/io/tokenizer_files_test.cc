@@ -7,6 +7,7 @@
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/io/synth.h"
 #include "bitsmith/io/tokenizer_files.h"
+#include "bitsmith/plan/recipe.h"
 
 namespace bitsmith::io {
 namespace {
@@ -70,9 +71,10 @@ TEST_F(TokenizerFiles, GgufCarriesTheVocabularyExactly) {
   auto src = make_synthetic_model(c);
   ASSERT_TRUE(src.ok());
   QuantizeConfig q;
-  q.scheme = "f32";
   q.format = OutputFormat::kGguf;
-  ASSERT_TRUE(quantize_model(**src, (dir / "v.gguf").string(), q).ok());
+  auto plans = plan::Recipe::uniform("f32")->resolve(**src, q.format);
+  ASSERT_TRUE(plans.ok());
+  ASSERT_TRUE(quantize_model(**src, (dir / "v.gguf").string(), *plans, q).ok());
   auto m = open_model((dir / "v.gguf").string());
   ASSERT_TRUE(m.ok());
   const Vocabulary& a = (*src)->vocabulary();

@@ -1,4 +1,4 @@
-// bitsmith compare MODEL --text FILE --schemes S1,S2,...: the quality suite. The unquantized
+// bitsmith compare MODEL --text FILE --schemes S1,S2,... [--recipe R1,R2]: the quality suite. The unquantized
 // model and one fake-quantized copy per scheme run in lockstep, chunk by chunk; each row gets
 // bits per weight, bytes, perplexity and its change, KL divergence, top-1 agreement and the
 // verdict of the seed thresholds, and the Pareto front (least KL divergence for the bytes).
@@ -14,6 +14,7 @@
 #include "bitsmith/infer/tokenizer.h"
 #include "command.h"
 #include "json_out.h"
+#include "recipe_flags.h"
 #include "table.h"
 
 namespace bitsmith::cli {
@@ -22,6 +23,7 @@ namespace bitsmith::cli {
 infer::EngineOptions file_engine_options(const Model& model);
 void check_scheme_name(const std::string& name);
 Result<eval::SchemePlan> quantize_plan(const Model& model, const std::string& scheme, bool linears_only);
+Result<eval::SchemePlan> recipe_plan(const Model& model, const plan::Recipe& recipe);
 
 namespace {
 
@@ -29,7 +31,7 @@ using eval::SchemePlan;
 
 struct CompareArgs {
   std::string model, tokenizer, text, style = "llamacpp", act_scheme;
-  std::vector<std::string> schemes;
+  std::vector<std::string> schemes, recipes;
   int64_t ctx = 0, max_chunks = 0;
   int threads = 0;
   bool json = false, linears_only = false;
@@ -76,7 +78,8 @@ int run_compare(const CompareArgs& a) {
   };
   auto style = eval::parse_style(a.style);
   if (!style.ok()) throw UsageError(style.status().message());
-  if (a.schemes.empty()) throw UsageError("--schemes needs at least one scheme");
+  if (a.schemes.empty() && a.recipes.empty()) throw UsageError("--schemes or --recipe needs at least one scheme");
+  if (a.linears_only && !a.recipes.empty()) throw UsageError("--linears-only takes plain schemes, not recipes");
   const quant::Scheme* act = nullptr;
   if (!a.act_scheme.empty()) {
     auto s = quant::find_scheme(a.act_scheme);
@@ -84,6 +87,9 @@ int run_compare(const CompareArgs& a) {
     act = *s;
   }
   for (const auto& s : a.schemes) check_scheme_name(s);
+  // --recipe names/files are rows too; a name in --schemes that is not a scheme is a recipe.
+  std::vector<plan::Recipe> recipes;
+  for (const auto& r : a.recipes) recipes.push_back(recipe_from_flags("", r, {}));
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto model = io::open_model(a.model, a.tokenizer);
   if (!model.ok()) return fail(model.status());
@@ -110,6 +116,11 @@ int run_compare(const CompareArgs& a) {
     auto p = quantize_plan(**model, s, a.linears_only);
     if (!p.ok()) return fail(p.status());
     rows.push_back({s, std::move(*p), {}, 0, false});
+  }
+  for (const auto& r : recipes) {
+    auto p = recipe_plan(**model, r);
+    if (!p.ok()) return fail(p.status());
+    rows.push_back({recipe_label(r), std::move(*p), {}, 0, false});
   }
   std::vector<std::unique_ptr<infer::Engine>> engines;
   infer::EngineOptions base = file_engine_options(**model);
@@ -199,7 +210,7 @@ int run_compare(const CompareArgs& a) {
     out += a.linears_only ? "* some linears kept as stored: their shape does not fit the scheme's blocks\n"
                           : "* some tensors do not fit the scheme's blocks: stored in quantize's fallback scheme\n";
   }
-  if (!a.linears_only) out += "bytes/bpw: the model as `bitsmith quantize --scheme S` writes it\n";
+  if (!a.linears_only) out += "bytes/bpw: the model as `bitsmith quantize --scheme S` (or --recipe R) writes it\n";
   out += "Pareto front (least KL divergence for the bytes):";
   for (const Row& r : rows) {
     if (r.pareto) out += " " + r.scheme;
@@ -214,8 +225,10 @@ std::function<int()> setup_compare(CLI::App& app) {
   auto* sub = app.add_subcommand("compare", "Quality suite: perplexity, KLD and verdict per scheme");
   sub->add_option("model", a->model, "Model file (GGUF, safetensors, llama2.c)")->required();
   sub->add_option("--text", a->text, "Text file to score")->required();
-  sub->add_option("--schemes", a->schemes, "Schemes to compare (comma separated)")
-      ->required()->delimiter(',');
+  sub->add_option("--schemes", a->schemes, "Schemes (or recipe names/files) to compare (comma separated)")
+      ->delimiter(',');
+  sub->add_option("--recipe", a->recipes, "Recipes to compare: llama.cpp mix names or JSON files (comma separated)")
+      ->delimiter(',');
   sub->add_option("--act-scheme", a->act_scheme, "Also fake-quantize every linear input");
   sub->add_flag("--linears-only", a->linears_only,
                 "Quantize only the block linears that fit each scheme (default: the model as quantize writes it)");

@@ -7,6 +7,7 @@
 
 #include "bitsmith/core/npy.h"
 #include "bitsmith/quant/metrics.h"
+#include "bitsmith/plan/recipe.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
@@ -55,6 +56,13 @@ std::vector<const quant::Scheme*> pick_schemes(const std::vector<std::string>& n
   }
   for (const auto& n : names) {
     auto s = quant::find_scheme(n);
+    if (!s.ok() && plan::Recipe::is_named(n)) {
+      // A recipe mixes schemes per tensor (by name, layer and shape): one array has no name.
+      throw UsageError(fmt::format("'{}' is a recipe (llama.cpp's per-tensor mix over {} and more), not one scheme; "
+                                   "`error` measures one scheme on one array: name the schemes instead, or use "
+                                   "`bitsmith quantize --recipe {} --dry-run` to see the mix",
+                                   n, plan::Recipe::named(n)->base, n));
+    }
     if (!s.ok()) throw UsageError(s.status().message());
     out.push_back(*s);
   }

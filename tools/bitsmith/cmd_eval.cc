@@ -5,14 +5,16 @@
 
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "bitsmith/eval/evaluator.h"
 #include "bitsmith/eval/fake_quant.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
-#include "bitsmith/io/quantize.h"
+#include "bitsmith/plan/recipe.h"
 #include "command.h"
 #include "json_out.h"
+#include "recipe_flags.h"
 #include "table.h"
 
 namespace bitsmith::cli {
@@ -33,35 +35,24 @@ infer::EngineOptions file_engine_options(const Model& model) {
   return o;
 }
 
-bool is_recipe(const std::string& name) { return name == "q4_k_m" || name == "q5_k_m"; }
+// A usage error unless `name` is a scheme, a named recipe or a recipe file.
+void check_scheme_name(const std::string& name) { (void)recipe_from_name(name); }
 
-// A usage error unless `name` is a scheme or a recipe `quantize --scheme` takes.
-void check_scheme_name(const std::string& name) {
-  if (is_recipe(name)) return;
-  auto s = quant::find_scheme(name);
-  if (!s.ok()) throw UsageError(s.status().message());
+// The model exactly as `bitsmith quantize` writes it with `recipe` (plan::Recipe::resolve: the
+// same per-tensor plan, fallbacks included), as GGUF when the recipe's base is a GGUF type,
+// else safetensors.
+Result<eval::SchemePlan> recipe_plan(const Model& model, const plan::Recipe& recipe) {
+  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* requested, quant::find_scheme(recipe.base));
+  BITSMITH_ASSIGN_OR_RETURN(auto plans, recipe.resolve(model, recipe.preferred_format()));
+  const bool mix = !recipe.llama_ftype.empty() || !recipe.rules.empty();
+  return eval::plan_from_tensor_plans(model, requested, plans, mix);
 }
 
-// The model as `bitsmith quantize --scheme S` writes it (io::plan_quantization: recipe,
-// embedding/output policy, fallbacks), GGUF when S is a GGUF type (or a recipe), else
-// safetensors; linears_only: only the block linears that fit S (eval::plan_schemes).
-// Empty scheme: the model as stored.
+// `scheme` as a name (scheme, named recipe or recipe file); linears_only: only the block linears
+// that fit the scheme (eval::plan_schemes). Empty scheme: the model as stored.
 Result<eval::SchemePlan> quantize_plan(const Model& model, const std::string& scheme, bool linears_only) {
   if (scheme.empty() || linears_only) return eval::plan_schemes(model, scheme);
-  // A recipe counts as applied where its base type (q4_k, q5_k) is.
-  const std::string base = scheme == "q4_k_m" ? "q4_k" : scheme == "q5_k_m" ? "q5_k" : scheme;
-  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* requested, quant::find_scheme(base));
-  io::QuantizeConfig cfg;
-  cfg.scheme = scheme;
-  cfg.format = io::gguf_type_of(*requested) >= 0 ? io::OutputFormat::kGguf : io::OutputFormat::kSafetensors;
-  BITSMITH_ASSIGN_OR_RETURN(auto plans, io::plan_quantization(model, cfg));
-  std::map<std::string, const quant::Scheme*> by_tensor;
-  std::vector<std::string> fallbacks;
-  for (const auto& p : plans) {
-    by_tensor[p.name] = p.scheme;
-    if (!p.requested.empty() && (p.requested == scheme || is_recipe(scheme))) fallbacks.push_back(p.name);
-  }
-  return eval::plan_from_map(model, requested, std::move(by_tensor), std::move(fallbacks));
+  return recipe_plan(model, recipe_from_name(scheme));
 }
 
 namespace {
@@ -80,7 +71,8 @@ Result<std::unique_ptr<Model>> open(const std::string& path, const std::string& 
 }
 
 struct EvalArgs {
-  std::string model, tokenizer, text, style = "llamacpp", ref, ref_tokenizer, scheme, act_scheme;
+  std::string model, tokenizer, text, style = "llamacpp", ref, ref_tokenizer, scheme, recipe, act_scheme;
+  std::vector<std::string> rules;
   int64_t ctx = 0, max_chunks = 0;
   int threads = 0;
   bool json = false, linears_only = false;
@@ -100,7 +92,16 @@ int run_eval(const EvalArgs& a) {
     if (!s.ok()) throw UsageError(s.status().message());
     act = *s;
   }
-  if (!a.scheme.empty()) check_scheme_name(a.scheme);
+  // --scheme/--recipe/--rule: the same recipe quantize would take.
+  std::optional<plan::Recipe> recipe;
+  if (!a.scheme.empty() || !a.recipe.empty() || !a.rules.empty()) {
+    if (a.linears_only && (!a.recipe.empty() || !a.rules.empty())) {
+      throw UsageError("--linears-only takes a plain --scheme, not a recipe or rules");
+    }
+    if (!a.linears_only) recipe = recipe_from_flags(a.scheme, a.recipe, a.rules);
+    else if (auto s = quant::find_scheme(a.scheme); !s.ok()) throw UsageError(s.status().message());
+  }
+  const std::string wlabel = recipe ? recipe_label(*recipe) + (a.rules.empty() ? "" : "+rules") : a.scheme;
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto model = open(a.model, a.tokenizer);
   if (!model.ok()) return fail(model.status());
@@ -117,11 +118,11 @@ int run_eval(const EvalArgs& a) {
   const bool add_bos = (*model)->vocabulary().add_bos;
   const auto tokens = (*tok)->encode(*text, add_bos);
 
-  auto plan = quantize_plan(**model, a.scheme, a.linears_only);
+  auto plan = recipe ? recipe_plan(**model, *recipe) : eval::plan_schemes(**model, a.scheme);
   if (!plan.ok()) return fail(plan.status());
   // The reference: --ref, else the model itself unquantized when something is fake-quantized.
   std::unique_ptr<Model> ref_model;
-  const bool compare_self = a.ref.empty() && (!a.scheme.empty() || act != nullptr);
+  const bool compare_self = a.ref.empty() && (!wlabel.empty() || act != nullptr);
   std::vector<std::unique_ptr<infer::Engine>> engines;
   infer::EngineOptions base = file_engine_options(**model);
   base.context = ctx;
@@ -167,10 +168,10 @@ int run_eval(const EvalArgs& a) {
                           {"scored", r->scored}, {"perplexity", json_number(ms.perplexity)},
                           {"nll", json_number(ms.nll)},
                           {"tokens_per_second", json_number(r->tokens_per_second)}};
-    if (!a.scheme.empty()) doc["scheme"] = a.scheme;
+    if (!wlabel.empty()) doc["scheme"] = wlabel;
     if (act != nullptr) doc["act_scheme"] = a.act_scheme;
     if (!plan->kept.empty()) doc["kept_unquantized"] = plan->kept;
-    if (!a.scheme.empty()) {
+    if (!wlabel.empty()) {
       doc["bytes"] = plan->bytes;
       doc["bits_per_weight"] = json_number(plan->bits_per_weight);
     }
@@ -194,7 +195,7 @@ int run_eval(const EvalArgs& a) {
            fmt::format("{:.4f}", rs.perplexity), fmt::format("{:.6f}", rs.nll), "-", "-", "-"});
   }
   std::string label = a.model;
-  if (!a.scheme.empty()) label += " w:" + a.scheme;
+  if (!wlabel.empty()) label += " w:" + wlabel;
   if (act != nullptr) label += " a:" + a.act_scheme;
   t.add({label, fmt::format("{:.4f}", ms.perplexity), fmt::format("{:.6f}", ms.nll),
          has_ref ? fmt::format("{:.6f}", ms.kld) : "-",
@@ -202,13 +203,14 @@ int run_eval(const EvalArgs& a) {
          has_ref ? fmt::format("{:.4f}", ms.ppl_ratio) : "-"});
   out += t.render();
   if (!plan->kept.empty()) {
-    out += fmt::format("{} tensors do not fit {}: {}\n", plan->kept.size(), a.scheme,
+    out += fmt::format("{} tensors do not fit {}: {}\n", plan->kept.size(), wlabel,
                        a.linears_only ? "kept unquantized" : "stored in a fallback scheme, as quantize does");
   }
-  if (!a.scheme.empty()) {
+  if (!wlabel.empty()) {
     out += fmt::format("{}: {} bytes, {:.3f} bits per weight\n",
                        a.linears_only ? "block linears in " + a.scheme + ", the rest as stored"
-                                      : "the model as quantize --scheme " + a.scheme + " writes it",
+                                      : "the model as quantize " + std::string(a.scheme.empty() ? "--recipe " : "--scheme ") +
+                                            wlabel + " writes it",
                        plan->bytes, plan->bits_per_weight);
   }
   out += fmt::format("{:.1f} s, {:.0f} tokens/s\n", r->seconds, r->tokens_per_second);
@@ -228,6 +230,8 @@ std::function<int()> setup_eval(CLI::App& app) {
   sub->add_option("--ref", a->ref, "Reference model for KL divergence / top-1 / ppl ratio");
   sub->add_option("--ref-tokenizer", a->ref_tokenizer, "Tokenizer of the reference (default --tokenizer)");
   sub->add_option("--scheme", a->scheme, "Fake-quantize the model as `quantize --scheme S` writes it");
+  sub->add_option("--recipe", a->recipe, "Fake-quantize the model as `quantize --recipe R` writes it (name or JSON file)");
+  sub->add_option("--rule", a->rules, "REGEX=SCHEME override, as quantize takes it; repeatable");
   sub->add_flag("--linears-only", a->linears_only, "With --scheme: only the block linears that fit S");
   sub->add_option("--act-scheme", a->act_scheme, "Fake-quantize every linear input (per token row)");
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");

@@ -1,5 +1,6 @@
-// bitsmith quantize IN OUT --scheme S: round-to-nearest quantization or conversion of a whole
-// checkpoint into GGUF or safetensors (the pipeline is io::quantize_model).
+// bitsmith quantize IN OUT --scheme S | --recipe R: quantization or conversion of a whole
+// checkpoint into GGUF or safetensors. plan::Recipe::resolve decides each tensor's scheme; the
+// pipeline (io::quantize_model) writes that plan.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -11,15 +12,17 @@
 #include "bitsmith/core/thread_pool.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
+#include "bitsmith/plan/recipe.h"
 #include "command.h"
 #include "json_out.h"
+#include "recipe_flags.h"
 #include "table.h"
 
 namespace bitsmith::cli {
 namespace {
 
 struct QuantizeCliOptions {
-  std::string in, out, scheme, format, tokenizer;
+  std::string in, out, scheme, recipe, save_recipe, format, tokenizer;
   std::vector<std::string> rules;
   int threads = 0;
   bool json = false;
@@ -53,14 +56,24 @@ void draw_progress(const io::QuantizeProgress& p) {
 
 int run_quantize(const QuantizeCliOptions& o) {
   io::QuantizeConfig cfg;
-  cfg.scheme = o.scheme;
   auto fmt_r = io::output_format_for(o.out, o.format);
   if (!fmt_r.ok()) throw UsageError(fmt_r.status().message());
   cfg.format = *fmt_r;
-  for (const auto& r : o.rules) {
-    auto eq = r.rfind('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) throw UsageError(fmt::format("--rule '{}': expected REGEX=SCHEME", r));
-    cfg.rules.emplace_back(r.substr(0, eq), r.substr(eq + 1));
+  const plan::Recipe recipe = recipe_from_flags(o.scheme, o.recipe, o.rules);
+  // Per-tensor methods: a rule may ask for rtn on some tensors of a calibrated run; other
+  // mixtures of calibrated methods are not supported (one calibration pass per run).
+  for (const auto& r : recipe.rules) {
+    if (!r.method.empty() && r.method != "rtn" && r.method != o.method) {
+      throw UsageError(fmt::format("recipe rule for {}: method {} differs from --method {} (only rtn may differ)",
+                                   r.scheme, r.method, o.method));
+    }
+  }
+  if (!o.save_recipe.empty()) {
+    Status st = recipe.save(o.save_recipe);
+    if (!st.ok()) {
+      std::fprintf(stderr, "bitsmith quantize: %s\n", st.to_string().c_str());
+      return kExitFailed;
+    }
   }
   if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
@@ -73,7 +86,7 @@ int run_quantize(const QuantizeCliOptions& o) {
   if (Status st = io::check_output_spares_inputs(**model, o.out, cfg.format, {o.calib, o.imatrix}); !st.ok()) {
     throw UsageError(st.message());
   }
-  auto plans = io::plan_quantization(**model, cfg);
+  auto plans = recipe.resolve(**model, cfg.format);
   if (!plans.ok()) {
     // An unknown scheme or a bad rule is the user's spelling, not a failed run.
     if (plans.status().code() == StatusCode::kInvalidArgument) throw UsageError(plans.status().message());
@@ -117,6 +130,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     prepared = std::move(*prep);
     to_write = &prepared->model();
     cfg.method = [&](const io::TensorPlan& p, const float* w, const quant::QuantizeOptions& qo) {
+      if (p.method == "rtn") return p.scheme->quantize(w, p.shape.rows(), p.shape.cols(), qo);
       return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
     };
   }
@@ -124,7 +138,7 @@ int run_quantize(const QuantizeCliOptions& o) {
   if (o.dry_run) {
     for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
   } else {
-    auto r = io::quantize_model(*to_write, o.out, cfg);
+    auto r = io::quantize_model(*to_write, o.out, *plans, cfg);
     if (!r.ok()) {
       std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
       return kExitFailed;
@@ -138,10 +152,12 @@ int run_quantize(const QuantizeCliOptions& o) {
       nlohmann::json j = {{"name", t.plan.name}, {"shape", t.plan.shape.dims()}, {"scheme", t.plan.scheme->name()},
                           {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes}, {"reason", t.plan.reason}};
       if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
+      if (!t.plan.method.empty()) j["method"] = t.plan.method;
       tensors.push_back(j);
     }
     print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
-                {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"}, {"scheme", o.scheme},
+                {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
+                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe_label(recipe)},
                 {"dry_run", o.dry_run}, {"method", o.method}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
                 {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
                 {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
@@ -173,8 +189,10 @@ std::function<int()> setup_quantize(CLI::App& app) {
   auto* sub = app.add_subcommand("quantize", "Quantize or convert a whole checkpoint (round to nearest) into GGUF or safetensors");
   sub->add_option("input", o->in, "GGUF, safetensors (file, directory, index.json) or llama2.c checkpoint")->required();
   sub->add_option("output", o->out, "output: FILE.gguf, FILE.safetensors, or a directory for safetensors")->required();
-  sub->add_option("--scheme", o->scheme, "scheme (see `bitsmith schemes`) or recipe q4_k_m / q5_k_m; f32/fp16/bf16 convert")->required();
-  sub->add_option("--rule", o->rules, "REGEX=SCHEME for tensors whose canonical name matches (first match wins); repeatable");
+  sub->add_option("--scheme", o->scheme, "one scheme for every matrix (see `bitsmith schemes`); f32/fp16/bf16 convert");
+  sub->add_option("--recipe", o->recipe, "llama.cpp mix (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k) or a recipe JSON file");
+  sub->add_option("--rule", o->rules, "REGEX=SCHEME for tensors whose canonical name matches (first match wins, over the recipe); repeatable");
+  sub->add_option("--save-recipe", o->save_recipe, "also write the recipe (with the --rule overrides) as JSON to FILE");
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
   sub->add_option("--format", o->format, "gguf or safetensors (default: from the output's extension)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "bitsmith/io/synth.h"
+#include "bitsmith/plan/recipe.h"
 #include "command.h"
 #include "json_out.h"
 
@@ -41,7 +42,10 @@ int run_synth(SynthCliOptions o) {
   if (!o.size.empty()) o.c = io::synth_config_for_bytes(o.c, parse_size(o.size));
   auto model = io::make_synthetic_model(o.c);
   if (!model.ok()) throw UsageError(model.status().message());
-  auto r = io::write_synthetic_model(o.c, o.out, *fmt_r, o.scheme);
+  auto recipe = plan::recipe_for_scheme_name(o.scheme);
+  if (!recipe.ok()) throw UsageError(recipe.status().message());
+  const io::OutputFormat format = *fmt_r;
+  auto r = io::write_synthetic_model(o.c, o.out, format, [&](const Model& m) { return recipe->resolve(m, format); });
   if (!r.ok()) {
     std::fprintf(stderr, "bitsmith synth: %s\n", r.status().to_string().c_str());
     return r.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;

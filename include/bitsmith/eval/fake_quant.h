@@ -11,13 +11,14 @@
 #include "bitsmith/core/model.h"
 #include "bitsmith/core/status.h"
 #include "bitsmith/quant/scheme.h"
+#include "bitsmith/quant/tensor_plan.h"
 
 namespace bitsmith::eval {
 
 // Which scheme each matrix gets for a fake-quant run, and what the model would weigh.
-// `eval`/`compare` build it from the plan `bitsmith quantize --scheme S` would write (io's
-// plan_quantization, computed by the CLI: this library does not depend on io) with
-// plan_from_map; plan_schemes is the narrower "block linears only" plan.
+// `eval`/`compare` build it from the very per-tensor plan `bitsmith quantize` writes
+// (plan::Recipe::resolve, computed by the caller) with plan_from_tensor_plans; plan_schemes is
+// the narrower "block linears only" plan.
 struct SchemePlan {
   const quant::Scheme* scheme = nullptr;  // the requested scheme; null: nothing quantized
   std::map<std::string, const quant::Scheme*> by_tensor;
@@ -36,12 +37,12 @@ struct SchemePlan {
 // listed in `kept`; embedding, output and norms keep their stored precision. bytes: the model
 // with kept tensors at their file bytes. scheme_name empty: the model as stored.
 Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_name);
-// Every tensor in `by_tensor` is stored in its scheme (bytes from the scheme's layout, as a
-// writer stores them); a tensor absent from it (or mapped to null) keeps its file bytes.
-// `requested` (may be null, for a recipe) counts `applied`; `kept` lists the fallbacks.
-Result<SchemePlan> plan_from_map(const Model& model, const quant::Scheme* requested,
-                                 std::map<std::string, const quant::Scheme*> by_tensor,
-                                 std::vector<std::string> kept);
+// Every tensor of `plans` is stored in its scheme (bytes from the scheme's layout, as a writer
+// stores them); a tensor the plan leaves out keeps its file bytes. `requested` (the recipe's
+// base scheme) counts `applied`; `kept` lists the tensors a fallback moved off `requested`
+// (every fallback when `mix`: a recipe asks for several schemes).
+Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Scheme* requested,
+                                          const std::vector<quant::TensorPlan>& plans, bool mix);
 
 // The whole file minus one trailing newline (what llama-perplexity scores).
 Result<std::string> read_text(const std::string& path);

@@ -1,6 +1,7 @@
-// Whole-checkpoint quantization and conversion, streamed tensor by tensor from the memory map:
-// plan (which scheme for which tensor: recipe, rules, fallbacks), then write GGUF or safetensors
-// atomically. The per-tensor method is pluggable (RTN by default; GPTQ/AWQ provide their own).
+// Whole-checkpoint quantization and conversion, streamed tensor by tensor from the memory map,
+// written as GGUF or safetensors atomically. io takes a finished per-tensor plan (which scheme
+// for which tensor is plan's decision: plan::Recipe::resolve) and only executes it. The
+// per-tensor method is pluggable (RTN by default; GPTQ/AWQ provide their own).
 #pragma once
 
 #include <cstdint>
@@ -14,10 +15,11 @@
 #include "bitsmith/core/status.h"
 #include "bitsmith/core/tensor.h"
 #include "bitsmith/quant/scheme.h"
+#include "bitsmith/quant/tensor_plan.h"
 
 namespace bitsmith::io {
 
-enum class OutputFormat : uint8_t { kGguf, kSafetensors };
+using OutputFormat = quant::OutputFormat;
 // From --format, or else from the output path: ".gguf" -> GGUF; ".safetensors", a path with no
 // extension or an existing directory -> safetensors; any other extension is an error (it would
 // otherwise silently become a directory).
@@ -42,14 +44,7 @@ OutputLayout output_layout(const std::string& out, OutputFormat format, bool wit
 Status check_output_spares_inputs(const Model& model, const std::string& out, OutputFormat format,
                                   const std::vector<std::string>& other_inputs = {});
 
-// The scheme chosen for one tensor.
-struct TensorPlan {
-  std::string name;          // canonical
-  Shape shape;
-  const quant::Scheme* scheme = nullptr;
-  std::string requested;     // what the recipe/rule asked for, when a fallback replaced it
-  std::string reason;        // why it has this scheme ("1-D", "norm", "rule ...", "fallback: ...")
-};
+using TensorPlan = quant::TensorPlan;
 
 // Quantizes one weight (already float32, rows x cols) with the planned scheme. RTN is
 // scheme.quantize; GPTQ/AWQ/imatrix methods supply their own.
@@ -64,11 +59,6 @@ struct QuantizeProgress {
 };
 
 struct QuantizeConfig {
-  // A scheme name (q4_0, nvfp4, bf16, ...) or a recipe: q4_k_m, q5_k_m (llama.cpp's mixes).
-  std::string scheme;
-  // 'REGEX=SCHEME' overrides, tried in order on the canonical name (std::regex_search); the first
-  // match wins over the recipe (not over 1-D/norm tensors, which stay F32).
-  std::vector<std::pair<std::string, std::string>> rules;
   OutputFormat format = OutputFormat::kGguf;
   TensorMethod method;  // empty = RTN
   quant::QuantizeOptions options;
@@ -90,20 +80,16 @@ struct QuantizeReport {
   double seconds = 0;
 };
 
-// The per-tensor plan without writing anything (what `quantize --dry-run` would print).
-Result<std::vector<TensorPlan>> plan_quantization(const Model& model, const QuantizeConfig& config);
-
-// Plans, then writes `out` (GGUF file, or safetensors file / directory with config.json and the
-// tokenizer files beside it). Atomic: on any error nothing is left at `out`.
-Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const QuantizeConfig& config);
+// Writes `out` (GGUF file, or safetensors file / directory with config.json and the tokenizer
+// files beside it) with each tensor in its planned scheme; `plans` lists every tensor of the
+// model once, in the order to write. Atomic: on any error nothing is left at `out`.
+Result<QuantizeReport> quantize_model(const Model& model, const std::string& out, const std::vector<TensorPlan>& plans,
+                                      const QuantizeConfig& config);
 
 // For each nvfp4 tensor in a group a serving engine fuses (q/k/v -> qkv_proj, gate/up ->
 // gate_up_proj), the group's amax, to be passed as QuantizeOptions::shared_amax so the group
 // shares one global scale. One pass over those tensors, one at a time. quantize_model applies it
 // to safetensors outputs.
 Result<std::map<std::string, float>> fused_group_amax(const Model& model, const std::vector<TensorPlan>& plans);
-
-// The GGUF type id of a scheme when it can be stored in GGUF (f32/fp16/bf16 and ggml blocks).
-int gguf_type_of(const quant::Scheme& s);
 
 }  // namespace bitsmith::io

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bitsmith/core/model.h"
 #include "bitsmith/io/quantize.h"
@@ -28,8 +30,10 @@ Result<std::unique_ptr<Model>> make_synthetic_model(const SynthConfig& c);
 // and letter strings with and without the U+2581 prefix, scores decreasing.
 Vocabulary synthetic_vocabulary(int64_t n);
 
-// Writes the synthetic model as `scheme` (f32, fp16, bf16 or any scheme) in `format`.
+// Writes the synthetic model in `format`, each tensor as `planner` decides (the caller's
+// plan::Recipe, e.g. f32 or a quantization scheme: io does not choose schemes).
+using Planner = std::function<Result<std::vector<TensorPlan>>(const Model&)>;
 Result<QuantizeReport> write_synthetic_model(const SynthConfig& c, const std::string& out, OutputFormat format,
-                                             const std::string& scheme = "f32");
+                                             const Planner& planner);
 
 }  // namespace bitsmith::io

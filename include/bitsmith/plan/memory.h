@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "bitsmith/core/status.h"
+#include "bitsmith/core/model.h"
+#include "bitsmith/plan/recipe.h"
 #include "bitsmith/quant/scheme.h"
 
 namespace bitsmith::plan {
@@ -29,7 +31,8 @@ std::vector<Device> default_devices();
 Result<Device> parse_device(std::string_view spec);
 
 struct MemoryRow {
-  const quant::Scheme* scheme = nullptr;
+  std::string label;                    // the scheme's or the recipe's name
+  const quant::Scheme* scheme = nullptr;  // the scheme, or the recipe's base
   double bits_per_weight = 0;  // true figure from the scheme's traits
   double naive_bits = 0;       // element bits only (what "4-bit" suggests)
   double bytes = 0;
@@ -51,5 +54,11 @@ std::vector<const quant::Scheme*> default_memory_schemes();
 
 Result<MemoryPlan> plan_memory(double params, std::span<const quant::Scheme* const> schemes,
                                std::vector<Device> devices);
+
+// The same for a real model and recipes (uniform schemes included): each recipe resolved on the
+// model as quantize would write it (head rule, mixes, fallbacks, F32 norms), so bits per weight
+// are the written file's. A recipe's bits depend on the model's shapes, so recipes need a model.
+Result<MemoryPlan> plan_memory_for_model(const Model& model, std::span<const Recipe> recipes,
+                                         std::vector<Device> devices);
 
 }  // namespace bitsmith::plan

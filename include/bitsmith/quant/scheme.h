@@ -133,5 +133,8 @@ Result<const Scheme*> find_scheme(std::string_view name);
 std::vector<const Scheme*> listed_schemes();
 // The scheme for a ggml type id (GGML_TYPE_*), for reading GGUF files.
 Result<const Scheme*> find_scheme_by_gguf_type(int gguf_type);
+// The ggml type id that stores a scheme in GGUF (the block types, and f32/fp16/bf16); -1 when
+// GGUF cannot hold it (nvfp4, int4_g128, ...). Shared by the GGUF writer and the planner.
+int gguf_type_of(const Scheme& s);
 
 }  // namespace bitsmith::quant

@@ -1,0 +1,47 @@
+#include "recipe_flags.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "command.h"
+
+namespace bitsmith::cli {
+
+plan::Recipe recipe_from_name(const std::string& name) {
+  // A file that exists is read as a recipe; otherwise the name is a scheme or a named recipe.
+  std::error_code ec;
+  auto r = std::filesystem::is_regular_file(name, ec) ? plan::Recipe::load(name) : plan::recipe_for_scheme_name(name);
+  if (!r.ok()) throw UsageError(r.status().message());
+  return std::move(*r);
+}
+
+plan::Recipe recipe_from_flags(const std::string& scheme, const std::string& recipe,
+                               const std::vector<std::string>& rules) {
+  if (!scheme.empty() && !recipe.empty()) throw UsageError("give --scheme or --recipe, not both");
+  if (scheme.empty() && recipe.empty()) throw UsageError("give --scheme S or --recipe NAME|FILE");
+  Result<plan::Recipe> r = scheme.empty() ? plan::find_recipe(recipe) : plan::recipe_for_scheme_name(scheme);
+  if (!r.ok()) throw UsageError(r.status().message());
+  std::vector<plan::RecipeRule> first;
+  for (const auto& text : rules) {
+    const auto eq = text.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+      throw UsageError(fmt::format("--rule '{}': expected REGEX=SCHEME", text));
+    }
+    plan::RecipeRule rule;
+    rule.pattern = text.substr(0, eq);
+    rule.scheme = text.substr(eq + 1);
+    first.push_back(std::move(rule));
+  }
+  r->prepend_rules(std::move(first));
+  Status ok = r->validate();
+  if (!ok.ok()) throw UsageError(ok.message());
+  return std::move(*r);
+}
+
+std::string recipe_label(const plan::Recipe& r) {
+  if (r.name.ends_with(".json")) return std::filesystem::path(r.name).stem().string();
+  return r.name;
+}
+
+}  // namespace bitsmith::cli
