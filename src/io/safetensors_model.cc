@@ -12,6 +12,7 @@
 
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
+#include "json_guard.h"
 #include "readers.h"
 #include "st_layout.h"
 
@@ -71,6 +72,7 @@ Status index_shards(Shards* s) {
 // Loads the shards named by an index.json's weight_map (each file once).
 Status load_index(const std::string& index_path, Shards* s) {
   BITSMITH_ASSIGN_OR_RETURN(std::string text, read_text(index_path));
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(text, index_path));
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: not a JSON object", index_path);
   auto wm = j.find("weight_map");
@@ -250,6 +252,7 @@ Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& pat
   if (fs::exists(tok, ec)) {
     BITSMITH_ASSIGN_OR_RETURN(m->mutable_vocabulary(), read_hf_tokenizer(tok.string()));
   }
+  BITSMITH_RETURN_IF_ERROR(check_hyperparameters(*m));
   return m;
 }
 

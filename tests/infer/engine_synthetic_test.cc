@@ -294,3 +294,29 @@ TEST(EngineSynthetic, NonFiniteWeightsDoNotCrash) {
 
 }  // namespace
 }  // namespace bitsmith::infer
+
+namespace bitsmith::infer {
+namespace {
+
+TEST(EngineSynthetic, NonFiniteWeightsAreRefusedByName) {
+  // NaN in a layer weight: found when the layer is first loaded, by the forward pass.
+  auto m = testing::random_llama({2, 48, 1, false});
+  m->values("blk.1.ffn_up.weight")[77] = std::nanf("");
+  auto e = Engine::create(*m, {});
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  std::vector<float> logits;
+  Status st = (*e)->forward(kTokens, 0, 0, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("memory: tensor 'blk.1.ffn_up.weight' holds a non-finite weight (nan) at element 77"),
+            std::string::npos) << st.message();
+  // Inf in the embedding (loaded at create).
+  auto m2 = testing::random_llama({2, 48, 1, false});
+  m2->values("token_embd.weight")[5] = INFINITY;
+  auto e2 = Engine::create(*m2, {});
+  ASSERT_FALSE(e2.ok());
+  EXPECT_NE(e2.status().message().find("tensor 'token_embd.weight' holds a non-finite weight (inf)"), std::string::npos)
+      << e2.status().message();
+}
+
+}  // namespace
+}  // namespace bitsmith::infer
