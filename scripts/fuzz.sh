@@ -4,7 +4,7 @@
 # PyPI packages and a few bytes of Python; nothing is committed).
 #   scripts/fuzz.sh [RUNS]            default 100000 per target (CI uses a small number)
 #   FUZZ_TARGETS="gguf" scripts/fuzz.sh 1000000
-# Prints "fuzz: <target> <executions> execs, 0 crashes" lines; exits non-zero on a finding
+# Prints "fuzz: <target> <executions> execs, 0 crashes, <seconds> s" lines; exits non-zero on a finding
 # (the crashing input is left in build-fuzz/findings/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,10 +92,11 @@ PY
 status=0
 for t in $TARGETS; do
   log="$BUILD/findings/$t.log"
+  start=$(date +%s)
   if "$BUILD/fuzz/${t}_fuzz" -runs="$RUNS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$BUILD/findings/${t}-" "$SEEDS/$t" >"$log" 2>&1; then
     execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' || echo "?")
-    echo "fuzz: $t $execs execs, 0 crashes"
+    echo "fuzz: $t $execs execs, 0 crashes, $(( $(date +%s) - start )) s"
   else
     echo "fuzz: $t FOUND A PROBLEM; see $log and $BUILD/findings/"
     tail -30 "$log"
