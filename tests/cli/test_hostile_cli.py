@@ -49,12 +49,14 @@ class HostileInputTest(unittest.TestCase):
     def test_nan_weight(self):
         if not os.path.exists(MODEL):
             self.skipTest("stories260K not present")
-        data = bytearray(open(MODEL, "rb").read())
+        with open(MODEL, "rb") as f:
+            data = bytearray(f.read())
         dim, _, _, _, _, vocab, _ = struct.unpack_from("<7i", data)
         # The first float after the token embedding: blk.0.attn_norm.weight[0].
         struct.pack_into("<f", data, 28 + 4 * abs(vocab) * dim, float("nan"))
         path = os.path.join(self.tmp, "nan.bin")
-        open(path, "wb").write(bytes(data))
+        with open(path, "wb") as f:
+            f.write(bytes(data))
         p = clitest.run("eval", path, "--tokenizer", TOK, "--text", TEXT, "--ctx", 64, "--max-chunks", 1, check=False)
         self.one_error(p, path, "tensor 'blk.0.attn_norm.weight' holds a non-finite weight (nan)")
         p = clitest.run("generate", path, "--tokenizer", TOK, "--prompt", "Once", "--max-tokens", 4, check=False)
