@@ -272,6 +272,17 @@ std::vector<Case> corpus() {
                  "__metadata__ 'bitsmith.quantization': JSON nests deeper than 64"});
   }
 
+  // --- size products that used to overflow (UBSan) ---
+  c.push_back({"nvfp4_cols_overflow.safetensors",
+               safetensors(R"({"w.weight_packed":{"dtype":"U8","shape":[0,6917529027641081856],"data_offsets":[0,0]},)"
+                           R"("w.weight_scale":{"dtype":"F8_E4M3","shape":[0],"data_offsets":[0,0]},)"
+                           R"("w.weight_global_scale":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
+               "'w.weight_packed' has 6917529027641081856 columns, which overflows"});
+  c.push_back({"layout_shape_huge.safetensors",
+               safetensors(R"({"__metadata__":{"bitsmith.quantization":"{\"w.weight\":{\"scheme\":\"q4_0\",\"shape\":[4611686018427387904,4611686018427387904]}}"},)"
+                           R"("w.qdata":{"dtype":"U8","shape":[18],"data_offsets":[0,18]}})", 18),
+               "shape [4611686018427387904, 4611686018427387904] is too large"});
+
   // --- hyperparameters bounded by what the file holds, before anything is sized by them ---
   {
     // block_count as the only count key (no duplicate): 2^40 layers in a 1 KB file.
