@@ -4,12 +4,12 @@
 # PyPI packages and a few bytes of Python; nothing is committed).
 #   scripts/fuzz.sh [RUNS]            default 100000 per target (CI uses a small number)
 #   FUZZ_TARGETS="gguf" scripts/fuzz.sh 1000000
-# Prints "fuzz: <target> <executions> execs, 0 crashes" lines; exits non-zero on a finding
+# Prints "fuzz: <target> <executions> execs, 0 crashes, <seconds> s" lines; exits non-zero on a finding
 # (the crashing input is left in build-fuzz/findings/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-100000}
-TARGETS=${FUZZ_TARGETS:-"gguf safetensors llama2c"}
+TARGETS=${FUZZ_TARGETS:-"gguf safetensors llama2c json npy"}
 BUILD=${BITSMITH_FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${BITSMITH_FUZZ_JOBS:-2}
 
@@ -21,7 +21,7 @@ fi
 for t in $TARGETS; do ninja -C "$BUILD" -j "$JOBS" "${t}_fuzz" >/dev/null; done
 
 SEEDS="$BUILD/seeds"
-mkdir -p "$SEEDS"/{gguf,safetensors,llama2c} "$BUILD/findings"
+mkdir -p "$SEEDS"/{gguf,safetensors,llama2c,json,npy} "$BUILD/findings"
 python3 - "$SEEDS" <<'PY'
 import json, struct, sys, os
 import numpy as np
@@ -73,15 +73,30 @@ n = 4 * 8 + 8 + 4 * 64 + 8 + 3 * 16 * 8 + 8 + 2 * 2 * 2
 open(os.path.join(root, "llama2c", "seed1.bin"), "wb").write(struct.pack("<7i", *h) + np.linspace(-1, 1, n, dtype=np.float32).tobytes())
 tok = struct.pack("<i", 8) + b"".join(struct.pack("<fi", -i, len(t)) + t for i, t in enumerate([b"<unk>", b"\n<s>\n", b"\n</s>\n", b" a"]))
 open(os.path.join(root, "llama2c", "seed2.bin"), "wb").write(bytes([1, 3]) + tok)
+
+# json: the first byte picks the parser (0 config.json, 1 tokenizer.json, 2 safetensors header).
+cfg = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+       "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 32, "max_position_embeddings": 256,
+       "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True, "rope_scaling": {"type": "linear", "factor": [2.0]}}
+open(os.path.join(root, "json", "config"), "wb").write(b"\x00" + json.dumps(cfg).encode())
+open(os.path.join(root, "json", "tokenizer"), "wb").write(b"\x01" + open(os.path.join(root, "safetensors", "seed2.json"), "rb").read())
+hdr = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}, "e": {"dtype": "F16", "shape": [0], "data_offsets": [0, 0]},
+       "__metadata__": {"format": "pt", "bitsmith.quantization": json.dumps({"w": {"scheme": "q4_0", "shape": [4, 32]}})}}
+open(os.path.join(root, "json", "header"), "wb").write(b"\x02" + json.dumps(hdr).encode())
+open(os.path.join(root, "json", "nested"), "wb").write(b"\x00" + b'{"a":' * 70 + b"1" + b"}" * 70)
+for name, arr in (("f4", np.arange(12, dtype=np.float32).reshape(3, 4)), ("f2", np.ones((2, 3, 2), np.float16)),
+                  ("scalar", np.float32(1.5)), ("empty", np.zeros((0, 4), np.float32))):
+    np.save(os.path.join(root, "npy", name + ".npy"), arr)
 PY
 
 status=0
 for t in $TARGETS; do
   log="$BUILD/findings/$t.log"
+  start=$(date +%s)
   if "$BUILD/fuzz/${t}_fuzz" -runs="$RUNS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$BUILD/findings/${t}-" "$SEEDS/$t" >"$log" 2>&1; then
     execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' || echo "?")
-    echo "fuzz: $t $execs execs, 0 crashes"
+    echo "fuzz: $t $execs execs, 0 crashes, $(( $(date +%s) - start )) s"
   else
     echo "fuzz: $t FOUND A PROBLEM; see $log and $BUILD/findings/"
     tail -30 "$log"

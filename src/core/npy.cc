@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bitsmith/core/checked.h"
+#include "bitsmith/core/mapped_file.h"
 
 namespace bitsmith {
 
@@ -40,6 +41,7 @@ Result<std::vector<int64_t>> parse_shape(const std::string& path, const std::str
   }
   size_t i = 1;
   while (i + 1 < s.size()) {
+    if (dims.size() > static_cast<size_t>(kMaxDims)) return corrupt_data("{}: .npy shape has more than {} dims", path, kMaxDims);
     while (i + 1 < s.size() && (s[i] == ' ' || s[i] == ',')) ++i;
     if (i + 1 >= s.size()) break;
     int64_t v = 0;
@@ -58,27 +60,27 @@ Result<std::vector<int64_t>> parse_shape(const std::string& path, const std::str
 
 }  // namespace
 
-Result<Tensor> read_npy(const std::string& path) {
-  FilePtr f(std::fopen(path.c_str(), "rb"));
-  if (!f) return io_error("{}: cannot open", path);
-  unsigned char pre[10];
-  if (std::fread(pre, 1, 10, f.get()) != 10 || std::memcmp(pre, "\x93NUMPY", 6) != 0) {
+Result<Tensor> parse_npy(std::span<const uint8_t> b, std::string_view path) {
+  if (b.size() < 10 || std::memcmp(b.data(), "\x93NUMPY", 6) != 0) {
     return corrupt_data("{}: not a .npy file (bad magic)", path);
   }
-  const int major = pre[6];
-  uint32_t hlen = pre[8] | (pre[9] << 8);
-  if (major >= 2) {  // versions 2 and 3 use a 4-byte header length
-    unsigned char more[2];
-    if (std::fread(more, 1, 2, f.get()) != 2) return corrupt_data("{}: truncated header", path);
-    hlen |= static_cast<uint32_t>(more[0]) << 16 | static_cast<uint32_t>(more[1]) << 24;
+  const int major = b[6];
+  uint64_t hlen = b[8] | (b[9] << 8);
+  uint64_t pos = 10;
+  if (major >= 2 && major <= 3) {  // versions 2 and 3 use a 4-byte header length
+    if (b.size() < 12) return corrupt_data("{}: truncated .npy header length at offset 10", path);
+    hlen |= static_cast<uint64_t>(b[10]) << 16 | static_cast<uint64_t>(b[11]) << 24;
+    pos = 12;
   } else if (major != 1) {
     return unsupported("{}: .npy version {} not supported", path, major);
   }
   if (hlen > (1u << 24)) return corrupt_data("{}: .npy header length {} too large", path, hlen);
-  std::string h(hlen, '\0');
-  if (std::fread(h.data(), 1, hlen, f.get()) != hlen) {
-    return corrupt_data("{}: truncated .npy header", path);
+  if (hlen > b.size() - pos) {
+    return corrupt_data("{}: truncated .npy header: {} bytes at offset {} but the file has {}", path, hlen, pos,
+                        b.size());
   }
+  const std::string h(reinterpret_cast<const char*>(b.data() + pos), static_cast<size_t>(hlen));
+  pos += hlen;
   const std::string descr = dict_value(h, "descr");
   DType dt;
   if (descr == "'<f4'") dt = DType::kF32;
@@ -87,16 +89,25 @@ Result<Tensor> read_npy(const std::string& path) {
   if (dict_value(h, "fortran_order") != "False") {
     return unsupported("{}: Fortran-ordered .npy arrays are not supported", path);
   }
-  BITSMITH_ASSIGN_OR_RETURN(auto dims, parse_shape(path, dict_value(h, "shape")));
-  BITSMITH_ASSIGN_OR_RETURN(Shape shape, Shape::from(dims));
-  const auto bytes = checked_mul(static_cast<uint64_t>(shape.numel()), dtype_size(dt));
-  if (!bytes) return corrupt_data("{}: .npy shape {} overflows", path, shape.to_string());
-  Tensor t(dt, shape);
-  if (std::fread(t.mutable_data(), 1, *bytes, f.get()) != *bytes) {
-    return corrupt_data("{}: .npy data truncated (shape {} needs {} bytes)", path,
-                        shape.to_string(), *bytes);
+  BITSMITH_ASSIGN_OR_RETURN(auto dims, parse_shape(std::string(path), dict_value(h, "shape")));
+  auto shape = Shape::from(dims);
+  if (!shape.ok()) return corrupt_data("{}: .npy shape: {}", path, shape.status().message());
+  const auto numel = checked_product(dims);
+  const auto bytes = numel ? checked_mul(*numel, dtype_size(dt)) : std::nullopt;
+  if (!bytes) return corrupt_data("{}: .npy shape {} overflows", path, shape->to_string());
+  // Checked before the allocation: a 100-byte file cannot ask for terabytes.
+  if (*bytes > b.size() - pos) {
+    return corrupt_data("{}: .npy data truncated: shape {} needs {} bytes at offset {} but the file has {} left",
+                        path, shape->to_string(), *bytes, pos, b.size() - pos);
   }
+  Tensor t(dt, *shape);
+  if (*bytes > 0) std::memcpy(t.mutable_data(), b.data() + pos, static_cast<size_t>(*bytes));
   return t;
+}
+
+Result<Tensor> read_npy(const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  return parse_npy(file->bytes(), path);
 }
 
 Status write_npy(const std::string& path, const TensorView& t) {

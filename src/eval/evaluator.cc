@@ -210,6 +210,12 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
         kld[e] += s.kld;
         agree[e] += s.top1_equal ? 1.0 : 0.0;
       }
+      // The engine refuses non-finite float weights as it loads them; this catches the rest
+      // (a NaN scale in a quantized matrix, an overflow) instead of reporting perplexity "nan".
+      if (!std::isfinite(nll[e])) {
+        return corrupt_data("evaluate: model {} gave non-finite logits in chunk {} (NaN or Inf weights or scales)",
+                            e == 0 ? std::string("under test") : fmt::format("{} (reference)", e), c);
+      }
     }
     if (opt.progress) {
       opt.progress(c + 1, res.chunks, std::chrono::duration<double>(Clock::now() - t0).count());

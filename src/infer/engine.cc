@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -78,9 +79,35 @@ struct Engine::Impl {
   void size_scratch(int64_t n);
 };
 
+namespace {
+// A NaN or Inf weight makes every logit NaN: perplexity "nan" and empty generated text. Refused
+// where the weight is loaded, so the error names it. Blocks of 4096 keep the scan vectorized.
+Status check_finite(const Model& model, const std::string& name, const Tensor& t) {
+  const auto v = t.as<float>();
+  for (size_t b = 0; b < v.size(); b += 4096) {
+    const size_t e = std::min(v.size(), b + 4096);
+    uint32_t m = 0;
+    for (size_t i = b; i < e; ++i) {
+      uint32_t u;
+      std::memcpy(&u, &v[i], 4);
+      m = std::max(m, u & 0x7FFFFFFFu);
+    }
+    if (m < 0x7F800000u) continue;  // below the exponent-all-ones codes: all finite
+    for (size_t i = b; i < e; ++i) {
+      if (!std::isfinite(v[i])) {
+        return corrupt_data("{}: tensor '{}' holds a non-finite weight ({}) at element {}", model.path(), name,
+                            v[i], i);
+      }
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace
+
 Result<Tensor> Engine::Impl::load(const std::string& name, const Shape& expect,
                                   bool linear) const {
   BITSMITH_ASSIGN_OR_RETURN(Tensor t, model->load_f32(name));
+  BITSMITH_RETURN_IF_ERROR(check_finite(*model, name, t));
   if (!(t.shape() == expect)) {
     return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model->path(),
                         name, t.shape().to_string(), expect.to_string());
@@ -122,6 +149,7 @@ Result<HeadMatrix> Engine::Impl::load_head(const std::string& name) const {
     }
   }
   BITSMITH_ASSIGN_OR_RETURN(Tensor t, model->load_f32(name));
+  BITSMITH_RETURN_IF_ERROR(check_finite(*model, name, t));
   if (!(t.shape() == expect)) {
     return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model->path(),
                         name, t.shape().to_string(), expect.to_string());
@@ -328,6 +356,27 @@ Result<std::unique_ptr<Engine>> Engine::create(const Model& model, EngineOptions
   BITSMITH_ASSIGN_OR_RETURN(impl->output_norm, impl->load("output_norm.weight", {hp.dim}, false));
   if (model.has_tensor("output.weight")) {
     BITSMITH_ASSIGN_OR_RETURN(impl->output, impl->load_head("output.weight"));
+  }
+  // The KV cache is sized by n_layers and the k/v width: both are checked against the tensors the
+  // file really holds (names and shapes, nothing loaded) before it is allocated, so a small file
+  // whose header claims 2^20 layers or a huge head_dim is refused here, by name.
+  {
+    std::map<std::string_view, const Shape*> shapes;
+    for (const auto& t : model.tensors()) shapes[t.name] = &t.shape;
+    const Shape kv_shape{hp.n_kv_heads * hp.head_dim, hp.dim};
+    for (int64_t l = 0; l < hp.n_layers; ++l) {
+      for (const char* t : {"attn_k.weight", "attn_v.weight"}) {
+        const std::string name = fmt::format("blk.{}.{}", l, t);
+        auto it = shapes.find(name);
+        if (it == shapes.end()) {
+          return corrupt_data("{}: no tensor '{}' for layer {} of {}", model.path(), name, l, hp.n_layers);
+        }
+        if (!(*it->second == kv_shape)) {
+          return corrupt_data("{}: tensor '{}' has shape {}, the hyperparameters say {}", model.path(), name,
+                              it->second->to_string(), kv_shape.to_string());
+        }
+      }
+    }
   }
   impl->cached.resize(static_cast<size_t>(hp.n_layers));
   const auto kv = checked_mul(static_cast<uint64_t>(impl->ctx),

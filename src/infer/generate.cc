@@ -93,6 +93,11 @@ Result<GenerateResult> generate(Engine& engine, const Tokenizer& tokenizer,
   int64_t pos = n_prompt;
   const int64_t limit = std::min(options.max_tokens, engine.context() - n_prompt);
   for (int64_t i = 0; i < limit; ++i) {
+    // NaN logits (non-finite weights or scales the loader could not see, e.g. in a quantized
+    // output matrix) would decode as an empty text with success; say so instead.
+    if (std::any_of(logits.begin(), logits.end(), [](float x) { return std::isnan(x); })) {
+      return corrupt_data("the model produced NaN logits at position {} (non-finite weights or scales)", pos - 1);
+    }
     const int32_t next = sampler.sample(logits);
     if (next == tokenizer.bos_id() || next == tokenizer.eos_id()) break;
     res.tokens.push_back(next);

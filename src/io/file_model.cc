@@ -167,6 +167,40 @@ bool valid_utf8(std::string_view s) {
 }
 }  // namespace detail
 
+namespace detail {
+Status check_hyperparameters(const FileModel& m) {
+  const LlamaHyperparameters& hp = m.hyperparameters();
+  uint64_t max_numel = 0;
+  for (const auto& t : m.tensors()) max_numel = std::max(max_numel, static_cast<uint64_t>(t.shape.numel()));
+  constexpr int64_t kMax = UINT32_MAX;  // what GGUF stores them in; products of two stay below 2^64
+  const std::pair<const char*, int64_t> fields[] = {
+      {"dim", hp.dim}, {"hidden_dim", hp.hidden_dim}, {"n_layers", hp.n_layers}, {"n_heads", hp.n_heads},
+      {"n_kv_heads", hp.n_kv_heads}, {"head_dim", hp.head_dim}, {"vocab_size", hp.vocab_size},
+      {"context_length", hp.context_length}};
+  for (const auto& [name, v] : fields) {
+    if (v < 0 || v > kMax) return corrupt_data("{}: hyperparameter {} = {} is outside 0..{}", m.path(), name, v, kMax);
+  }
+  if (static_cast<uint64_t>(hp.n_layers) > m.tensors().size()) {
+    return corrupt_data("{}: hyperparameter n_layers = {} but the file holds only {} tensors", m.path(), hp.n_layers,
+                        m.tensors().size());
+  }
+  if (m.tensors().empty()) return Status::Ok();
+  // Every one of these is a dimension of some weight the model must hold (token_embd is
+  // [vocab, dim], ffn_gate [hidden, dim], attn_q [heads * head_dim, dim]).
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  const std::pair<const char*, uint64_t> widths[] = {
+      {"dim", u(hp.dim)}, {"hidden_dim", u(hp.hidden_dim)}, {"vocab_size", u(hp.vocab_size)},
+      {"n_heads * head_dim", u(hp.n_heads) * u(hp.head_dim)}, {"n_kv_heads * head_dim", u(hp.n_kv_heads) * u(hp.head_dim)}};
+  for (const auto& [name, v] : widths) {
+    if (v > max_numel) {
+      return corrupt_data("{}: hyperparameter {} = {} exceeds the element count of the largest tensor ({})", m.path(),
+                          name, v, max_numel);
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace detail
+
 Result<FileFormat> detect_format(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -183,6 +217,12 @@ Result<FileFormat> detect_format(const std::string& path) {
   if (b.size() >= 9 && b[8] == '{') return FileFormat::kSafetensors;
   if (path.ends_with(".safetensors")) return FileFormat::kSafetensors;
   if (path.ends_with(".gguf")) return FileFormat::kGguf;
+  // No magic: llama2.c only if its header is plausible, so a text file is not read as
+  // "dim 1025509898" and refused for a reason that makes no sense to its owner.
+  if (std::string why = detail::llama2c_header_problem(b); !why.empty()) {
+    return corrupt_data("{}: not a model file (GGUF, safetensors or llama2.c): no GGUF magic, no safetensors "
+                        "header, and {}", path, why);
+  }
   return FileFormat::kLlama2c;
 }
 

@@ -152,6 +152,7 @@ Result<std::unique_ptr<FileModel>> read_gguf_model(const std::string& path) {
   BITSMITH_ASSIGN_OR_RETURN(hp.vocab_size, get_int(g, path, a + "vocab_size", hp.vocab_size, false));
   BITSMITH_RETURN_IF_ERROR(read_vocabulary(g, path, hp.vocab_size, &m->mutable_vocabulary()));
   if (hp.vocab_size == 0) hp.vocab_size = static_cast<int64_t>(m->vocabulary().tokens.size());
+  BITSMITH_RETURN_IF_ERROR(check_hyperparameters(*m));
   return m;
 }
 

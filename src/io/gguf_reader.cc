@@ -213,7 +213,7 @@ class Parser {
         return corrupt_data("{}: tensor '{}' bytes [{}, {}+{}) run past the end of the data section ({} bytes)", name_,
                             t.name, t.offset, t.offset, t.size, data_size);
       }
-      order.push_back(&t);
+      if (t.size > 0) order.push_back(&t);  // an empty tensor holds no bytes: it overlaps nothing
     }
     std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
     for (size_t k = 1; k < order.size(); ++k) {

@@ -1,5 +1,8 @@
 // GGUF v3 writer: metadata llama.cpp needs (general.*, {arch}.*, tokenizer.ggml.*), tensor infos
 // with offsets computed from the schemes' sizes, then the data streamed tensor by tensor.
+#include <cstdint>
+#include <utility>
+
 #include "bitsmith/core/assert.h"
 #include "bitsmith/core/atomic_file.h"
 #include "bitsmith/core/checked.h"
@@ -77,6 +80,18 @@ Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, cons
                   const ProduceFn& produce, uint64_t* bytes_written) {
   const LlamaHyperparameters& hp = model.hyperparameters();
   const std::string a = hp.architecture + ".";
+  // llama.cpp reads these keys as u32 and nothing else; a value that does not fit is refused
+  // here rather than written truncated (2^32 + 8 layers would come back as 8).
+  const std::pair<const char*, int64_t> u32_keys[] = {
+      {"context_length", hp.context_length}, {"embedding_length", hp.dim}, {"block_count", hp.n_layers},
+      {"feed_forward_length", hp.hidden_dim}, {"attention.head_count", hp.n_heads},
+      {"attention.head_count_kv", hp.n_kv_heads}, {"rope.dimension_count", hp.head_dim},
+      {"vocab_size", hp.vocab_size}};
+  for (const auto& [key, v] : u32_keys) {
+    if (v < 0 || v > static_cast<int64_t>(UINT32_MAX)) {
+      return invalid_argument("{}: hyperparameter {}{} = {} does not fit GGUF's u32", out, a, key, v);
+    }
+  }
   Header h;
   h.kv("general.architecture", GgufValue::str(hp.architecture));
   h.kv("general.name", GgufValue::str(hp.name.empty() ? "bitsmith" : hp.name));

@@ -1,6 +1,7 @@
 // llama2.c checkpoints (Karpathy's "version 0" export: seven int32 then float32 arrays) and their
 // tokenizer.bin. Layout in REFERENCE.md 3.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -76,6 +77,22 @@ Result<Vocabulary> read_llama2c_tokenizer(const std::string& path, int64_t vocab
 }
 
 namespace detail {
+
+std::string llama2c_header_problem(std::span<const uint8_t> bytes) {
+  static const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+  if (bytes.size() < 28) return fmt::format("{} bytes are too few for a llama2.c header (28)", bytes.size());
+  int32_t h[7];
+  std::memcpy(h, bytes.data(), sizeof(h));
+  for (int i = 0; i < 7; ++i) {
+    const int64_t v = i == 5 ? std::abs(static_cast<int64_t>(h[i])) : h[i];
+    if (v < 1 || v > kMaxLlama2cField) {
+      return fmt::format("llama2.c header field {} = {} is outside 1..{}", names[i], h[i], kMaxLlama2cField);
+    }
+  }
+  if (h[0] % h[3] != 0) return fmt::format("llama2.c header dim {} is not a multiple of n_heads {}", h[0], h[3]);
+  return "";
+}
+
 namespace {
 
 // tokenizer.bin, else the first tok*.bin (sorted) beside the checkpoint; "" when none.
@@ -109,6 +126,8 @@ Result<std::unique_ptr<FileModel>> read_llama2c(const std::string& path,
   for (int i = 0; i < 7; ++i) {
     int64_t v = i == 5 ? vocab : h[i];
     if (v <= 0) return corrupt_data("{}: header field {} = {} must be positive", path, names[i], h[i]);
+    // Bounded before the per-layer loops below build names and sources for every layer.
+    if (v > kMaxLlama2cField) return corrupt_data("{}: header field {} = {} exceeds {}", path, names[i], h[i], kMaxLlama2cField);
   }
   if (dim % heads != 0) return corrupt_data("{}: dim {} is not a multiple of n_heads {}", path, dim, heads);
   if (heads % kv_heads != 0) return corrupt_data("{}: n_heads {} is not a multiple of n_kv_heads {}", path, heads, kv_heads);

@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bitsmith/core/checked.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
+#include "json_guard.h"
 #include "readers.h"
 #include "st_layout.h"
 
@@ -71,6 +73,7 @@ Status index_shards(Shards* s) {
 // Loads the shards named by an index.json's weight_map (each file once).
 Status load_index(const std::string& index_path, Shards* s) {
   BITSMITH_ASSIGN_OR_RETURN(std::string text, read_text(index_path));
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(text, index_path));
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: not a JSON object", index_path);
   auto wm = j.find("weight_map");
@@ -135,7 +138,12 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
                           "weight_scale, F32 weight_global_scale)", file, hf_base);
     }
     BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme("nvfp4"));
-    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{packed->entry->shape[0], packed->entry->shape[1] * 2}));
+    // Two fp4 codes per byte; checked, as a zero-row tensor may claim any column count.
+    const auto cols = checked_mul(static_cast<uint64_t>(packed->entry->shape[1]), 2);
+    if (!cols || *cols > static_cast<uint64_t>(INT64_MAX)) {
+      return corrupt_data("{}: '{}.weight_packed' has {} columns, which overflows", file, hf_base, packed->entry->shape[1]);
+    }
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{packed->entry->shape[0], static_cast<int64_t>(*cols)}));
     src.data = s.range(*packed);
     src.scales = s.range(*scale);
     src.tensor_scale = 1.0f / read_f32_scalar(s.range(*global));
@@ -145,6 +153,12 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
     const Located* data = mark(hf_base + ".qdata");
     if (!data) return corrupt_data("{}: '{}' is listed in {} but '{}.qdata' is missing", file, weight, st_layout::kMetadataKey, hf_base);
     BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(e.scheme));
+    // The scheme's byte counts multiply rows by cols: keep the product far from 64 bits (2^48
+    // elements is 256 T, beyond any file) before they are asked for.
+    const auto numel = checked_mul(static_cast<uint64_t>(e.rows), static_cast<uint64_t>(e.cols));
+    if (!numel || *numel > (uint64_t{1} << 48)) {
+      return corrupt_data("{}: {} entry '{}' shape [{}, {}] is too large", file, st_layout::kMetadataKey, weight, e.rows, e.cols);
+    }
     BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{e.rows, e.cols}));
     src.data = s.range(*data);
     if (const Located* sc = mark(hf_base + ".qscales")) src.scales = s.range(*sc);
@@ -250,6 +264,7 @@ Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& pat
   if (fs::exists(tok, ec)) {
     BITSMITH_ASSIGN_OR_RETURN(m->mutable_vocabulary(), read_hf_tokenizer(tok.string()));
   }
+  BITSMITH_RETURN_IF_ERROR(check_hyperparameters(*m));
   return m;
 }
 

@@ -1,16 +1,41 @@
 // safetensors header parsing and validation.
 #include <algorithm>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/io/safetensors.h"
 #include "byte_reader.h"
+#include "json_guard.h"
 
 namespace bitsmith::io {
 namespace {
 
 using nlohmann::json;
+
+// SAX pass that records the first repeated key of the top-level object (nothing is built).
+struct TopLevelKeys : nlohmann::json_sax<json> {
+  int depth = 0;
+  std::unordered_set<std::string> seen;
+  std::string dup;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { ++depth; return true; }
+  bool end_object() override { --depth; return true; }
+  bool start_array(std::size_t) override { ++depth; return true; }
+  bool end_array() override { --depth; return true; }
+  bool key(string_t& k) override {
+    if (depth == 1 && !seen.insert(k).second && dup.empty()) dup = k;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
 
 Status parse_entry(const std::string& key, const json& v, uint64_t data_size, std::string_view name,
                    SafetensorsEntry* e) {
@@ -64,21 +89,19 @@ Result<SafetensorsFile> parse_safetensors(std::span<const uint8_t> bytes, std::s
   SafetensorsFile f;
   f.data_offset = 8 + n;
   const uint64_t data_size = r.remaining();
-  // Duplicate keys are silently merged by JSON parsers; catch them during the parse instead.
-  std::vector<std::string> keys;
-  std::string dup;
-  auto cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-    if (depth == 1 && ev == json::parse_event_t::key) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (dup.empty() && std::find(keys.begin(), keys.end(), k) != keys.end()) dup = k;
-      keys.push_back(k);
-    }
-    return true;
-  };
-  json h = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
+  BITSMITH_RETURN_IF_ERROR(
+      detail::check_json_depth({reinterpret_cast<const char*>(text.data()), text.size()}, name, 8));
+  // Duplicate keys are silently merged by JSON parsers; a first SAX pass catches them. (Not
+  // nlohmann's parser callback: its DOM builder makes every callback parse quadratic, a minute
+  // for 50,000 entries.) Both passes are linear.
+  TopLevelKeys keys;
+  if (!json::sax_parse(text.begin(), text.end(), &keys, json::input_format_t::json, /*strict=*/true)) {
+    return corrupt_data("{}: header (bytes 8..{}) is not valid JSON", name, 8 + n);
+  }
+  if (!keys.dup.empty()) return corrupt_data("{}: duplicate tensor name '{}' in the header", name, keys.dup);
+  json h = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (h.is_discarded()) return corrupt_data("{}: header (bytes 8..{}) is not valid JSON", name, 8 + n);
   if (!h.is_object()) return corrupt_data("{}: header is JSON but not an object", name);
-  if (!dup.empty()) return corrupt_data("{}: duplicate tensor name '{}' in the header", name, dup);
   for (auto it = h.begin(); it != h.end(); ++it) {
     if (it.key() == "__metadata__") {
       if (!it->is_object()) return corrupt_data("{}: __metadata__ is not an object", name);
@@ -92,8 +115,12 @@ Result<SafetensorsFile> parse_safetensors(std::span<const uint8_t> bytes, std::s
     BITSMITH_RETURN_IF_ERROR(parse_entry(it.key(), *it, data_size, name, &e));
     f.tensors.push_back(std::move(e));
   }
+  // Zero-size tensors hold no bytes, so they overlap nothing wherever they sit within bounds
+  // (the safetensors library writes an empty tensor at its neighbour's offset).
   std::vector<const SafetensorsEntry*> order;
-  for (const auto& e : f.tensors) order.push_back(&e);
+  for (const auto& e : f.tensors) {
+    if (e.end > e.begin) order.push_back(&e);
+  }
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
   for (size_t k = 1; k < order.size(); ++k) {
     if (order[k - 1]->end > order[k]->begin) {

@@ -2,12 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_guard.h"
+
 namespace bitsmith::io::detail::st_layout {
 
 Status parse_metadata(const std::map<std::string, std::string>& metadata, std::string_view file,
                       std::map<std::string, Entry>* out) {
   auto it = metadata.find(kMetadataKey);
   if (it == metadata.end()) return Status::Ok();
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(it->second, fmt::format("{}: __metadata__ '{}'", file, kMetadataKey)));
   nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: __metadata__ '{}' is not a JSON object", file, kMetadataKey);
   for (auto e = j.begin(); e != j.end(); ++e) {

@@ -121,11 +121,12 @@ TEST(LayerRunner, NonFiniteActivationsAreAnError) {
   auto model = random_model(1);
   model->values("token_embd.weight")[3] = std::nanf("");
   std::vector<std::vector<int32_t>> segs = {{1, 0, 2, 3}};
+  // The engine refuses the NaN weight as it loads it (at create, for the embedding); either way
+  // it is an error that says "non-finite".
   auto runner = LayerRunner::create(*model, segs);
-  ASSERT_TRUE(runner.ok());
-  auto st = (*runner)->collect(CollectOptions{});
+  const Status st = runner.ok() ? (*runner)->collect(CollectOptions{}).status() : runner.status();
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.status().message().find("non-finite"), std::string::npos) << st.status().message();
+  EXPECT_NE(st.message().find("non-finite"), std::string::npos) << st.message();
 }
 
 TEST(EngineForwardLayer, RefusesBadLayersAndPositions) {

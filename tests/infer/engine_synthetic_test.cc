@@ -160,12 +160,22 @@ TEST(EngineSynthetic, ErrorsNameTheProblem) {
     missing.hp_ = m->hp_;
     missing.add("token_embd.weight", {40, 32}, std::vector<float>(40 * 32));
     missing.add("output_norm.weight", {32}, std::vector<float>(32, 1.0f));
+    // Layers the hyperparameters promise must be there before the KV cache is sized for them.
     auto e = Engine::create(missing, {});
-    ASSERT_TRUE(e.ok());
-    std::vector<float> logits;
-    Status st = (*e)->forward(kTokens, 0, 0, &logits);
-    ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.message().find("blk.0.attn_norm.weight"), std::string::npos) << st.message();
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.status().message().find("no tensor 'blk.0.attn_k.weight' for layer 0 of 2"), std::string::npos)
+        << e.status().message();
+  }
+  {
+    // A k/v width the tensors do not have (head_dim claimed 4096): refused before allocating.
+    auto wide = random_model();
+    wide->hp_.head_dim = 4096;
+    wide->hp_.n_heads = 1;
+    wide->hp_.n_kv_heads = 1;
+    auto e = Engine::create(*wide, {});
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.status().message().find("tensor 'blk.0.attn_k.weight' has shape [16, 32], the hyperparameters say [4096, 32]"),
+              std::string::npos) << e.status().message();
   }
   EngineOptions small;
   small.context = 8;
@@ -284,12 +294,26 @@ TEST(EngineSynthetic, ReleaseTensorAfterEachLayerNotKept) {
   EXPECT_TRUE(released.empty());
 }
 
-TEST(EngineSynthetic, NonFiniteWeightsDoNotCrash) {
-  auto m = random_model();
-  m->values("blk.0.ffn_up.weight")[5] = std::nanf("");
-  m->values("blk.1.attn_q.weight")[0] = INFINITY;
-  const auto logits = prefill(*m);
-  EXPECT_EQ(logits.size(), kTokens.size() * 40);
+// Non-finite weights used to run through (logits all NaN, perplexity "nan" with success); now
+// they are an error naming the tensor, and never a crash.
+TEST(EngineSynthetic, NonFiniteWeightsAreRefusedByName) {
+  // NaN in a layer weight: found when the layer is first loaded, by the forward pass.
+  auto m = testing::random_llama({2, 48, 1, false});
+  m->values("blk.1.ffn_up.weight")[77] = std::nanf("");
+  auto e = Engine::create(*m, {});
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  std::vector<float> logits;
+  Status st = (*e)->forward(kTokens, 0, 0, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("memory: tensor 'blk.1.ffn_up.weight' holds a non-finite weight (nan) at element 77"),
+            std::string::npos) << st.message();
+  // Inf in the embedding (loaded at create).
+  auto m2 = testing::random_llama({2, 48, 1, false});
+  m2->values("token_embd.weight")[5] = INFINITY;
+  auto e2 = Engine::create(*m2, {});
+  ASSERT_FALSE(e2.ok());
+  EXPECT_NE(e2.status().message().find("tensor 'token_embd.weight' holds a non-finite weight (inf)"), std::string::npos)
+      << e2.status().message();
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // crash: the sanitizer build runs this too).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +35,17 @@ struct Bytes {
 // GGUF key/value helpers.
 void kv_u32(Bytes& g, std::string_view k, uint32_t v) { g.str(k).u32(4).u32(v); }
 void kv_str(Bytes& g, std::string_view k, std::string_view v) { g.str(k).u32(8).str(v); }
+void kv_u64(Bytes& g, std::string_view k, uint64_t v) { g.str(k).u32(10).u64(v); }
+void kv_i64(Bytes& g, std::string_view k, int64_t v) { g.str(k).u32(11).put(v); }
+
+// `depth` nested JSON objects {"a":{"a":...}} around a 1: what a stack-overflow attack sends.
+std::string nested_json(int depth) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += "{\"a\":";
+  s += "1";
+  s.append(static_cast<size_t>(depth), '}');
+  return s;
+}
 
 // The llama keys a model needs, as n key/values.
 constexpr uint64_t kLlamaKeys = 6;
@@ -233,14 +246,90 @@ std::vector<Case> corpus() {
   c.push_back({"tokenizer_json_bad", "", "tokenizer model type \"WordPiece\"",
                {{"model.safetensors", safetensors(ok_hdr, 16)}, {"tokenizer.json", R"({"model":{"type":"WordPiece","vocab":{}}})"}}, "."});
 
+  // --- JSON nesting: refused before nlohmann::json recurses (dump, destructors) ---
+  c.push_back({"deep_header.safetensors", safetensors(nested_json(200000), 0), "JSON nests deeper than 64 levels at offset 328"});
+  c.push_back({"deep_array_header.safetensors", safetensors(std::string(200000, '['), 0), "JSON nests deeper than 64 levels at offset 72"});
+  c.push_back({"deep_value.safetensors",
+               safetensors(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16],"x":)" + nested_json(100) + "}}", 16),
+               "JSON nests deeper than 64"});
+  c.push_back({"deep_config", "", "config.json: JSON nests deeper than 64 levels at offset 320",
+               {{"model.safetensors", safetensors(ok_hdr, 16)}, {"config.json", nested_json(100000)}}, "."});
+  c.push_back({"deep_tokenizer", "", "tokenizer.json: JSON nests deeper than 64 levels",
+               {{"model.safetensors", safetensors(ok_hdr, 16)}, {"tokenizer.json", std::string(100000, '[')}}, "."});
+  c.push_back({"deep_tokenizer_config", "", "tokenizer_config.json: JSON nests deeper than 64 levels",
+               {{"model.safetensors", safetensors(ok_hdr, 16)},
+                {"tokenizer.json", R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]}})"},
+                {"tokenizer_config.json", nested_json(1000)}}, "."});
+  c.push_back({"deep_index", "", "model.safetensors.index.json: JSON nests deeper than 64",
+               {{"model.safetensors.index.json", nested_json(100000)}}, "model.safetensors.index.json"});
+  {
+    // The bitsmith.quantization metadata value is JSON inside a JSON string.
+    std::string inner = nested_json(100);
+    std::string escaped;
+    for (char ch : inner) escaped += ch == '"' ? std::string("\\\"") : std::string(1, ch);
+    c.push_back({"deep_metadata.safetensors",
+                 safetensors(R"({"__metadata__":{"bitsmith.quantization":")" + escaped + "\"}}", 0),
+                 "__metadata__ 'bitsmith.quantization': JSON nests deeper than 64"});
+  }
+
+  // --- size products that used to overflow (UBSan) ---
+  c.push_back({"nvfp4_cols_overflow.safetensors",
+               safetensors(R"({"w.weight_packed":{"dtype":"U8","shape":[0,6917529027641081856],"data_offsets":[0,0]},)"
+                           R"("w.weight_scale":{"dtype":"F8_E4M3","shape":[0],"data_offsets":[0,0]},)"
+                           R"("w.weight_global_scale":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
+               "'w.weight_packed' has 6917529027641081856 columns, which overflows"});
+  c.push_back({"layout_shape_huge.safetensors",
+               safetensors(R"({"__metadata__":{"bitsmith.quantization":"{\"w.weight\":{\"scheme\":\"q4_0\",\"shape\":[4611686018427387904,4611686018427387904]}}"},)"
+                           R"("w.qdata":{"dtype":"U8","shape":[18],"data_offsets":[0,18]}})", 18),
+               "shape [4611686018427387904, 4611686018427387904] is too large"});
+
+  // --- hyperparameters bounded by what the file holds, before anything is sized by them ---
+  {
+    // block_count as the only count key (no duplicate): 2^40 layers in a 1 KB file.
+    auto hp_gguf = [](uint64_t layers, uint64_t vocab, int64_t ctx) {
+      Bytes b;
+      b.raw("GGUF").u32(3).u64(1).u64(7);
+      kv_str(b, "general.architecture", "llama");
+      kv_u32(b, "llama.embedding_length", 32);
+      kv_u32(b, "llama.feed_forward_length", 64);
+      kv_u64(b, "llama.block_count", layers);
+      kv_u32(b, "llama.attention.head_count", 4);
+      kv_i64(b, "llama.context_length", ctx);
+      kv_u64(b, "llama.vocab_size", vocab);
+      info(b, "token_embd.weight", {32, 8}, 0, 0);
+      b.pad(32);
+      b.b.append(32 * 8 * 4, '\0');
+      return b.b;
+    };
+    c.push_back({"layers_2e40.gguf", hp_gguf(1ull << 40, 8, 16), "n_layers = 1099511627776 is outside 0..4294967295"});
+    c.push_back({"layers_more_than_tensors.gguf", hp_gguf(1000, 8, 16), "n_layers = 1000 but the file holds only 1 tensors"});
+    c.push_back({"vocab_huge.gguf", hp_gguf(1, 1u << 30, 16), "vocab_size = 1073741824 exceeds the element count of the largest tensor (256)"});
+    c.push_back({"context_negative.gguf", hp_gguf(1, 8, -5), "context_length = -5 is outside"});
+    c.push_back({"context_huge.gguf", hp_gguf(1, 8, int64_t{1} << 40), "context_length = 1099511627776 is outside"});
+  }
+  c.push_back({"config_layers_huge", "", "n_layers = 1099511627776 is outside",
+               {{"model.safetensors", safetensors(ok_hdr, 16)},
+                {"config.json", R"({"hidden_size":4,"intermediate_size":4,"num_hidden_layers":1099511627776,"num_attention_heads":2})"}}, "."});
+  c.push_back({"config_hidden_huge", "", "hidden_dim = 100000000 exceeds the element count of the largest tensor (4)",
+               {{"model.safetensors", safetensors(ok_hdr, 16)},
+                {"config.json", R"({"hidden_size":4,"intermediate_size":100000000,"num_hidden_layers":1,"num_attention_heads":2})"}}, "."});
+
+  // --- not a model at all ---
+  c.push_back({"text.txt", "Once upon a time there was a text file that was given as a model.\n",
+               "not a model file (GGUF, safetensors or llama2.c)"});
+  c.push_back({"tiny.txt", "hi\n", "not a model file (GGUF, safetensors or llama2.c)"});
+
   // --- llama2.c ---
-  c.push_back({"short.bin", llama2c(kTiny, 0).substr(0, 10), "reading n_layers"});
-  c.push_back({"negative_dim.bin", llama2c({-8, 16, 1, 2, 2, 4, 2}, kTinyFloats), "dim = -8 must be positive"});
-  c.push_back({"heads_mismatch.bin", llama2c({8, 16, 1, 3, 3, 4, 2}, kTinyFloats), "not a multiple of n_heads 3"});
+  c.push_back({"short.bin", llama2c(kTiny, 0).substr(0, 10), "10 bytes are too few for a llama2.c header"});
+  c.push_back({"negative_dim.bin", llama2c({-8, 16, 1, 2, 2, 4, 2}, kTinyFloats), "header field dim = -8 is outside 1..16777216"});
+  c.push_back({"heads_mismatch.bin", llama2c({8, 16, 1, 3, 3, 4, 2}, kTinyFloats), "not a model file (GGUF, safetensors or llama2.c): no GGUF magic, no safetensors header, and llama2.c header dim 8 is not a multiple of n_heads 3"});
   c.push_back({"truncated_weights.bin", llama2c(kTiny, kTinyFloats - 1), "truncated: tensor"});
   c.push_back({"trailing.bin", llama2c(kTiny, kTinyFloats + 3), "12 trailing bytes"});
-  // int32 dims cannot overflow 64-bit sizes in llama2.c; huge ones must fail as truncation, at once.
-  c.push_back({"huge_dims.bin", llama2c({1 << 30, 1 << 30, 1 << 30, 2, 2, 1 << 30, 2}, 0), "truncated: tensor 'token_embd.weight'"});
+  // Fields past 2^24 are not a llama2.c header; large plausible ones fail as truncation, at once.
+  c.push_back({"huge_dims.bin", llama2c({1 << 30, 1 << 30, 1 << 30, 2, 2, 1 << 30, 2}, 0), "dim = 1073741824 is outside 1..16777216"});
+  c.push_back({"big_dims.bin", llama2c({1 << 24, 1 << 24, 1 << 24, 2, 2, 1 << 24, 2}, 0), "truncated: tensor 'token_embd.weight'"});
+  // 2^24 layers of dim 2 in a small file: refused at the first missing layer, nothing sized by the count.
+  c.push_back({"many_layers.bin", llama2c({2, 2, 1 << 24, 1, 1, 4, 2}, 64), "truncated: tensor 'blk."});
   {
     Bytes tok;
     tok.i32(8).f32(0).i32(-5);
@@ -299,6 +388,58 @@ TEST_F(BrokenFiles, ValidBaselinesOpen) {
   auto l = open_model((root / "ok.bin").string());
   ASSERT_TRUE(l.ok()) << l.status().to_string();
   EXPECT_EQ((*l)->tensors().size(), 2u + 9u);
+}
+
+TEST_F(BrokenFiles, ZeroSizeTensorsSitAnywhereWithinBounds) {
+  // What the safetensors library writes for an empty tensor: its offsets equal its neighbour's.
+  fs::create_directories(root);
+  write(root / "empty.safetensors",
+        safetensors(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+                    R"("a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                    R"("f":{"dtype":"F16","shape":[4,0],"data_offsets":[8,8]},)"
+                    R"("g":{"dtype":"F32","shape":[0,3],"data_offsets":[16,16]}})", 16));
+  auto m = open_model((root / "empty.safetensors").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ((*m)->tensors().size(), 4u);
+  EXPECT_TRUE((*m)->load_f32("e").ok());
+  // Still refused: an empty tensor past the end, and two non-empty ones overlapping.
+  write(root / "past.safetensors", safetensors(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[20,20]}})", 16));
+  EXPECT_FALSE(open_model((root / "past.safetensors").string()).ok());
+}
+
+TEST_F(BrokenFiles, ManySmallEntriesParse) {
+  // 50,000 entries: the duplicate-name check was a linear search per key (quadratic: about a
+  // minute); now a hash set. No time is asserted; the figure is in the commit message.
+  constexpr int kEntries = 50000;
+  std::string h = "{";
+  for (int i = 0; i < kEntries; ++i) {
+    h += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[1],"data_offsets":[{},{}]}})", i ? "," : "", i, 4 * i,
+                     4 * i + 4);
+  }
+  h += "}";
+  fs::create_directories(root);
+  write(root / "many.safetensors", safetensors(h, 4 * kEntries));
+  auto m = open_model((root / "many.safetensors").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ((*m)->tensors().size(), static_cast<size_t>(kEntries));
+}
+
+TEST_F(BrokenFiles, NonRegularFilesAreRefusedNotWaitedOn) {
+  fs::create_directories(root);
+  // A FIFO with no writer: opening it for reading used to block forever.
+  const fs::path fifo = root / "model.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = open_model(fifo.string());
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("is a FIFO (named pipe)"), std::string::npos) << f.status().message();
+  EXPECT_NE(f.status().message().find(fifo.string()), std::string::npos);
+  // A character device: /dev/zero would be read (mapped) without end.
+  auto z = open_model("/dev/zero");
+  ASSERT_FALSE(z.ok());
+  EXPECT_NE(z.status().message().find("/dev/zero: is a character device"), std::string::npos) << z.status().message();
+  auto t = read_llama2c_tokenizer(fifo.string(), 4);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("FIFO"), std::string::npos);
 }
 
 }  // namespace

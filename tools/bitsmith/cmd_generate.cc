@@ -60,7 +60,7 @@ int run_generate(const GenerateArgs& a) {
     };
   }
   auto r = infer::generate(**engine, **tok, go, stream);
-  if (!r.ok()) return fail(r.status());
+  if (!r.ok()) return fail(r.status().with_context(a.model));
   const double prefill_tps = r->prefill_seconds > 0
       ? static_cast<double>(r->prompt_tokens.size()) / r->prefill_seconds : 0;
   const double decode_tps = r->decode_seconds > 0

@@ -44,7 +44,10 @@ Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_na
 Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Scheme* requested,
                                           const std::vector<quant::TensorPlan>& plans, bool mix);
 
-// The whole file minus one trailing newline (what llama-perplexity scores).
+// The whole file minus one trailing newline (what llama-perplexity scores). Pipes and FIFOs are
+// read too (`--text <(zcat wiki.txt.gz)`), but never more than kMaxTextBytes, and a NUL byte
+// stops the read: that is a binary file (or /dev/zero), not text.
+inline constexpr uint64_t kMaxTextBytes = uint64_t{1} << 30;  // 1 GiB: WikiText-2's test set is 1.3 MB
 Result<std::string> read_text(const std::string& path);
 
 // A one-line progress bar with tokens/s on stderr when stderr is a terminal; else empty.
