@@ -69,7 +69,7 @@ void add_vocabulary(const Vocabulary& v, Header& h) {
   h.kv("tokenizer.ggml.unknown_token_id", GgufValue::u32(static_cast<uint32_t>(v.unk_id)));
   if (v.pad_id >= 0) h.kv("tokenizer.ggml.padding_token_id", GgufValue::u32(static_cast<uint32_t>(v.pad_id)));
   h.kv("tokenizer.ggml.add_bos_token", GgufValue::boolean(v.add_bos));
-  h.kv("tokenizer.ggml.add_eos_token", GgufValue::boolean(v.add_eos));
+  if (v.add_eos) h.kv("tokenizer.ggml.add_eos_token", GgufValue::boolean(true));  // llama.cpp's default is false
   if (v.add_space_prefix >= 0) h.kv("tokenizer.ggml.add_space_prefix", GgufValue::boolean(v.add_space_prefix != 0));
   if (!v.chat_template.empty()) h.kv("tokenizer.chat_template", GgufValue::str(v.chat_template));
 }

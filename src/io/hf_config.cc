@@ -120,6 +120,7 @@ Result<LlamaHyperparameters> parse_hf_config(std::string_view text, std::string_
   hp.rope_style = RopeStyle::kHalfSplit;  // every HF Llama-family model rotates half-split
   if (auto it = c.find("tie_word_embeddings"); it != c.end() && it->is_boolean()) hp.tied_embeddings = it->get<bool>();
   hp.qkv_bias = model_type == "qwen2";
+  if (auto it = c.find("_name_or_path"); it != c.end() && it->is_string()) hp.name = it->get<std::string>();
   if (auto it = c.find("attention_bias"); it != c.end() && it->is_boolean()) hp.qkv_bias = it->get<bool>();
   return hp;
 }
@@ -148,7 +149,10 @@ std::string hf_config_json(const LlamaHyperparameters& hp, const Vocabulary& voc
   if (!vocab.empty()) {
     c["bos_token_id"] = vocab.bos_id;
     c["eos_token_id"] = vocab.eos_id;
+    if (vocab.pad_id >= 0) c["pad_token_id"] = vocab.pad_id;
   }
+  // GGUF's general.name; Hugging Face keeps a model's name here.
+  if (!hp.name.empty()) c["_name_or_path"] = hp.name;
   if (!extra_json.empty()) c.update(json::parse(extra_json));
   return c.dump(2) + "\n";
 }

@@ -235,6 +235,9 @@ Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view na
     // From the pre-tokenizer itself; the special tokens are only a guess for unknown pipelines.
     if (auto pt = j.find("pre_tokenizer"); pt != j.end()) v.pre = pre_name_of(*pt);
     if (v.pre.empty()) v.pre = ids.count("<|begin_of_text|>") ? "llama-bpe" : ids.count("<|im_start|>") ? "qwen2" : "default";
+    // Byte-level BPE adds a leading space only through ByteLevel's add_prefix_space.
+    const std::string pt = j.value("pre_tokenizer", json()).dump();
+    v.add_space_prefix = pt.find("\"add_prefix_space\":true") != std::string::npos ? 1 : 0;
     v.bos_id = find_id(v, ids, {"<|begin_of_text|>", "<|endoftext|>", "<s>"}, 0);
     v.eos_id = find_id(v, ids, {"<|end_of_text|>", "<|endoftext|>", "</s>"}, 0);
     v.unk_id = find_id(v, ids, {"<unk>", "<|endoftext|>"}, 0);

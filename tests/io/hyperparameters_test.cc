@@ -6,6 +6,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/io/synth.h"
+#include "bitsmith/plan/recipe.h"
 
 namespace bitsmith::io {
 namespace {
@@ -41,13 +42,14 @@ TEST(GgufWriter, RefusesHyperparametersPastU32) {
   ASSERT_TRUE(src.ok()) << src.status().to_string();
   const fs::path out = fs::temp_directory_path() / ("bitsmith_hp_" + std::to_string(::getpid()) + ".gguf");
   QuantizeConfig cfg;
-  cfg.scheme = "f32";
   cfg.format = OutputFormat::kGguf;
+  auto plans = plan::Recipe::uniform("f32")->resolve(**src, cfg.format);
+  ASSERT_TRUE(plans.ok()) << plans.status().to_string();
   {
     LlamaHyperparameters hp = (*src)->hyperparameters();
     hp.context_length = (int64_t{1} << 32) + 16;  // would come back as 16 if truncated to u32
     WithHyperparameters m(**src, hp);
-    auto r = quantize_model(m, out.string(), cfg);
+    auto r = quantize_model(m, out.string(), *plans, cfg);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("llama.context_length = 4294967312 does not fit GGUF's u32"), std::string::npos)
         << r.status().message();
@@ -57,7 +59,7 @@ TEST(GgufWriter, RefusesHyperparametersPastU32) {
     LlamaHyperparameters hp = (*src)->hyperparameters();
     hp.context_length = UINT32_MAX;  // the largest that fits is written and read back exactly
     WithHyperparameters m(**src, hp);
-    auto r = quantize_model(m, out.string(), cfg);
+    auto r = quantize_model(m, out.string(), *plans, cfg);
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     auto back = open_model(out.string());
     fs::remove(out);
