@@ -15,13 +15,16 @@
 
 namespace bitsmith::algo {
 
+bool hqq_supports(const quant::Scheme& scheme) {
+  const auto& t = scheme.traits();
+  return t.element_format.rfind("uint", 0) == 0 && !t.symmetric &&
+         (t.granularity == quant::Granularity::kGroup || t.granularity == quant::Granularity::kRow);
+}
+
 Result<quant::QuantizedTensor> hqq_quantize(const quant::Scheme& scheme, const float* w,
                                             int64_t rows, int64_t cols, const HqqOptions& opt) {
   const auto& t = scheme.traits();
-  const bool affine = t.element_format.rfind("uint", 0) == 0 && !t.symmetric &&
-                      (t.granularity == quant::Granularity::kGroup ||
-                       t.granularity == quant::Granularity::kRow);
-  if (!affine) {
+  if (!hqq_supports(scheme)) {
     return unsupported("hqq: scheme {} is not an affine integer scheme (use int<b>_g<g>)",
                        scheme.name());
   }

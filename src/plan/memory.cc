@@ -41,7 +41,15 @@ Result<double> parse_param_count(std::string_view text) {
   double v = 0;
   std::string suf;
   BITSMITH_RETURN_IF_ERROR(number_and_suffix(text, "parameter count", &v, &suf));
-  if (suf.empty()) return v;
+  if (suf.empty()) {
+    // "70" is almost surely 70B, and reading it as 70 parameters prints a silent nonsense table:
+    // a bare number is a full count only from a million up.
+    if (v < 1e6) {
+      return invalid_argument("parameter count '{}' has no unit: did you mean {}B? (give K, M, B or T, or a full "
+                              "count such as 70e9)", text, text);
+    }
+    return v;
+  }
   if (suf == "k") return v * 1e3;
   if (suf == "m") return v * 1e6;
   if (suf == "b" || suf == "g") return v * 1e9;

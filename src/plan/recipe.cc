@@ -5,6 +5,7 @@
 #include "bitsmith/plan/recipe.h"
 
 #include <cmath>
+#include <map>
 #include <regex>
 
 #include <fmt/format.h>
@@ -170,6 +171,31 @@ Status Recipe::validate() const {
     }
   }
   return compile(rules).status();
+}
+
+std::vector<std::string> Recipe::requantized(const Model& model, const std::vector<quant::TensorPlan>& plans) {
+  std::map<std::string, std::string> storage;
+  for (const auto& t : model.tensors()) storage[t.name] = t.storage;
+  std::vector<std::string> out;
+  for (const auto& p : plans) {
+    const std::string& s = storage[p.name];
+    const bool stored_plain = s == "F64" || s == "F32" || s == "F16" || s == "BF16";
+    if (!stored_plain && !s.empty() && p.scheme && !is_plain(*p.scheme)) out.push_back(p.name);
+  }
+  return out;
+}
+
+Result<std::vector<size_t>> Recipe::unmatched_rules(const Model& model) const {
+  BITSMITH_ASSIGN_OR_RETURN(std::vector<CompiledRule> compiled, compile(rules));
+  std::vector<bool> hit(compiled.size(), false);
+  for (const auto& t : model.tensors()) {
+    const TensorName n = parse_tensor_name(t.name);
+    if (t.shape.rank() < 2 || n.category == TensorCategory::kNorm) continue;
+    for (size_t i = 0; i < compiled.size(); ++i) hit[i] = hit[i] || matches(compiled[i], n, t.name);
+  }
+  std::vector<size_t> out;
+  for (size_t i = 0; i < hit.size(); ++i) if (!hit[i]) out.push_back(i);
+  return out;
 }
 
 Result<std::vector<quant::TensorPlan>> Recipe::resolve(const Model& model, OutputFormat format) const {

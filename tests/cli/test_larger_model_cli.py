@@ -103,7 +103,7 @@ class LargerModelTest(unittest.TestCase):
         # fall back to the scheme its plan picks, the embedding follows its recipe (so this row
         # can be larger than the Q4_1 baseline); the fallbacks must be the plan's, tensor for tensor.
         plan = clitest.run_json("quantize", MODEL, os.path.join(tempfile.gettempdir(), "plan.safetensors"),
-                                "--scheme", "int4_g128", "--dry-run")
+                                "--scheme", "int4_g128", "--dry-run", "--allow-requantize")
         planned = {t["name"]: t["scheme"] for t in plan["tensors"]}
         for name, scheme in g128["fallbacks"].items():
             self.assertEqual(planned[name], scheme, name)

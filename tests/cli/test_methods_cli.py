@@ -23,7 +23,8 @@ class Methods(unittest.TestCase):
         for m in ["rtn", "gptq", "awq", "hqq"]:
             out = os.path.join(cls.tmp.name, m, "model.safetensors")
             os.makedirs(os.path.dirname(out))
-            j = run_json("quantize", MODEL, out, "--scheme", "int3_g32", "--method", m, "--calib", CALIB, *SMALL)
+            calib = ["--calib", CALIB, *SMALL] if m in ("gptq", "awq") else []  # --calib would do nothing
+            j = run_json("quantize", MODEL, out, "--scheme", "int3_g32", "--method", m, *calib)
             assert j["method"] == m
             e = run_json("eval", out, "--text", EVAL, "--ref", MODEL, "--max-chunks", "20")
             cls.kld[m] = e["kld"]
@@ -57,12 +58,26 @@ class Methods(unittest.TestCase):
                 "--method", "nope", check=False)
         self.assertEqual(p.returncode, 2)
 
-    def test_hqq_on_a_float_grid_is_reported(self):
+    def test_hqq_on_a_float_grid_is_refused(self):
+        # HQQ has no float grid to optimize: quietly running RTN would be an option doing nothing.
         out = os.path.join(self.tmp.name, "n", "m.safetensors")
-        os.makedirs(os.path.dirname(out))
-        j = run_json("quantize", MODEL, out, "--scheme", "nvfp4", "--method", "hqq")
-        self.assertTrue(any("not an affine integer scheme" in n for n in j["method_notes"]), j["method_notes"])
+        p = run("quantize", MODEL, out, "--scheme", "nvfp4", "--method", "hqq", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("affine integer grid", p.stderr)
+        self.assertFalse(os.path.exists(os.path.dirname(out)))
 
+    def test_options_that_would_do_nothing_are_usage_errors(self):
+        out = os.path.join(self.tmp.name, "never.gguf")
+        for args, words in [(["--imatrix", CALIB], "--imatrix is used by --method imatrix"),
+                            (["--calib", CALIB], "--calib does nothing with --method rtn"),
+                            (["--act-order"], "GPTQ options"),
+                            (["--method", "gptq", "--calib", CALIB, "--calib-seqlen", "100000"], "exceeds the model's context"),
+                            (["--rule", "no_such_tensor=q8_0"], "matches no weight matrix")]:
+            p = run("quantize", MODEL, out, "--scheme", "q8_0", *args, check=False)
+            self.assertEqual(p.returncode, 2, f"{args}: {p.stderr}")
+            self.assertIn(words, p.stderr, args)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertFalse(os.path.exists(out))
 
 if __name__ == "__main__":
     main()

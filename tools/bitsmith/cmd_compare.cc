@@ -233,9 +233,9 @@ std::function<int()> setup_compare(CLI::App& app) {
   sub->add_flag("--linears-only", a->linears_only,
                 "Quantize only the block linears that fit each scheme (default: the model as quantize writes it)");
   sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
-  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))");
+  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))")->check(at_least(1));
   sub->add_option("--style", a->style, "Perplexity convention: llamacpp (default) or gptq");
-  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)");
+  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)")->check(at_least(0, " (0 = all)"));
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
   sub->add_flag("--json", a->json, "One JSON document on stdout");
   return [a] { return run_compare(*a); };

@@ -118,6 +118,7 @@ int run_eval(const EvalArgs& a) {
   const bool add_bos = (*model)->vocabulary().add_bos;
   const auto tokens = (*tok)->encode(*text, add_bos);
 
+  if (recipe) check_user_rules(*recipe, a.rules.size(), **model);
   auto plan = recipe ? recipe_plan(**model, *recipe) : eval::plan_schemes(**model, a.scheme);
   if (!plan.ok()) return fail(plan.status());
   // The reference: --ref, else the model itself unquantized when something is fake-quantized.
@@ -224,9 +225,9 @@ std::function<int()> setup_eval(CLI::App& app) {
   sub->add_option("model", a->model, "Model file (GGUF, safetensors, llama2.c)")->required();
   sub->add_option("--text", a->text, "Text file to score")->required();
   sub->add_option("--tokenizer", a->tokenizer, "Tokenizer file (llama2.c checkpoints)");
-  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))");
+  sub->add_option("--ctx", a->ctx, "Context per chunk (default min(512, model context))")->check(at_least(1));
   sub->add_option("--style", a->style, "Perplexity convention: llamacpp (default) or gptq");
-  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)");
+  sub->add_option("--max-chunks", a->max_chunks, "Evaluate at most N chunks (0 = all)")->check(at_least(0, " (0 = all)"));
   sub->add_option("--ref", a->ref, "Reference model for KL divergence / top-1 / ppl ratio");
   sub->add_option("--ref-tokenizer", a->ref_tokenizer, "Tokenizer of the reference (default --tokenizer)");
   sub->add_option("--scheme", a->scheme, "Fake-quantize the model as `quantize --scheme S` writes it");

@@ -2,8 +2,10 @@
 // checkpoint into GGUF or safetensors. plan::Recipe::resolve decides each tensor's scheme; the
 // pipeline (io::quantize_model) writes that plan.
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -31,7 +33,7 @@ struct QuantizeCliOptions {
   std::string method = "rtn", calib, imatrix;
   int64_t calib_samples = 128, calib_seqlen = 512;
   uint64_t seed = 0;
-  bool act_order = false, static_groups = false;
+  bool act_order = false, static_groups = false, allow_requantize = false;
   double damp = 0.01;
 };
 
@@ -42,16 +44,28 @@ std::string human_bytes(double b) {
   return fmt::format("{:.{}f} {}", b, u == 0 ? 0 : 2, units[u]);
 }
 
-// One line redrawn in place: tensor, bytes/s, ETA. Only on a terminal.
+// One line redrawn in place: bar, tensor, bytes/s, ETA, cut to the terminal's width so that a
+// narrow terminal never wraps it (a wrapped line cannot be redrawn with \r). Only on a terminal.
 void draw_progress(const io::QuantizeProgress& p) {
   const double frac = p.input_bytes_total ? static_cast<double>(p.input_bytes_done) / static_cast<double>(p.input_bytes_total) : 1.0;
   const double rate = p.seconds > 0 ? static_cast<double>(p.input_bytes_done) / p.seconds : 0;
   const double eta = rate > 0 ? static_cast<double>(p.input_bytes_total - p.input_bytes_done) / rate : 0;
-  const int width = 30, filled = static_cast<int>(frac * width);
-  std::fprintf(stderr, "\r[%s%s] %3d%% %zu/%zu %-28.28s %s/s ETA %.0fs\x1b[K", std::string(static_cast<size_t>(filled), '#').c_str(),
-               std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<int>(frac * 100), p.index, p.count,
-               p.name.c_str(), human_bytes(rate).c_str(), eta);
+  struct winsize ws {};
+  const size_t cols = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+  const int width = cols >= 100 ? 30 : cols >= 60 ? 10 : 0, filled = static_cast<int>(frac * width);
+  std::string line = width > 0 ? fmt::format("[{}{}] ", std::string(static_cast<size_t>(filled), '#'),
+                                              std::string(static_cast<size_t>(width - filled), '.'))
+                               : std::string();
+  line += fmt::format("{:3d}% {}/{} {} {}/s ETA {:.0f}s", static_cast<int>(frac * 100), p.index, p.count, p.name,
+                      human_bytes(rate), eta);
+  if (line.size() > cols - 1) line.resize(cols - 1);
+  std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
   if (p.index == p.count) std::fputc('\n', stderr);
+}
+
+std::string storage_of(const Model& m, const std::string& name) {
+  for (const auto& t : m.tensors()) if (t.name == name) return t.storage;
+  return "?";
 }
 
 int run_quantize(const QuantizeCliOptions& o) {
@@ -75,6 +89,18 @@ int run_quantize(const QuantizeCliOptions& o) {
       return kExitFailed;
     }
   }
+  // Options that would do nothing are errors, not silent no-ops.
+  if (!o.imatrix.empty() && o.method != "imatrix") {
+    throw UsageError(fmt::format("--imatrix is used by --method imatrix only (not --method {})", o.method));
+  }
+  if (!o.calib.empty() && (o.method == "rtn" || o.method == "hqq" || (o.method == "imatrix" && !o.imatrix.empty()))) {
+    throw UsageError(fmt::format("--calib does nothing with --method {}{}", o.method,
+                                 o.method == "imatrix" ? " and --imatrix" : ""));
+  }
+  if ((o.act_order || o.static_groups || o.damp != 0.01) && o.method != "gptq") {
+    throw UsageError("--act-order, --static-groups and --damp are GPTQ options (--method gptq)");
+  }
+  if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
   if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
   auto model = io::open_model(o.in, o.tokenizer);
@@ -92,6 +118,23 @@ int run_quantize(const QuantizeCliOptions& o) {
     if (plans.status().code() == StatusCode::kInvalidArgument) throw UsageError(plans.status().message());
     std::fprintf(stderr, "bitsmith quantize: %s\n", plans.status().to_string().c_str());
     return kExitFailed;
+  }
+  check_user_rules(recipe, o.rules.size(), **model);
+  if (auto again = plan::Recipe::requantized(**model, *plans); !again.empty() && !o.allow_requantize) {
+    throw UsageError(fmt::format("{}: {} tensor(s) are stored quantized already (e.g. '{}' as {}); quantizing them again "
+                                 "compounds the error: convert from the original weights, or give --allow-requantize",
+                                 o.in, again.size(), again.front(), storage_of(**model, again.front())));
+  }
+  if (o.method == "hqq" && std::none_of(plans->begin(), plans->end(), [](const io::TensorPlan& p) {
+        return p.scheme && algo::hqq_supports(*p.scheme);
+      })) {
+    throw UsageError("--method hqq: no planned scheme is an affine integer grid (int<b>_g<g> with zero points); "
+                     "HQQ would quietly be RTN");
+  }
+  if (o.calib_seqlen > (*model)->hyperparameters().context_length && (*model)->hyperparameters().context_length > 0 &&
+      o.method != "rtn" && o.method != "hqq") {
+    throw UsageError(fmt::format("--calib-seqlen {} exceeds the model's context of {}", o.calib_seqlen,
+                                 (*model)->hyperparameters().context_length));
   }
   if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) cfg.progress = draw_progress;
   // A calibrated method prepares first (GPTQ/AWQ run here), then plugs into the pipeline's
@@ -206,6 +249,8 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_flag("--static-groups", o->static_groups, "gptq: group parameters from the original weights");
   sub->add_option("--damp", o->damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
   sub->add_flag("--dry-run", o->dry_run, "print the per-tensor plan, write nothing");
+  sub->add_flag("--allow-requantize", o->allow_requantize,
+                "quantize tensors that are stored quantized already (errors compound; as llama-quantize's flag)");
   sub->add_flag("--json", o->json, "One JSON document on stdout");
   return [o] { return run_quantize(*o); };
 }

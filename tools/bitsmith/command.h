@@ -19,6 +19,21 @@ struct CommandSpec {
   std::function<std::function<int()>(CLI::App& app)> setup;
 };
 
+// An integer option's lower bound, with a plain message ("--ctx must be at least 1").
+inline CLI::Validator at_least(long long lo, std::string note = "") {
+  return CLI::Validator(
+      [lo, note](std::string& v) -> std::string {
+        long long x = 0;
+        try {
+          x = std::stoll(v);
+        } catch (...) {
+          return "'" + v + "' is not an integer";
+        }
+        return x >= lo ? std::string() : "must be at least " + std::to_string(lo) + note + ", not " + v;
+      },
+      "");
+}
+
 std::vector<CommandSpec>& command_registry();
 
 struct CommandRegistrar {

@@ -1,5 +1,7 @@
 #include "recipe_flags.h"
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -42,6 +44,17 @@ plan::Recipe recipe_from_flags(const std::string& scheme, const std::string& rec
 std::string recipe_label(const plan::Recipe& r) {
   if (r.name.ends_with(".json")) return std::filesystem::path(r.name).stem().string();
   return r.name;
+}
+
+void check_user_rules(const plan::Recipe& recipe, size_t n_user, const Model& model) {
+  auto unmatched = recipe.unmatched_rules(model);
+  if (!unmatched.ok()) throw UsageError(unmatched.status().message());
+  for (size_t i : *unmatched) {
+    const plan::RecipeRule& r = recipe.rules[i];
+    const std::string what = r.pattern.empty() ? fmt::format("rule {} ({})", i + 1, r.scheme) : fmt::format("'{}={}'", r.pattern, r.scheme);
+    if (i < n_user) throw UsageError(fmt::format("--rule {} matches no weight matrix of {}", what, model.path()));
+    std::fprintf(stderr, "bitsmith: note: recipe rule %s matches no weight matrix of %s\n", what.c_str(), model.path().c_str());
+  }
 }
 
 }  // namespace bitsmith::cli

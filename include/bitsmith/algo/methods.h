@@ -35,6 +35,8 @@ struct HqqOptions {
 // HQQ (mobiusml/hqq, optimize_weights_proximal_legacy) on an affine integer scheme (int<b>_g<g>,
 // GPTQ's min/max initialisation): zero points optimized per group, scales kept; the result is
 // packed in the scheme's layout with fp16 (possibly fractional) zero points.
+// HQQ optimizes the zero points of affine integer grids (int<b>_g<g> with zero points) only.
+bool hqq_supports(const quant::Scheme& scheme);
 Result<quant::QuantizedTensor> hqq_quantize(const quant::Scheme& scheme, const float* w,
                                             int64_t rows, int64_t cols, const HqqOptions& opt);
 

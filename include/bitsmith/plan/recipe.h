@@ -68,6 +68,14 @@ struct Recipe {
   // Checks names, schemes and regexes without a model.
   Status validate() const;
 
+  // Tensors stored quantized (GGUF blocks, compressed-tensors, ...) that `plans` quantizes again:
+  // errors compound (llama-quantize refuses without --allow-requantize).
+  static std::vector<std::string> requantized(const Model& model, const std::vector<quant::TensorPlan>& plans);
+
+  // Indices of the rules that match no matrix of the model (norms and vectors are never ruled):
+  // a --rule that matches nothing would otherwise pass silently.
+  Result<std::vector<size_t>> unmatched_rules(const Model& model) const;
+
   // The finished plan: every tensor of the model, in model order, with its scheme, what was
   // requested before a fallback, and why. Errors: a scheme `format` cannot store.
   Result<std::vector<quant::TensorPlan>> resolve(const Model& model, quant::OutputFormat format) const;
