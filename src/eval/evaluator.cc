@@ -19,7 +19,14 @@ Result<PplStyle> parse_style(std::string_view name) {
   return invalid_argument("unknown perplexity style '{}' (llamacpp, gptq)", name);
 }
 
-std::string_view verdict(double delta_ppl) {
+std::string_view verdict(double kld, double top1) {
+  if (kld <= 0.01 && top1 >= 0.97) return "excellent";
+  if (kld <= 0.05 && top1 >= 0.90) return "good";
+  if (kld <= 0.15 && top1 >= 0.80) return "acceptable";
+  return "too aggressive";
+}
+
+std::string_view ppl_verdict(double delta_ppl) {
   if (delta_ppl < 0.1) return "excellent";
   if (delta_ppl < 0.5) return "good";
   if (delta_ppl < 1.0) return "acceptable";
@@ -172,7 +179,8 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
   // forward_hidden keeps ctx - first rows (the last predicts nothing here and is not scored).
   std::vector<std::vector<float>> logits(n_models, std::vector<float>(static_cast<size_t>((rows + 1) * width)));
   std::vector<std::vector<RowAcc>> acc(n_models);
-  std::vector<double> nll(n_models), kld(n_models), agree(n_models);
+  std::vector<double> nll(n_models), nll2(n_models), kld(n_models), kld2(n_models), agree(n_models);
+  std::vector<std::vector<float>> kld_values(n_models);  // per scored token, for the percentiles
   std::vector<int32_t> chunk(static_cast<size_t>(ctx));
   const auto t0 = Clock::now();
   for (int64_t c = 0; c < res.chunks; ++c) {
@@ -207,14 +215,17 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
       for (int64_t r = 0; r < rows; ++r) {
         const RowStats s = finish_row(acc[e][static_cast<size_t>(r)], acc[0][static_cast<size_t>(r)], e == 0);
         nll[e] += s.nll;
+        nll2[e] += s.nll * s.nll;
         kld[e] += s.kld;
+        kld2[e] += s.kld * s.kld;
+        kld_values[e].push_back(static_cast<float>(s.kld));
         agree[e] += s.top1_equal ? 1.0 : 0.0;
       }
       // The engine refuses non-finite float weights as it loads them; this catches the rest
       // (a NaN scale in a quantized matrix, an overflow) instead of reporting perplexity "nan".
       if (!std::isfinite(nll[e])) {
         return corrupt_data("evaluate: model {} gave non-finite logits in chunk {} (NaN or Inf weights or scales)",
-                            e == 0 ? std::string("under test") : fmt::format("{} (reference)", e), c);
+                            e == 0 ? std::string("0 (the reference)") : fmt::format("{} (under test)", e), c);
       }
     }
     if (opt.progress) {
@@ -234,6 +245,28 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
     m.kld = kld[e] / n;
     m.top1_agreement = agree[e] / n;
     m.ppl_ratio = m.perplexity / std::exp(nll[0] / n);
+    // Standard errors of the means, as llama-perplexity computes them.
+    auto stderr_of = [&](double sum, double sum2) {
+      const double mean = sum / n, var = sum2 / n - mean * mean;
+      return n > 1 && var > 0 ? std::sqrt(var / (n - 1)) : 0.0;
+    };
+    m.ppl_uncertainty = m.perplexity * stderr_of(nll[e], nll2[e]);
+    m.kld_uncertainty = stderr_of(kld[e], kld2[e]);
+    std::vector<float>& v = kld_values[e];
+    std::sort(v.begin(), v.end());
+    auto percentile = [&](double q) {
+      if (v.empty()) return 0.0;
+      const double p = q * static_cast<double>(v.size() - 1);
+      const size_t i = static_cast<size_t>(p);
+      const double f = p - static_cast<double>(i);
+      return (1 - f) * v[i] + f * v[std::min(i + 1, v.size() - 1)];
+    };
+    m.kld_median = percentile(0.5);
+    m.kld_p90 = percentile(0.9);
+    m.kld_p95 = percentile(0.95);
+    m.kld_p99 = percentile(0.99);
+    m.kld_p999 = percentile(0.999);
+    m.kld_max = v.empty() ? 0.0 : v.back();
     res.models.push_back(m);
   }
   return res;

@@ -50,7 +50,7 @@ struct Row {
 // the Pareto front, where it would only repeat the fallback schemes' own points.
 bool applies(const Row& r) { return r.plan.applied > 0; }
 std::string verdict(const Row& r) {
-  const std::string v(eval::verdict(r.delta_ppl));
+  const std::string v(eval::verdict(r.score.kld, r.score.top1_agreement));
   return applies(r) ? v : v + " (all tensors fell back)";
 }
 
@@ -163,7 +163,16 @@ int run_compare(const CompareArgs& a) {
                           {"delta_ppl", json_number(r.delta_ppl)}, {"kld", json_number(r.score.kld)},
                           {"top1_agreement", json_number(r.score.top1_agreement)},
                           {"ppl_ratio", json_number(r.score.ppl_ratio)},
-                          {"verdict", verdict(r)}};
+                          {"ppl_uncertainty", json_number(r.score.ppl_uncertainty)},
+                          {"kld_uncertainty", json_number(r.score.kld_uncertainty)},
+                          {"kld_percentiles", {{"median", json_number(r.score.kld_median)},
+                                               {"90", json_number(r.score.kld_p90)},
+                                               {"95", json_number(r.score.kld_p95)},
+                                               {"99", json_number(r.score.kld_p99)},
+                                               {"99.9", json_number(r.score.kld_p999)},
+                                               {"max", json_number(r.score.kld_max)}}},
+                          {"verdict", verdict(r)},
+                          {"ppl_verdict", std::string(eval::ppl_verdict(r.delta_ppl))}};
       if (!r.plan.kept.empty()) {
         // The tensors the scheme could not hold: kept as stored with --linears-only, else
         // stored in the fallback scheme quantize picks (listed in "fallbacks").
@@ -182,6 +191,7 @@ int run_compare(const CompareArgs& a) {
         {"tokens", res->tokens}, {"chunks", res->chunks}, {"scored", res->scored},
         {"baseline", {{"bits_per_weight", json_number(base_plan->bits_per_weight)},
                       {"bytes", base_plan->bytes}, {"perplexity", json_number(bs.perplexity)},
+                      {"ppl_uncertainty", json_number(bs.ppl_uncertainty)},
                       {"nll", json_number(bs.nll)}}},
         {"results", results}, {"pareto", pareto},
         {"tokens_per_second", json_number(res->tokens_per_second)}};
@@ -192,16 +202,16 @@ int run_compare(const CompareArgs& a) {
   std::string out = fmt::format("{} on {} ({} style, ctx {}, {} chunks, {} tokens scored){}\n",
                                 a.model, a.text, eval::style_name(*style), ctx, res->chunks,
                                 res->scored, act ? ", activations " + a.act_scheme : "");
-  Table t({"scheme", "bpw", "bytes", "perplexity", "delta", "kld", "top1", "verdict", "pareto"});
-  t.add({"baseline", fmt::format("{:.3f}", base_plan->bits_per_weight),
-         std::to_string(base_plan->bytes), fmt::format("{:.4f}", bs.perplexity), "-", "-", "-",
-         "-", ""});
+  Table t({"scheme", "bpw", "bytes", "perplexity", "delta", "kld", "kld median", "kld 99%", "top1", "verdict",
+           "pareto"});
+  t.add({"baseline", fmt::format("{:.3f}", base_plan->bits_per_weight), std::to_string(base_plan->bytes),
+         fmt::format("{:.4f} ± {:.4f}", bs.perplexity, bs.ppl_uncertainty), "-", "-", "-", "-", "-", "-", ""});
   for (const Row& r : rows) {
     t.add({r.scheme + (r.plan.kept.empty() ? "" : "*"), fmt::format("{:.3f}", r.plan.bits_per_weight),
-           std::to_string(r.plan.bytes), fmt::format("{:.4f}", r.score.perplexity),
+           std::to_string(r.plan.bytes), fmt::format("{:.4f} ± {:.4f}", r.score.perplexity, r.score.ppl_uncertainty),
            fmt::format("{:+.4f}", r.delta_ppl), fmt::format("{:.6f}", r.score.kld),
-           fmt::format("{:.2f}%", 100 * r.score.top1_agreement),
-           verdict(r), r.pareto ? "yes" : ""});
+           fmt::format("{:.6f}", r.score.kld_median), fmt::format("{:.6f}", r.score.kld_p99),
+           fmt::format("{:.2f}%", 100 * r.score.top1_agreement), verdict(r), r.pareto ? "yes" : ""});
   }
   out += t.render();
   bool any_kept = false;

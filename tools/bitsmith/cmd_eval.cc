@@ -167,6 +167,7 @@ int run_eval(const EvalArgs& a) {
     nlohmann::json doc = {{"model", a.model}, {"text", a.text}, {"style", eval::style_name(*style)},
                           {"ctx", ctx}, {"tokens", r->tokens}, {"chunks", r->chunks},
                           {"scored", r->scored}, {"perplexity", json_number(ms.perplexity)},
+                          {"ppl_uncertainty", json_number(ms.ppl_uncertainty)},
                           {"nll", json_number(ms.nll)},
                           {"tokens_per_second", json_number(r->tokens_per_second)}};
     if (!wlabel.empty()) doc["scheme"] = wlabel;
@@ -180,6 +181,11 @@ int run_eval(const EvalArgs& a) {
       doc["ref"] = a.ref.empty() ? a.model + " (unquantized)" : a.ref;
       doc["ref_perplexity"] = json_number(r->models[0].perplexity);
       doc["kld"] = json_number(ms.kld);
+      doc["kld_uncertainty"] = json_number(ms.kld_uncertainty);
+      doc["kld_percentiles"] = {{"median", json_number(ms.kld_median)}, {"90", json_number(ms.kld_p90)},
+                                {"95", json_number(ms.kld_p95)}, {"99", json_number(ms.kld_p99)},
+                                {"99.9", json_number(ms.kld_p999)}, {"max", json_number(ms.kld_max)}};
+      doc["verdict"] = std::string(eval::verdict(ms.kld, ms.top1_agreement));
       doc["top1_agreement"] = json_number(ms.top1_agreement);
       doc["ppl_ratio"] = json_number(ms.ppl_ratio);
     }
@@ -193,16 +199,21 @@ int run_eval(const EvalArgs& a) {
   if (has_ref) {
     const auto& rs = r->models[0];
     t.add({a.ref.empty() ? "reference (unquantized)" : "reference " + a.ref,
-           fmt::format("{:.4f}", rs.perplexity), fmt::format("{:.6f}", rs.nll), "-", "-", "-"});
+           fmt::format("{:.4f} ± {:.4f}", rs.perplexity, rs.ppl_uncertainty), fmt::format("{:.6f}", rs.nll), "-", "-", "-"});
   }
   std::string label = a.model;
   if (!wlabel.empty()) label += " w:" + wlabel;
   if (act != nullptr) label += " a:" + a.act_scheme;
-  t.add({label, fmt::format("{:.4f}", ms.perplexity), fmt::format("{:.6f}", ms.nll),
+  t.add({label, fmt::format("{:.4f} ± {:.4f}", ms.perplexity, ms.ppl_uncertainty), fmt::format("{:.6f}", ms.nll),
          has_ref ? fmt::format("{:.6f}", ms.kld) : "-",
          has_ref ? fmt::format("{:.2f}%", 100 * ms.top1_agreement) : "-",
          has_ref ? fmt::format("{:.4f}", ms.ppl_ratio) : "-"});
   out += t.render();
+  if (has_ref) {
+    out += fmt::format("KLD {:.6f} ± {:.6f}; median {:.6f}, 90% {:.6f}, 95% {:.6f}, 99% {:.6f}, 99.9% {:.6f}, max {:.6f}; "
+                       "verdict: {}\n", ms.kld, ms.kld_uncertainty, ms.kld_median, ms.kld_p90, ms.kld_p95, ms.kld_p99,
+                       ms.kld_p999, ms.kld_max, eval::verdict(ms.kld, ms.top1_agreement));
+  }
   if (!plan->kept.empty()) {
     out += fmt::format("{} tensors do not fit {}: {}\n", plan->kept.size(), wlabel,
                        a.linears_only ? "kept unquantized" : "stored in a fallback scheme, as quantize does");

@@ -48,6 +48,13 @@ struct ModelScore {
   double kld = 0;         // mean KL(P_ref || P_model) per token, nats
   double top1_agreement = 0;  // share of tokens whose argmax equals the reference's
   double ppl_ratio = 1;   // perplexity / the reference's perplexity
+  // Uncertainties as llama-perplexity gives them: the standard error of the mean NLL carried to
+  // perplexity (ppl * sqrt(var(nll) / (n - 1))), and of the mean KLD.
+  double ppl_uncertainty = 0;
+  double kld_uncertainty = 0;
+  // The per-token KLD distribution (llama-perplexity --kl-divergence's percentiles, linear
+  // interpolation between ranks).
+  double kld_median = 0, kld_p90 = 0, kld_p95 = 0, kld_p99 = 0, kld_p999 = 0, kld_max = 0;
 };
 
 struct EvalResult {
@@ -67,8 +74,16 @@ Result<EvalResult> evaluate(std::span<infer::Engine* const> engines,
                             std::span<const int32_t> tokens, const EvalOptions& options);
 
 // The seed thresholds on the perplexity increase (REFERENCE.md 5): < 0.1 "excellent",
-// < 0.5 "good", < 1.0 "acceptable", else "too aggressive" (also for a NaN increase).
-std::string_view verdict(double delta_ppl);
+// < 0.5 "good", < 1.0 "acceptable", else "too aggressive" (also for a NaN increase). Perplexity
+// moves with the text's noise (a scheme can even lower it), so it is reported, not judged on.
+std::string_view ppl_verdict(double delta_ppl);
+// The verdict: mean KLD and top-1 agreement together, the worse of the two, on bands anchored to
+// llama.cpp's published LLaMA-3-8B table (REFERENCE.md 6: Q8_0 KLD 0.0014 / 98.5% same top
+// token, Q6_K 0.0057, Q5_K_M 0.011, Q4_K_M 0.032 / 92.2%, Q4_0 0.074, Q2_K 0.46):
+// "excellent" KLD <= 0.01 and top-1 >= 97% (the Q8_0..Q6_K class); "good" <= 0.05 and >= 90%
+// (Q5_K_M..Q4_K_M); "acceptable" <= 0.15 and >= 80% (Q4_0..Q3_K); else "too aggressive" (also
+// for NaN).
+std::string_view verdict(double kld, double top1_agreement);
 
 // Per-row statistics of one logits row against a target and a reference row (exposed for
 // tests): -log softmax(row)[target]; KL(softmax(ref) || softmax(row)); whether argmaxes agree.
