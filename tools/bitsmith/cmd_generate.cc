@@ -9,6 +9,9 @@
 #include "json_out.h"
 
 namespace bitsmith::cli {
+// Defined in cmd_eval.cc: a FileModel's stored-form embedding/output and page release.
+infer::EngineOptions file_engine_options(const Model& model);
+
 namespace {
 
 struct GenerateArgs {
@@ -39,7 +42,10 @@ int run_generate(const GenerateArgs& a) {
   }
   auto tok = infer::Tokenizer::create((*model)->vocabulary());
   if (!tok.ok()) return fail(tok.status());
-  infer::EngineOptions eo;
+  // The embedding and output head stay as stored (rows dequantized on demand) and file pages are
+  // released, as eval does; decoded layers stay resident up to kResidentBytes, because decoding
+  // them again for every generated token would multiply the time per token.
+  infer::EngineOptions eo = file_engine_options(**model);
   eo.resident_bytes = kResidentBytes;
   // The cache holds only what this run can reach.
   eo.context = std::min<int64_t>((*model)->hyperparameters().context_length,
