@@ -92,6 +92,16 @@ TEST_F(RoundTrip, EverySchemeThroughSafetensors) {
   EXPECT_GE(n, 3);
 }
 
+// Integer widths and groups the registry does not list go through compressed-tensors'
+// pack-quantized (dense int32 packing, zero points packed down the rows) and back exactly.
+TEST_F(RoundTrip, PackQuantizedIntegerWidths) {
+  for (const char* name : {"int3_g32", "int2_g16_sym", "int8_g64", "int5_grow", "int4_grow_sym", "int6_g256", "int7_g128_sym"}) {
+    auto s = quant::find_scheme(name);
+    ASSERT_TRUE(s.ok()) << name;
+    check_scheme(dir / name, OutputFormat::kSafetensors, **s);
+  }
+}
+
 TEST_F(RoundTrip, HalfSplitSourceIsPermutedForGguf) {
   // safetensors (HF, half-split) -> GGUF must reorder q/k rows; back to safetensors restores them.
   auto src = make_synthetic_model(small());

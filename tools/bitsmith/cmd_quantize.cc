@@ -119,6 +119,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     cfg.method = [&](const io::TensorPlan& p, const float* w, const quant::QuantizeOptions& qo) {
       return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
     };
+    cfg.fractional_zero_points = *method == algo::Method::kHqq;
   }
   io::QuantizeReport rep;
   if (o.dry_run) {

@@ -71,6 +71,9 @@ struct QuantizeConfig {
   std::vector<std::pair<std::string, std::string>> rules;
   OutputFormat format = OutputFormat::kGguf;
   TensorMethod method;  // empty = RTN
+  // The method may store fractional zero points (HQQ): safetensors outputs then keep asymmetric
+  // integer schemes in bitsmith's layout (compressed-tensors' pack-quantized holds integer ones).
+  bool fractional_zero_points = false;
   quant::QuantizeOptions options;
   std::function<void(const QuantizeProgress&)> progress;  // after each tensor
 };
