@@ -292,6 +292,14 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
     set.stage("tokenizer_config.json");
     BITSMITH_RETURN_IF_ERROR(write_hf_tokenizer(model.vocabulary(), fs::path(staged).parent_path().string()));
   }
+  if (layout.model_file() != "model.safetensors") {
+    // A folder loads by model.safetensors or this index (transformers, vLLM, bitsmith itself).
+    ordered_json index = {{"metadata", {{"total_size", offset}}}, {"weight_map", ordered_json::object()}};
+    for (const auto& pieces : all) {
+      for (const auto& pc : pieces) index["weight_map"][pc.name] = layout.model_file();
+    }
+    BITSMITH_RETURN_IF_ERROR(write_file_atomic(set.stage(kSafetensorsIndex), index.dump(2) + "\n"));
+  }
   BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(set.stage(layout.model_file())));
   const uint64_t n = text.size();
   BITSMITH_RETURN_IF_ERROR(f.write(&n, 8));

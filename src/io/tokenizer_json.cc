@@ -74,6 +74,62 @@ std::vector<std::string> merges_from_scores(const Vocabulary& v) {
 
 }  // namespace
 
+// Byte-level BPE pre-tokenizers as Hugging Face spells them, for llama.cpp's pre-tokenizer names
+// (tokenizer.ggml.pre) bitsmith's tokenizer runs. SmolLM2/StarCoder: digits split one by one, then
+// the GPT-2 regex; Llama 3 and Qwen2: their Split regex, then byte mapping only.
+constexpr const char* kLlama3Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+bool one_of(const std::string& s, std::initializer_list<const char*> names) {
+  for (const char* n : names) if (s == n) return true;
+  return false;
+}
+
+json byte_level(bool use_regex) {
+  return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", use_regex}};
+}
+
+json pre_to_json(const std::string& pre) {
+  auto split = [](const char* regex) {
+    return json{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}};
+  };
+  if (one_of(pre, {"smollm", "starcoder", "refact", "command-r", "codeshell"})) {
+    return {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level(true)}}};
+  }
+  if (one_of(pre, {"llama3", "llama-v3", "llama-bpe", "dbrx", "smaug-bpe"})) {
+    return {{"type", "Sequence"}, {"pretokenizers", {split(kLlama3Regex), byte_level(false)}}};
+  }
+  if (one_of(pre, {"qwen2", "deepseek-r1-qwen"})) {
+    return {{"type", "Sequence"}, {"pretokenizers", {split(kQwen2Regex), byte_level(false)}}};
+  }
+  return byte_level(true);  // the GPT-2 regex
+}
+
+// The llama.cpp pre-tokenizer name of a tokenizer.json pre_tokenizer, "" when not recognised.
+std::string pre_from_json(const json& p) {
+  if (!p.is_object()) return "";
+  const std::string type = p.value("type", "");
+  if (type == "ByteLevel") return p.value("use_regex", true) ? "gpt2" : "";
+  if (type != "Sequence" || !p.contains("pretokenizers") || !p["pretokenizers"].is_array()) return "";
+  bool digits = false, byte_regex = false;
+  std::string regex;
+  for (const auto& q : p["pretokenizers"]) {
+    if (!q.is_object()) return "";
+    const std::string t = q.value("type", "");
+    if (t == "Digits" && q.value("individual_digits", false)) digits = true;
+    else if (t == "ByteLevel") byte_regex = q.value("use_regex", true);
+    else if (t == "Split" && q.contains("pattern") && q["pattern"].is_object() && q["pattern"].contains("Regex") &&
+             q["pattern"]["Regex"].is_string()) regex = q["pattern"]["Regex"].get<std::string>();
+    else return "";
+  }
+  if (digits && byte_regex && regex.empty()) return "smollm";
+  if (!byte_regex && regex == kLlama3Regex) return "llama-bpe";
+  if (!byte_regex && regex == kQwen2Regex) return "qwen2";
+  return "";
+}
+
 Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view name) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: not a JSON object", name);
@@ -155,7 +211,9 @@ Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view na
     v.add_bos = true;
   } else {
     v.model = "gpt2";
-    v.pre = ids.count("<|begin_of_text|>") ? "llama-bpe" : ids.count("<|im_start|>") ? "qwen2" : "default";
+    v.pre = pre_from_json(j.value("pre_tokenizer", json()));
+    // No pre-tokenizer we recognise: guess from the special tokens.
+    if (v.pre.empty()) v.pre = ids.count("<|begin_of_text|>") ? "llama-bpe" : ids.count("<|im_start|>") ? "qwen2" : "default";
     v.bos_id = find_id(v, ids, {"<|begin_of_text|>", "<|endoftext|>", "<s>"}, 0);
     v.eos_id = find_id(v, ids, {"<|end_of_text|>", "<|endoftext|>", "</s>"}, 0);
     v.unk_id = find_id(v, ids, {"<unk>", "<|endoftext|>"}, 0);
@@ -210,7 +268,7 @@ Status write_hf_tokenizer(const Vocabulary& v, const std::string& dir) {
                       {{"type", "ByteFallback"}}, {{"type", "Fuse"}}, {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
   } else {
     tok["normalizer"] = nullptr;
-    tok["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+    tok["pre_tokenizer"] = pre_to_json(v.pre);
     tok["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   }
   if (v.add_bos) {

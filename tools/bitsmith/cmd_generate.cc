@@ -50,7 +50,7 @@ int run_generate(const GenerateArgs& a) {
   if (!engine.ok()) return fail(engine.status());
   if (!a.logits.empty()) {
     // The prompt's logits at every position, for comparing engines (tests/cli/test_hf_loaders_cli.py).
-    const std::vector<int32_t> ids = (*tok)->encode(a.prompt, true);
+    const std::vector<int32_t> ids = (*tok)->encode(a.prompt, (*tok)->vocabulary().add_bos);
     std::vector<float> logits;
     Status st = (*engine)->forward(ids, 0, 0, &logits);
     const int64_t rows = static_cast<int64_t>(ids.size());

@@ -26,7 +26,9 @@ Result<OutputFormat> output_format_for(const std::string& path, const std::strin
 // The files an output path stands for, in the order they are committed (the model file last).
 // GGUF: the file. safetensors: a directory (OUT, or the parent of OUT.safetensors) holding the
 // model file, config.json and, when the model has a tokenizer, tokenizer.json and
-// tokenizer_config.json: the folder layout Hugging Face and vLLM load.
+// tokenizer_config.json, and for a model file not named model.safetensors the
+// model.safetensors.index.json that names it: the folder layout Hugging Face and vLLM load.
+inline constexpr const char* kSafetensorsIndex = "model.safetensors.index.json";
 struct OutputLayout {
   std::string dir;
   std::vector<std::string> names;  // plain file names inside dir
