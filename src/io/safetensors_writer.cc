@@ -43,10 +43,14 @@ bool is_plain(const quant::Scheme& s) {
   return n == "f32" || n == "fp16" || n == "bf16";
 }
 
-// Schemes written in bitsmith's own layout: no compressed-tensors format holds them, or the
-// method's zero points are fractional (HQQ) where pack-quantized stores integers.
-bool is_private(const quant::Scheme& s, const WriteOptions& opt) {
+// Weights written in bitsmith's own layout: no compressed-tensors format holds the scheme, the
+// method's zero points are fractional (HQQ) where pack-quantized stores integers, or the weight
+// is the embedding (compressed-tensors quantizes Linear modules; an embedding in its layout
+// would load as random weights).
+bool is_private(const TensorPlan& p, const WriteOptions& opt) {
+  const quant::Scheme& s = *p.scheme;
   if (is_plain(s)) return false;
+  if (p.name == "token_embd.weight") return true;
   const ct_layout::Format f = ct_layout::format_of(s);
   if (f == ct_layout::Format::kNone) return true;
   return f == ct_layout::Format::kPackInt && !s.traits().symmetric && opt.fractional_zeros;
@@ -63,7 +67,7 @@ std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf, const W
   if (n == "bf16") return {{hf, "BF16", dims, s.data_bytes(r, c), Part::kData}};
   const std::string base = hf.ends_with(".weight") ? hf.substr(0, hf.size() - 7) : hf;
   const int64_t g32 = (c + 31) / 32;
-  switch (is_private(s, opt) ? Format::kNone : ct_layout::format_of(s)) {
+  switch (is_private(p, opt) ? Format::kNone : ct_layout::format_of(s)) {
     case Format::kNvfp4:
       return {{base + ".weight_packed", "U8", {r, c / 2}, s.data_bytes(r, c), Part::kData},
               {base + ".weight_scale", "F8_E4M3", {r, c / 16}, s.scale_bytes(r, c), Part::kScales},
@@ -121,7 +125,7 @@ json quantization_config(const std::vector<TensorPlan>& plans, const WriteOption
     if (!hf.ends_with(".weight") || p.shape.rank() != 2 || p.name == "token_embd.weight") continue;
     const std::string module = hf.substr(0, hf.size() - 7);
     if (is_plain(*p.scheme)) ignore.push_back(module);
-    else if (!is_private(*p.scheme, opt)) {
+    else if (!is_private(p, opt)) {
       groups[p.scheme->name()].push_back(module);
       schemes[p.scheme->name()] = p.scheme;
     }
@@ -229,7 +233,7 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   for (const auto& p : plans) {
     const std::string hf = hf_from_canonical(p.name);
     all.push_back(pieces_of(p, hf, opt));
-    if (is_private(*p.scheme, opt)) {
+    if (is_private(p, opt)) {
       own[hf] = {p.scheme->name(), p.shape.rows(), p.shape.cols()};
     } else if (!is_plain(*p.scheme)) {
       ct[hf] = {p.scheme->name(), p.shape.rows(), p.shape.cols()};

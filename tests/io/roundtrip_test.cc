@@ -158,6 +158,12 @@ TEST_F(RoundTrip, CompressedTensorsConfigGroups) {
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ((*m)->hyperparameters().architecture, "llama");
 
+  // A quantized embedding: compressed-tensors quantizes Linear modules only.
+  c = quantize_and_config(dir / "embd", {{"token_embd", "int8"}, {"ffn_up", "int8"}});
+  EXPECT_EQ(c["model_type"], kPrivateModelType);
+  m = open_model((dir / "embd").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+
   // Fractional zero points (HQQ) keep asymmetric integer schemes private; symmetric ones need none.
   c = quantize_and_config(dir / "hqq", {{"ffn_up", "int4_g128"}}, /*fractional_zeros=*/true);
   EXPECT_EQ(c["model_type"], kPrivateModelType);
