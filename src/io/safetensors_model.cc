@@ -116,11 +116,16 @@ Status check_layout(const TensorSource& src, const std::string& file, const std:
 
 uint64_t bytes_of(const Located& l) { return l.entry->end - l.entry->begin; }
 
-// The scheme bitsmith recorded for a weight it wrote in a compressed-tensors layout, or `fallback`.
+// The scheme bitsmith recorded for a weight it wrote in a compressed-tensors layout, or `fallback`;
+// a recorded scheme that this layout cannot hold is ignored.
 std::string recorded_scheme(const std::map<std::string, st_layout::Entry>& ct, const std::string& weight,
                             std::string fallback) {
   auto it = ct.find(weight);
-  return it == ct.end() ? fallback : it->second.scheme;
+  if (it == ct.end()) return fallback;
+  auto rec = quant::find_scheme(it->second.scheme);
+  auto fb = quant::find_scheme(fallback);
+  if (!rec.ok() || !fb.ok() || ct_layout::format_of(**rec) != ct_layout::format_of(**fb)) return fallback;
+  return it->second.scheme;
 }
 
 ByteRange owned(const std::string& name, std::vector<uint8_t> bytes) {
@@ -146,7 +151,7 @@ Status read_pack_quantized(const Shards& s, const std::string& file, const std::
   int64_t dims[2];
   std::memcpy(dims, s.range(*shape).bytes().data(), 16);
   const int64_t r = dims[0], c = dims[1], groups = scale->entry->shape[1], words = packed.entry->shape[1];
-  if (r <= 0 || c <= 0 || packed.entry->shape[0] != r || scale->entry->shape[0] != r || groups <= 0 || c % groups != 0 ||
+  if (r <= 0 || c <= 0 || c / 32 > words ||  // at least one bit per element (and no overflow below) packed.entry->shape[0] != r || scale->entry->shape[0] != r || groups <= 0 || c % groups != 0 ||
       bytes_of(packed) != static_cast<uint64_t>(r * words * 4)) {
     return corrupt_data("{}: '{}' pack-quantized shapes do not agree (weight_shape [{}, {}])", file, hf_base, r, c);
   }
