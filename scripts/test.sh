@@ -5,7 +5,10 @@
 # Installs what is missing first: Debian/PyPI packages (scripts/setup.sh) and the llama.cpp peer
 # built from the llama-cpp-python sdist on PyPI (scripts/peers/; a few minutes the first time,
 # cached in ~/.cache/bitsmith).
-#   BITSMITH_SKIP_PEERS=1     do not build llama.cpp (its interop/oracle tests then skip, saying so)
+# The Hugging Face loaders (torch CPU, transformers, compressed-tensors) go in a venv cached in
+# ~/.cache/bitsmith/venv-hf (scripts/peers/setup_hf_venv.sh: ~5 GB, several minutes the first
+# time); if that install fails the run goes on and tests/cli/test_hf_loaders_cli.py skips.
+#   BITSMITH_SKIP_PEERS=1     no llama.cpp, no HF venv (their interop/oracle tests skip, saying so)
 #   BITSMITH_SKIP_SANITIZE=1  skip the sanitizer and fuzz passes
 #   BITSMITH_FUZZ_RUNS=N      executions per fuzz target (default 20000)
 set -euo pipefail
@@ -14,6 +17,8 @@ bash scripts/setup.sh
 if [ "${BITSMITH_SKIP_PEERS:-0}" != "1" ]; then
   bash scripts/peers/build_llamacpp.sh
   bash scripts/peers/install_llama_cpp_python.sh
+  bash scripts/peers/setup_hf_venv.sh ||
+    echo "test: the HF loaders venv could not be set up (tests/cli/test_hf_loaders_cli.py will skip)"
 fi
 if [ "${BITSMITH_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== parsers under AddressSanitizer + UndefinedBehaviorSanitizer"

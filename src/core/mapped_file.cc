@@ -39,17 +39,27 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
       return io_error("{}: cannot map {} bytes: {}", path, f->size_, std::strerror(e));
     }
     f->data_ = static_cast<const uint8_t*>(p);
+    f->mapped_ = true;
   }
   ::close(fd);
   return f;
 }
 
+std::shared_ptr<MappedFile> MappedFile::from_bytes(std::string path, std::vector<uint8_t> bytes) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = std::move(path);
+  f->owned_ = std::move(bytes);
+  f->size_ = f->owned_.size();
+  f->data_ = f->owned_.data();
+  return f;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
+  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
 }
 
 void MappedFile::release(uint64_t offset, uint64_t length) const {
-  if (!data_ || offset >= size_) return;
+  if (!mapped_ || offset >= size_) return;  // heap memory: MADV_DONTNEED would zero it
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   uint64_t begin = (offset + page - 1) / page * page;  // only whole pages inside the range
   uint64_t end = std::min(size_, offset + length) / page * page;

@@ -100,6 +100,12 @@ Result<LlamaHyperparameters> parse_hf_config(std::string_view text, std::string_
   };
   std::string model_type = "llama";
   if (auto it = c.find("model_type"); it != c.end() && it->is_string()) model_type = it->get<std::string>();
+  if (model_type == kPrivateModelType) {
+    // bitsmith's private layout: the real model type is kept aside (safetensors_writer.cc).
+    auto it = c.find("bitsmith_model_type");
+    if (it == c.end() || !it->is_string()) return corrupt_data("{}: model_type {} without 'bitsmith_model_type'", name, kPrivateModelType);
+    model_type = it->get<std::string>();
+  }
   // llama.cpp's architecture names: mistral checkpoints run as llama.
   hp.architecture = model_type == "mistral" ? "llama" : model_type;
   BITSMITH_ASSIGN_OR_RETURN(hp.dim, get_int("hidden_size", 0, true));

@@ -10,7 +10,8 @@ namespace {
 namespace fs = std::filesystem;
 
 bool is_companion(const std::string& name) {
-  return name == "config.json" || name == "tokenizer.json" || name == "tokenizer_config.json";
+  return name == "config.json" || name == "tokenizer.json" || name == "tokenizer_config.json" ||
+         name == kSafetensorsIndex;
 }
 
 // Weights in `dir` that are not `ours`: another model whose companions we would replace.
@@ -18,7 +19,7 @@ std::string other_model_weights(const fs::path& dir, const std::string& ours) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string n = it->path().filename().string();
-    if (n == ours || n.starts_with(".")) continue;
+    if (n == ours || n.starts_with(".") || (n == kSafetensorsIndex && ours != "model.safetensors")) continue;
     if (n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json") ||
         (n.starts_with("pytorch_model") && n.ends_with(".bin"))) {
       return it->path().string();
@@ -55,6 +56,9 @@ OutputLayout output_layout(const std::string& out, OutputFormat format, bool wit
   }
   l.names = {"config.json"};
   if (with_tokenizer) l.names.insert(l.names.end(), {"tokenizer.json", "tokenizer_config.json"});
+  // Loaders open a folder by model.safetensors or model.safetensors.index.json: a file with
+  // another name gets an index naming it, so the folder loads as one.
+  if (model != "model.safetensors") l.names.push_back(kSafetensorsIndex);
   l.names.push_back(model);
   return l;
 }

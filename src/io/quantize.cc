@@ -105,7 +105,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     BITSMITH_RETURN_IF_ERROR(detail::write_gguf(model, plans, out, produce, &report.output_bytes));
   } else {
     BITSMITH_RETURN_IF_ERROR(detail::write_safetensors(model, plans, out, produce, &report.output, &report.extra_files,
-                                                       &report.output_bytes));
+                                                       &report.output_bytes, {config.fractional_zero_points}));
   }
   uint64_t tensor_bytes = 0;
   for (const auto& t : report.tensors) {

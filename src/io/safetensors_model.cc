@@ -14,6 +14,7 @@
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
 #include "json_guard.h"
+#include "ct_layout.h"
 #include "readers.h"
 #include "st_layout.h"
 
@@ -116,16 +117,107 @@ Status check_layout(const TensorSource& src, const std::string& file, const std:
   return Status::Ok();
 }
 
+uint64_t bytes_of(const Located& l) { return l.entry->end - l.entry->begin; }
+
+// The scheme bitsmith recorded for a weight it wrote in a compressed-tensors layout, or `fallback`;
+// a recorded scheme that this layout cannot hold is ignored.
+std::string recorded_scheme(const std::map<std::string, st_layout::Entry>& ct, const std::string& weight,
+                            std::string fallback) {
+  auto it = ct.find(weight);
+  if (it == ct.end()) return fallback;
+  auto rec = quant::find_scheme(it->second.scheme);
+  auto fb = quant::find_scheme(fallback);
+  if (!rec.ok() || !fb.ok() || ct_layout::format_of(**rec) != ct_layout::format_of(**fb)) return fallback;
+  return it->second.scheme;
+}
+
+ByteRange owned(const std::string& name, std::vector<uint8_t> bytes) {
+  const uint64_t n = bytes.size();
+  return {MappedFile::from_bytes(name, std::move(bytes)), 0, n};
+}
+
+// compressed-tensors pack-quantized (ct_layout.h): int32 weight_packed, weight_scale (fp16 per
+// group, or float32 per row for int8), int64 weight_shape, int32 weight_zero_point when
+// asymmetric; converted back to the int scheme's bytes.
+Status read_pack_quantized(const Shards& s, const std::string& file, const std::string& hf_base, const Located& packed,
+                           const std::map<std::string, st_layout::Entry>& ct, std::set<std::string>* used, TensorSource* src) {
+  auto mark = [&](const std::string& n) { used->insert(n); return s.find(n); };
+  const Located* scale = mark(hf_base + ".weight_scale");
+  const Located* shape = mark(hf_base + ".weight_shape");
+  const Located* zp = mark(hf_base + ".weight_zero_point");
+  if (!scale || !shape || shape->entry->dtype != DType::kI64 || bytes_of(*shape) != 16 || packed.entry->shape.size() != 2 ||
+      scale->entry->shape.size() != 2 || (scale->entry->dtype != DType::kF16 && scale->entry->dtype != DType::kF32) ||
+      (zp && (zp->entry->dtype != DType::kI32 || zp->entry->shape.size() != 2))) {
+    return unsupported("{}: '{}' is not a pack-quantized weight bitsmith reads (int32 weight_packed, fp16 or float32 "
+                       "weight_scale [rows, groups], int64 weight_shape, int32 weight_zero_point)", file, hf_base);
+  }
+  int64_t dims[2];
+  std::memcpy(dims, s.range(*shape).bytes().data(), 16);
+  const int64_t r = dims[0], c = dims[1], groups = scale->entry->shape[1], words = packed.entry->shape[1];
+  if (r <= 0 || c <= 0 || c / 32 > words ||  // at least one bit per element (and no overflow below) packed.entry->shape[0] != r || scale->entry->shape[0] != r || groups <= 0 || c % groups != 0 ||
+      bytes_of(packed) != static_cast<uint64_t>(r * words * 4)) {
+    return corrupt_data("{}: '{}' pack-quantized shapes do not agree (weight_shape [{}, {}])", file, hf_base, r, c);
+  }
+  const bool f32_rows = scale->entry->dtype == DType::kF32;
+  // The integer width: recorded by bitsmith, else the one whose packed row is `words` int32s.
+  int bits = 0;
+  for (int b = 1; b <= 8; ++b) bits = ct_layout::packed_words(c, b) == words && (bits == 0 || c >= 32) ? b : bits;
+  const std::string group = groups == 1 ? "row" : std::to_string(c / groups);
+  std::string name = f32_rows ? "int8" : fmt::format("int{}_g{}{}", bits, group, zp ? "" : "_sym");
+  name = recorded_scheme(ct, hf_base + ".weight", name);
+  BITSMITH_ASSIGN_OR_RETURN(src->scheme, quant::find_scheme(name));
+  if (ct_layout::format_of(*src->scheme) != ct_layout::Format::kPackInt || src->scheme->traits().symmetric != !zp ||
+      ct_layout::packed_words(c, ct_layout::int_params(*src->scheme).bits) != words) {
+    return corrupt_data("{}: '{}' pack-quantized tensors do not hold scheme {}", file, hf_base, name);
+  }
+  const ct_layout::IntParams ip = ct_layout::int_params(*src->scheme);
+  BITSMITH_ASSIGN_OR_RETURN(src->shape, Shape::from(std::vector<int64_t>{r, c}));
+  src->data = owned(file, ct_layout::unpack_rows(s.range(packed).bytes().data(), r, c, ip));
+  src->scales = s.range(*scale);
+  if (zp) {
+    if (zp->entry->shape[0] != ct_layout::packed_words(r, ip.bits) || zp->entry->shape[1] != groups) {
+      return corrupt_data("{}: '{}.weight_zero_point' shape does not match [{}, {}]", file, hf_base,
+                          ct_layout::packed_words(r, ip.bits), groups);
+    }
+    src->zeros = owned(file, ct_layout::unpack_zeros(s.range(*zp).bytes().data(), r, groups, ip.bits));
+  }
+  return Status::Ok();
+}
+
 // Adds one weight, recognising the quantized layouts by their companion tensors.
 Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std::set<std::string>* used,
-                  const std::map<std::string, st_layout::Entry>& bitsmith_schemes) {
+                  const std::map<std::string, st_layout::Entry>& bitsmith_schemes,
+                  const std::map<std::string, st_layout::Entry>& ct_schemes) {
   const std::string weight = hf_base + ".weight";
   auto canonical = canonical_from_hf(weight);
   if (!canonical) return Status::Ok();
   TensorSource src;
   auto mark = [&](const std::string& n) { used->insert(n); return s.find(n); };
   const std::string& file = m->path();
-  if (const Located* packed = s.find(hf_base + ".weight_packed")) {
+  const Located* packed = s.find(hf_base + ".weight_packed");
+  if (packed && packed->entry->dtype == DType::kI32) {
+    mark(hf_base + ".weight_packed");
+    BITSMITH_RETURN_IF_ERROR(read_pack_quantized(s, file, hf_base, *packed, ct_schemes, used, &src));
+    BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
+  } else if (const Located* mx_scale = s.find(hf_base + ".weight_scale");
+             packed && !s.find(hf_base + ".weight_global_scale") && mx_scale && mx_scale->entry->dtype == DType::kU8) {
+    // mxfp4-pack-quantized (E2M1 nibbles) / mxfp6-pack-quantized (E2M3, four codes in three
+    // bytes): U8 weight_packed [out, in/2 or 3*in/4], e8m0 exponents U8 weight_scale [out, in/32].
+    const Located* scale = mark(hf_base + ".weight_scale");
+    mark(hf_base + ".weight_packed");
+    if (!scale || packed->entry->dtype != DType::kU8 || packed->entry->shape.size() != 2 || scale->entry->dtype != DType::kU8 ||
+        scale->entry->shape.size() != 2) {
+      return corrupt_data("{}: '{}' is not a complete MX pack-quantized weight (U8 weight_packed, U8 weight_scale)", file, hf_base);
+    }
+    const int64_t r = packed->entry->shape[0], pc = packed->entry->shape[1], c = scale->entry->shape[1] * 32;
+    const char* guess = pc * 2 == c ? "mxfp4" : pc * 4 == c * 3 ? "mxfp6_e2m3" : nullptr;
+    if (!guess) return corrupt_data("{}: '{}' weight_packed [{}, {}] is neither fp4 nor fp6 for {} columns", file, hf_base, r, pc, c);
+    BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(recorded_scheme(ct_schemes, weight, guess)));
+    BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(std::vector<int64_t>{r, c}));
+    src.data = s.range(*packed);
+    src.scales = s.range(*scale);
+    BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
+  } else if (packed) {
     // compressed-tensors nvfp4-pack-quantized: codes [out, in/2] u8, e4m3 block scales [out, in/16]
     // and the reciprocal global scale: effective block scale = weight_scale / weight_global_scale.
     const Located* scale = mark(hf_base + ".weight_scale");
@@ -176,16 +268,26 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
     BITSMITH_ASSIGN_OR_RETURN(src.shape, Shape::from(w->entry->shape));
     src.data = s.range(*w);
     const Located* scale = s.find(hf_base + ".weight_scale");
-    if (w->entry->dtype == DType::kF8E4M3 && scale) {
+    if (w->entry->dtype == DType::kF8E4M3 && scale && scale->entry->dtype == DType::kU8) {
+      // mxfp8-quantized: F8_E4M3 weight, e8m0 exponents U8 weight_scale [out, in/32].
+      mark(hf_base + ".weight_scale");
+      BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(recorded_scheme(ct_schemes, weight, "mxfp8_e4m3")));
+      src.scales = s.range(*scale);
+      BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
+    } else if (w->entry->dtype == DType::kF8E4M3 && scale) {
       // compressed-tensors float-quantized: F8_E4M3 weight, F32 weight_scale [1] (tensor), [out, 1]
       // (channel) or [ceil(out/128), ceil(in/128)] (block).
       mark(hf_base + ".weight_scale");
       const auto& sh = scale->entry->shape;
       const uint64_t n = (scale->entry->end - scale->entry->begin) / 4;
       if (scale->entry->dtype != DType::kF32) return unsupported("{}: '{}.weight_scale' must be F32", file, hf_base);
-      const char* name = n == 1 ? "fp8_e4m3" : (sh.size() == 2 && sh[1] == 1) ? "fp8_e4m3_channel" : "fp8_e4m3_block128";
-      BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(name));
-      if (n == 1) src.tensor_scale = read_f32_scalar(s.range(*scale));
+      // A [rows, 1] scale is per channel, [ceil(rows/128), ceil(cols/128)] per tile (both can be
+      // [2, 1]: bitsmith records which).
+      const char* guess = n == 1 && sh.size() <= 1 ? "fp8_e4m3"
+                          : (sh.size() == 2 && sh[0] == src.shape[0] && sh[1] == 1) ? "fp8_e4m3_channel"
+                                                                                     : "fp8_e4m3_block128";
+      BITSMITH_ASSIGN_OR_RETURN(src.scheme, quant::find_scheme(recorded_scheme(ct_schemes, weight, guess)));
+      if (src.scheme->traits().granularity == quant::Granularity::kTensor) src.tensor_scale = read_f32_scalar(s.range(*scale));
       else src.scales = s.range(*scale);
       BITSMITH_RETURN_IF_ERROR(check_layout(src, file, hf_base));
     } else {
@@ -220,8 +322,9 @@ Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& pat
   auto m = std::make_unique<FileModel>(path, FileFormat::kSafetensors);
   for (const auto& [k, v] : s.metadata) m->mutable_metadata()[k] = v;
 
-  std::map<std::string, st_layout::Entry> bitsmith_schemes;
+  std::map<std::string, st_layout::Entry> bitsmith_schemes, ct_schemes;
   BITSMITH_RETURN_IF_ERROR(st_layout::parse_metadata(s.metadata, path, &bitsmith_schemes));
+  BITSMITH_RETURN_IF_ERROR(st_layout::parse_metadata(s.metadata, path, &ct_schemes, st_layout::kCompressedKey));
   std::set<std::string> used;
   // Every weight once, by its base name; companion tensors are consumed by their weight.
   std::set<std::string> bases;
@@ -233,7 +336,7 @@ Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& pat
       }
     }
   }
-  for (const auto& b : bases) BITSMITH_RETURN_IF_ERROR(add_weight(s, b, m.get(), &used, bitsmith_schemes));
+  for (const auto& b : bases) BITSMITH_RETURN_IF_ERROR(add_weight(s, b, m.get(), &used, bitsmith_schemes, ct_schemes));
   for (const auto& [name, loc] : s.by_name) {
     if (used.count(name) || name.ends_with("rotary_emb.inv_freq")) continue;
     if (name.ends_with(".input_global_scale") || name.ends_with(".input_scale")) continue;  // activation scales

@@ -10,8 +10,10 @@
 
 #include "bitsmith/core/atomic_file.h"
 #include "bitsmith/core/tensor_names.h"
+#include "bitsmith/formats/convert.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
+#include "ct_layout.h"
 #include "st_layout.h"
 #include "writers.h"
 
@@ -22,7 +24,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-enum class Part : uint8_t { kData, kScales, kZeros, kTensorScale, kGlobalScale };
+enum class Part : uint8_t {
+  kData, kScales, kZeros, kTensorScale, kGlobalScale,
+  kPackedInt,    // pack-quantized weight_packed (ct_layout::pack_rows)
+  kPackedZeros,  // pack-quantized weight_zero_point (ct_layout::pack_zeros)
+  kShape,        // pack-quantized weight_shape, int64 [rows, cols]
+};
 
 struct Piece {
   std::string name;
@@ -32,21 +39,26 @@ struct Piece {
   Part part = Part::kData;
 };
 
-// How a scheme is stored; empty compressed_format = bitsmith layout (or plain cast).
-struct Layout {
-  std::string compressed_format;  // "nvfp4-pack-quantized", "float-quantized", or ""
-  bool plain = false;             // f32/fp16/bf16 array under the weight's own name
-};
-
-Layout layout_of(const quant::Scheme& s) {
+bool is_plain(const quant::Scheme& s) {
   const std::string& n = s.name();
-  if (n == "f32" || n == "fp16" || n == "bf16") return {"", true};
-  if (n == "nvfp4") return {"nvfp4-pack-quantized", false};
-  if (n == "fp8_e4m3" || n == "fp8_e4m3_channel" || n == "fp8_e4m3_block128") return {"float-quantized", false};
-  return {"", false};
+  return n == "f32" || n == "fp16" || n == "bf16";
 }
 
-std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf) {
+// Weights written in bitsmith's own layout: no compressed-tensors format holds the scheme, the
+// method's zero points are fractional (HQQ) where pack-quantized stores integers, or the weight
+// is the embedding (compressed-tensors quantizes Linear modules; an embedding in its layout
+// would load as random weights).
+bool is_private(const TensorPlan& p, const WriteOptions& opt) {
+  const quant::Scheme& s = *p.scheme;
+  if (is_plain(s)) return false;
+  if (p.name == "token_embd.weight") return true;
+  const ct_layout::Format f = ct_layout::format_of(s);
+  if (f == ct_layout::Format::kNone) return true;
+  return f == ct_layout::Format::kPackInt && !s.traits().symmetric && opt.fractional_zeros;
+}
+
+std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf, const WriteOptions& opt) {
+  using ct_layout::Format;
   const quant::Scheme& s = *p.scheme;
   const int64_t r = p.shape.rows(), c = p.shape.cols();
   const std::string n = s.name();
@@ -55,16 +67,42 @@ std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf) {
   if (n == "fp16") return {{hf, "F16", dims, s.data_bytes(r, c), Part::kData}};
   if (n == "bf16") return {{hf, "BF16", dims, s.data_bytes(r, c), Part::kData}};
   const std::string base = hf.ends_with(".weight") ? hf.substr(0, hf.size() - 7) : hf;
-  if (n == "nvfp4") {
-    return {{base + ".weight_packed", "U8", {r, c / 2}, s.data_bytes(r, c), Part::kData},
-            {base + ".weight_scale", "F8_E4M3", {r, c / 16}, s.scale_bytes(r, c), Part::kScales},
-            {base + ".weight_global_scale", "F32", {1}, 4, Part::kGlobalScale}};
-  }
-  if (layout_of(s).compressed_format == "float-quantized") {
-    Piece w{base + ".weight", "F8_E4M3", {r, c}, s.data_bytes(r, c), Part::kData};
-    if (n == "fp8_e4m3") return {w, {base + ".weight_scale", "F32", {1}, 4, Part::kTensorScale}};
-    if (n == "fp8_e4m3_channel") return {w, {base + ".weight_scale", "F32", {r, 1}, s.scale_bytes(r, c), Part::kScales}};
-    return {w, {base + ".weight_scale", "F32", {(r + 127) / 128, (c + 127) / 128}, s.scale_bytes(r, c), Part::kScales}};
+  const int64_t g32 = (c + 31) / 32;
+  switch (is_private(p, opt) ? Format::kNone : ct_layout::format_of(s)) {
+    case Format::kNvfp4:
+      return {{base + ".weight_packed", "U8", {r, c / 2}, s.data_bytes(r, c), Part::kData},
+              {base + ".weight_scale", "F8_E4M3", {r, c / 16}, s.scale_bytes(r, c), Part::kScales},
+              {base + ".weight_global_scale", "F32", {1}, 4, Part::kGlobalScale}};
+    case Format::kMxfp4:
+    case Format::kMxfp6:
+      // E2M1 nibbles (low = even element) / E2M3 codes four to three bytes, as bitsmith packs
+      // rows; e8m0 exponents per 32.
+      return {{base + ".weight_packed", "U8", {r, static_cast<int64_t>(s.data_bytes(r, c) / static_cast<uint64_t>(r ? r : 1))},
+               s.data_bytes(r, c), Part::kData},
+              {base + ".weight_scale", "U8", {r, g32}, s.scale_bytes(r, c), Part::kScales}};
+    case Format::kMxfp8:
+      return {{base + ".weight", "F8_E4M3", {r, c}, s.data_bytes(r, c), Part::kData},
+              {base + ".weight_scale", "U8", {r, g32}, s.scale_bytes(r, c), Part::kScales}};
+    case Format::kFloat8: {
+      Piece w{base + ".weight", "F8_E4M3", {r, c}, s.data_bytes(r, c), Part::kData};
+      if (n == "fp8_e4m3") return {w, {base + ".weight_scale", "F32", {1}, 4, Part::kTensorScale}};
+      if (n == "fp8_e4m3_channel") return {w, {base + ".weight_scale", "F32", {r, 1}, s.scale_bytes(r, c), Part::kScales}};
+      return {w, {base + ".weight_scale", "F32", {(r + 127) / 128, (c + 127) / 128}, s.scale_bytes(r, c), Part::kScales}};
+    }
+    case Format::kPackInt: {
+      const ct_layout::IntParams ip = ct_layout::int_params(s);
+      const int64_t groups = ip.group ? c / ip.group : 1, words = ct_layout::packed_words(c, ip.bits);
+      std::vector<Piece> out = {
+          {base + ".weight_packed", "I32", {r, words}, static_cast<uint64_t>(r * words * 4), Part::kPackedInt},
+          {base + ".weight_scale", s.traits().scale_format == "float32" ? "F32" : "F16", {r, groups}, s.scale_bytes(r, c), Part::kScales},
+          {base + ".weight_shape", "I64", {2}, 16, Part::kShape}};
+      if (!ip.symmetric) {
+        const int64_t zw = ct_layout::packed_words(r, ip.bits);
+        out.push_back({base + ".weight_zero_point", "I32", {zw, groups}, static_cast<uint64_t>(zw * groups * 4), Part::kPackedZeros});
+      }
+      return out;
+    }
+    case Format::kNone: break;
   }
   std::vector<Piece> out;
   const uint64_t db = s.data_bytes(r, c);
@@ -75,49 +113,56 @@ std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf) {
 }
 
 // compressed-tensors quantization_config: one config group per scheme, targeting the exact
-// module names; Linear modules left unquantized go to "ignore".
-json quantization_config(const std::vector<TensorPlan>& plans, bool* any_bitsmith) {
+// module names, with that group's format; the top-level format is the groups' one, or
+// "mixed-precision" when they differ (what compressed-tensors' infer_model_format writes).
+// Linear modules left unquantized go to "ignore". Empty when nothing is in a compressed-tensors
+// layout.
+json quantization_config(const std::vector<TensorPlan>& plans, const WriteOptions& opt) {
   std::map<std::string, std::vector<std::string>> groups;  // scheme -> modules
+  std::map<std::string, const quant::Scheme*> schemes;
   std::vector<std::string> ignore;
-  *any_bitsmith = false;
   for (const auto& p : plans) {
     const std::string hf = hf_from_canonical(p.name);
     if (!hf.ends_with(".weight") || p.shape.rank() != 2 || tensor_category(p.name) == TensorCategory::kEmbedding) continue;
     const std::string module = hf.substr(0, hf.size() - 7);
-    Layout l = layout_of(*p.scheme);
-    if (l.plain) ignore.push_back(module);
-    else if (l.compressed_format.empty()) *any_bitsmith = true;
-    else groups[p.scheme->name()].push_back(module);
+    if (is_plain(*p.scheme)) ignore.push_back(module);
+    else if (!is_private(p, opt)) {
+      groups[p.scheme->name()].push_back(module);
+      schemes[p.scheme->name()] = p.scheme;
+    }
   }
   if (groups.empty()) return nullptr;
   json cg = json::object();
   std::string format;
   int k = 0;
   for (const auto& [scheme, modules] : groups) {
-    json w = {{"dynamic", false}, {"symmetric", true}, {"type", "float"}, {"observer", "minmax"},
-              {"actorder", nullptr}, {"observer_kwargs", json::object()}};
-    std::string fmt;
-    if (scheme == "nvfp4") {
-      w.update({{"num_bits", 4}, {"strategy", "tensor_group"}, {"group_size", 16}, {"block_structure", nullptr}});
-      fmt = "nvfp4-pack-quantized";
-    } else {
-      w.update({{"num_bits", 8}, {"group_size", nullptr}});
-      if (scheme == "fp8_e4m3") w.update({{"strategy", "tensor"}, {"block_structure", nullptr}});
-      else if (scheme == "fp8_e4m3_channel") w.update({{"strategy", "channel"}, {"block_structure", nullptr}});
-      else w.update({{"strategy", "block"}, {"block_structure", {128, 128}}});
-      fmt = "float-quantized";
-    }
+    const std::string fmt = ct_layout::format_name(ct_layout::format_of(*schemes[scheme]));
     format = format.empty() || format == fmt ? fmt : "mixed-precision";
-    cg[fmt::format("group_{}", k++)] = {{"targets", modules}, {"weights", w}, {"input_activations", nullptr},
-                                        {"output_activations", nullptr}, {"format", fmt}};
+    cg[fmt::format("group_{}", k++)] = {{"targets", modules}, {"weights", ct_layout::weights_args(*schemes[scheme])},
+                                        {"input_activations", nullptr}, {"output_activations", nullptr}, {"format", fmt}};
   }
   return {{"quant_method", "compressed-tensors"}, {"format", format}, {"quantization_status", "compressed"},
           {"config_groups", cg}, {"ignore", ignore}, {"kv_cache_scheme", nullptr}, {"global_compression_ratio", nullptr}};
 }
 
-Status write_piece(AtomicFile& f, const Piece& pc, const quant::QuantizedTensor& q, const std::string& tensor) {
+// Equal as numbers (a zero point -0 reads back as +0).
+bool same_f16_values(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.size() != b.size()) return false;
+  std::vector<uint16_t> ca(a.size() / 2), cb(b.size() / 2);
+  std::memcpy(ca.data(), a.data(), ca.size() * 2);
+  std::memcpy(cb.data(), b.data(), cb.size() * 2);
+  std::vector<float> fa(ca.size()), fb(cb.size());
+  formats::f16_to_f32(ca, fa);
+  formats::f16_to_f32(cb, fb);
+  return fa == fb;
+}
+
+Status write_piece(AtomicFile& f, const Piece& pc, const quant::QuantizedTensor& q, const TensorPlan& plan) {
+  const std::string& tensor = plan.name;
   const std::vector<uint8_t>* src = nullptr;
+  std::vector<uint8_t> converted;
   float scalar = 0;
+  const int64_t rows = plan.shape.rows(), cols = plan.shape.cols();
   switch (pc.part) {
     case Part::kData: src = &q.data; break;
     case Part::kScales: src = &q.scales; break;
@@ -126,8 +171,38 @@ Status write_piece(AtomicFile& f, const Piece& pc, const quant::QuantizedTensor&
     // compressed-tensors stores the reciprocal: dequantized = q * weight_scale / global_scale. An
     // all-zero tensor has scale 0; any finite global scale then decodes to zeros, so write 1.
     case Part::kGlobalScale: scalar = q.tensor_scale > 0 ? 1.0f / q.tensor_scale : 1.0f; break;
+    case Part::kPackedInt:
+      if (q.data.size() != plan.scheme->data_bytes(rows, cols)) break;
+      converted = ct_layout::pack_rows(q.data.data(), rows, cols, ct_layout::int_params(*plan.scheme));
+      src = &converted;
+      break;
+    case Part::kPackedZeros: {
+      const ct_layout::IntParams ip = ct_layout::int_params(*plan.scheme);
+      const int64_t groups = ip.group ? cols / ip.group : 1;
+      if (q.zeros.size() != static_cast<uint64_t>(rows * groups * 2)) {
+        return internal_error("tensor '{}' produced {} zero-point bytes, expected {}", tensor, q.zeros.size(), rows * groups * 2);
+      }
+      converted = ct_layout::pack_zeros(q.zeros.data(), rows, groups, ip.bits);
+      // pack-quantized holds integer zero points only; a method with fractional ones (HQQ) must
+      // say so (WriteOptions::fractional_zeros) and gets bitsmith's layout instead.
+      if (!same_f16_values(ct_layout::unpack_zeros(converted.data(), rows, groups, ip.bits), q.zeros)) {
+        return internal_error("tensor '{}': zero points are not integers in [0, {}], which pack-quantized cannot hold",
+                              tensor, (1 << ip.bits) - 1);
+      }
+      src = &converted;
+      break;
+    }
+    case Part::kShape: {
+      const int64_t shape[2] = {rows, cols};
+      return f.write(shape, sizeof(shape));
+    }
   }
-  if (!src) return f.write(&scalar, 4);
+  if (!src) {
+    if (pc.part == Part::kPackedInt) {
+      return internal_error("tensor '{}' produced {} bytes, expected {}", tensor, q.data.size(), plan.scheme->data_bytes(rows, cols));
+    }
+    return f.write(&scalar, 4);
+  }
   if (src->size() != pc.size) {
     return internal_error("tensor '{}' produced {} bytes for '{}', expected {}", tensor, src->size(), pc.name, pc.size);
   }
@@ -148,19 +223,21 @@ std::string torch_dtype_of(const std::vector<TensorPlan>& plans) {
 
 Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
                          const ProduceFn& produce, std::string* model_file, std::vector<std::string>* extra_files,
-                         uint64_t* bytes_written) {
+                         uint64_t* bytes_written, const WriteOptions& opt) {
   const bool with_tokenizer = !model.vocabulary().empty();
   const OutputLayout layout = output_layout(out, OutputFormat::kSafetensors, with_tokenizer);
   ordered_json header = ordered_json::object();
-  std::map<std::string, st_layout::Entry> own;
+  std::map<std::string, st_layout::Entry> own, ct;
   std::vector<std::vector<Piece>> all;
   uint64_t offset = 0;
   std::set<std::string> names;
   for (const auto& p : plans) {
     const std::string hf = hf_from_canonical(p.name);
-    all.push_back(pieces_of(p, hf));
-    if (!layout_of(*p.scheme).plain && layout_of(*p.scheme).compressed_format.empty()) {
+    all.push_back(pieces_of(p, hf, opt));
+    if (is_private(p, opt)) {
       own[hf] = {p.scheme->name(), p.shape.rows(), p.shape.cols()};
+    } else if (!is_plain(*p.scheme)) {
+      ct[hf] = {p.scheme->name(), p.shape.rows(), p.shape.cols()};
     }
     for (const auto& pc : all.back()) {
       if (!names.insert(pc.name).second) return invalid_argument("{}: two tensors would both be named '{}'", out, pc.name);
@@ -182,6 +259,7 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   }
   meta[st_layout::kMetadataKey] = st_layout::metadata_json(own);
   if (own.empty()) meta.erase(st_layout::kMetadataKey);
+  if (!ct.empty()) meta[st_layout::kCompressedKey] = st_layout::metadata_json(ct);
   header["__metadata__"] = meta;
   // Pieces are written tensor by tensor, but the qtensor_scale entries were appended last in the
   // header: recompute offsets in write order so the data is contiguous in the order written.
@@ -199,12 +277,16 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   // one: a failure anywhere (a tokenizer that cannot be serialised, a full disk, a bad tensor)
   // leaves the output directory as it was.
   BITSMITH_ASSIGN_OR_RETURN(OutputSet set, OutputSet::create(layout.dir));
-  bool any_bitsmith = false;
-  json qc = quantization_config(plans, &any_bitsmith);
+  json qc = quantization_config(plans, opt);
   std::string extra;
-  if (any_bitsmith) {
-    // Not loadable by Hugging Face or vLLM; the method name says whose layout it is.
-    extra = json{{"quantization_config", {{"quant_method", "bitsmith"}, {"format", "bitsmith-packed"}}}}.dump();
+  if (!own.empty()) {
+    // Some weight is in bitsmith's layout, which no other loader reads. transformers skips an
+    // unknown quant_method with a warning and then loads the model with those weights missing
+    // (random), exit 0; an unknown model_type makes it (and vLLM, and anything built on
+    // AutoConfig) refuse the folder. parse_hf_config reads the real one back.
+    extra = json{{"model_type", kPrivateModelType},
+                 {"bitsmith_model_type", model.hyperparameters().architecture == "qwen2" ? "qwen2" : "llama"},
+                 {"quantization_config", {{"quant_method", "bitsmith"}, {"format", "bitsmith-packed"}}}}.dump();
   } else if (!qc.is_null()) {
     extra = json{{"quantization_config", qc}}.dump();
   }
@@ -215,13 +297,21 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
     set.stage("tokenizer_config.json");
     BITSMITH_RETURN_IF_ERROR(write_hf_tokenizer(model.vocabulary(), fs::path(staged).parent_path().string()));
   }
+  if (layout.model_file() != "model.safetensors") {
+    // A folder loads by model.safetensors or this index (transformers, vLLM, bitsmith itself).
+    ordered_json index = {{"metadata", {{"total_size", offset}}}, {"weight_map", ordered_json::object()}};
+    for (const auto& pieces : all) {
+      for (const auto& pc : pieces) index["weight_map"][pc.name] = layout.model_file();
+    }
+    BITSMITH_RETURN_IF_ERROR(write_file_atomic(set.stage(kSafetensorsIndex), index.dump(2) + "\n"));
+  }
   BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(set.stage(layout.model_file())));
   const uint64_t n = text.size();
   BITSMITH_RETURN_IF_ERROR(f.write(&n, 8));
   BITSMITH_RETURN_IF_ERROR(f.write(text));
   for (size_t i = 0; i < plans.size(); ++i) {
     BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, produce(i));
-    for (const auto& pc : all[i]) BITSMITH_RETURN_IF_ERROR(write_piece(f, pc, q, plans[i].name));
+    for (const auto& pc : all[i]) BITSMITH_RETURN_IF_ERROR(write_piece(f, pc, q, plans[i]));
   }
   *bytes_written = f.size();
   BITSMITH_RETURN_IF_ERROR(f.commit());

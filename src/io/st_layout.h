@@ -15,6 +15,10 @@
 namespace bitsmith::io::detail::st_layout {
 
 inline constexpr const char* kMetadataKey = "bitsmith.quantization";
+// The same entries for weights bitsmith wrote in a compressed-tensors layout: the exact scheme
+// (mxfp4 vs mxfp4_rceil, the integer width of a short pack-quantized row), which that layout
+// alone does not say. Readers of others' files infer it from the tensors.
+inline constexpr const char* kCompressedKey = "bitsmith.compressed_tensors";
 
 struct Entry {
   std::string scheme;
@@ -23,7 +27,7 @@ struct Entry {
 
 // Reads the metadata key if present (absent: no entries).
 Status parse_metadata(const std::map<std::string, std::string>& metadata, std::string_view file,
-                      std::map<std::string, Entry>* out);
+                      std::map<std::string, Entry>* out, const char* key = kMetadataKey);
 std::string metadata_json(const std::map<std::string, Entry>& entries);
 
 }  // namespace bitsmith::io::detail::st_layout

@@ -16,9 +16,17 @@ using ProduceFn = std::function<Result<quant::QuantizedTensor>(size_t index)>;
 Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
                   const ProduceFn& produce, uint64_t* bytes_written);
 
+struct WriteOptions {
+  // The method's zero points may be fractional (HQQ): asymmetric integer schemes then go to
+  // bitsmith's layout, since compressed-tensors' pack-quantized stores integer zero points.
+  bool fractional_zeros = false;
+};
+
 // safetensors (+ config.json, tokenizer files). Returns the model file's path and the others.
+// Weights go in compressed-tensors' layouts where one holds the scheme (ct_layout.h), else in
+// bitsmith's (st_layout.h).
 Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plans, const std::string& out,
                          const ProduceFn& produce, std::string* model_file, std::vector<std::string>* extra_files,
-                         uint64_t* bytes_written);
+                         uint64_t* bytes_written, const WriteOptions& options = {});
 
 }  // namespace bitsmith::io::detail

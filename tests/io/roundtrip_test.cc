@@ -2,6 +2,10 @@
 // returns must be exactly the scheme's own dequantization of the source (bytes stored intact,
 // layouts and tensor scales preserved), for GGUF and safetensors.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iterator>
 
 #include <cmath>
 #include <cstring>
@@ -10,6 +14,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/synth.h"
 
 namespace bitsmith::io {
@@ -96,6 +101,108 @@ TEST_F(RoundTrip, EverySchemeThroughSafetensors) {
     ++n;
   }
   EXPECT_GE(n, 3);
+}
+
+// Integer widths and groups the registry does not list go through compressed-tensors'
+// pack-quantized (dense int32 packing, zero points packed down the rows) and back exactly.
+TEST_F(RoundTrip, PackQuantizedIntegerWidths) {
+  for (const char* name : {"int3_g32", "int2_g16_sym", "int8_g64", "int5_grow", "int4_grow_sym", "int6_g256", "int7_g128_sym"}) {
+    auto s = quant::find_scheme(name);
+    ASSERT_TRUE(s.ok()) << name;
+    check_scheme(dir / name, OutputFormat::kSafetensors, **s);
+  }
+}
+
+// Which layout each scheme is stored in, and the config.json that goes with it: compressed-
+// tensors formats per config group, "mixed-precision" when they differ; any weight in bitsmith's
+// own layout makes the whole folder model_type bitsmith_packed (other loaders refuse it).
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+nlohmann::json quantize_and_config(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& rules,
+                                   bool fractional_zeros = false) {
+  auto src = make_synthetic_model(small());
+  EXPECT_TRUE(src.ok());
+  QuantizeConfig cfg;
+  cfg.format = OutputFormat::kSafetensors;
+  cfg.fractional_zero_points = fractional_zeros;
+  plan::Recipe recipe = *plan::Recipe::uniform("f32");
+  for (const auto& [pattern, scheme] : rules) {
+    plan::RecipeRule r;
+    r.pattern = pattern;
+    r.scheme = scheme;
+    recipe.rules.push_back(r);
+  }
+  auto plans = recipe.resolve(**src, cfg.format);
+  EXPECT_TRUE(plans.ok()) << plans.status().to_string();
+  auto rep = quantize_model(**src, out.string(), *plans, cfg);
+  EXPECT_TRUE(rep.ok()) << rep.status().to_string();
+  return nlohmann::json::parse(read_text(out / "config.json"));
+}
+
+TEST_F(RoundTrip, CompressedTensorsConfigGroups) {
+  auto c = quantize_and_config(dir / "mixed", {{"ffn_up", "int4_g128"}, {"ffn_down", "mxfp4"}, {"attn_q", "fp8_e4m3"}});
+  const auto& qc = c["quantization_config"];
+  EXPECT_EQ(qc["quant_method"], "compressed-tensors");
+  EXPECT_EQ(qc["format"], "mixed-precision");
+  std::map<std::string, nlohmann::json> by_format;
+  for (const auto& [k, g] : qc["config_groups"].items()) by_format[g["format"].get<std::string>()] = g;
+  ASSERT_EQ(by_format.size(), 3u);
+  EXPECT_EQ(by_format["pack-quantized"]["targets"], nlohmann::json({"model.layers.0.mlp.up_proj"}));
+  EXPECT_EQ(by_format["pack-quantized"]["weights"]["num_bits"], 4);
+  EXPECT_EQ(by_format["pack-quantized"]["weights"]["group_size"], 128);
+  EXPECT_EQ(by_format["pack-quantized"]["weights"]["symmetric"], false);
+  EXPECT_EQ(by_format["mxfp4-pack-quantized"]["weights"]["scale_dtype"], "torch.uint8");
+  EXPECT_EQ(by_format["float-quantized"]["weights"]["strategy"], "tensor");
+  EXPECT_EQ(c["model_type"], "llama");
+  auto m = open_model((dir / "mixed").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto bytes = read_text(dir / "mixed" / "model.safetensors");
+  EXPECT_NE(bytes.find("\"model.layers.0.mlp.up_proj.weight_zero_point\":{\"dtype\":\"I32\""), std::string::npos);
+
+  // One private weight (mxint8 has no compressed-tensors format): refused by other loaders.
+  c = quantize_and_config(dir / "private", {{"ffn_up", "int4_g128"}, {"ffn_down", "mxint8"}});
+  EXPECT_EQ(c["model_type"], kPrivateModelType);
+  EXPECT_EQ(c["bitsmith_model_type"], "llama");
+  EXPECT_EQ(c["quantization_config"]["quant_method"], "bitsmith");
+  m = open_model((dir / "private").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ((*m)->hyperparameters().architecture, "llama");
+
+  // A quantized embedding: compressed-tensors quantizes Linear modules only.
+  c = quantize_and_config(dir / "embd", {{"token_embd", "int8"}, {"ffn_up", "int8"}});
+  EXPECT_EQ(c["model_type"], kPrivateModelType);
+  m = open_model((dir / "embd").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+
+  // Fractional zero points (HQQ) keep asymmetric integer schemes private; symmetric ones need none.
+  c = quantize_and_config(dir / "hqq", {{"ffn_up", "int4_g128"}}, /*fractional_zeros=*/true);
+  EXPECT_EQ(c["model_type"], kPrivateModelType);
+  c = quantize_and_config(dir / "hqq_sym", {{"ffn_up", "int4_g128_sym"}}, /*fractional_zeros=*/true);
+  EXPECT_EQ(c["quantization_config"]["format"], "pack-quantized");
+}
+
+// A single file with its own name: model.safetensors.index.json names it, so the folder opens.
+TEST_F(RoundTrip, CustomNameGetsAnIndex) {
+  auto src = make_synthetic_model(small());
+  ASSERT_TRUE(src.ok());
+  QuantizeConfig cfg;
+  cfg.format = OutputFormat::kSafetensors;
+  fs::create_directories(dir / "named");
+  auto plans = plan::Recipe::uniform("bf16")->resolve(**src, cfg.format);
+  ASSERT_TRUE(plans.ok()) << plans.status().to_string();
+  auto rep = quantize_model(**src, (dir / "named" / "mine.safetensors").string(), *plans, cfg);
+  ASSERT_TRUE(rep.ok()) << rep.status().to_string();
+  auto index = nlohmann::json::parse(read_text(dir / "named" / kSafetensorsIndex));
+  EXPECT_EQ(index["weight_map"]["model.layers.0.mlp.up_proj.weight"], "mine.safetensors");
+  auto m = open_model((dir / "named").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_TRUE((*m)->has_tensor("blk.0.ffn_up.weight"));
+  // Writing it again over itself is allowed (the index is its own, not another model's).
+  rep = quantize_model(**src, (dir / "named" / "mine.safetensors").string(), *plans, cfg);
+  EXPECT_TRUE(rep.ok()) << rep.status().to_string();
 }
 
 TEST_F(RoundTrip, HalfSplitSourceIsPermutedForGguf) {

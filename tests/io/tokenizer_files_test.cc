@@ -42,6 +42,29 @@ TEST_F(TokenizerFiles, Gpt2VocabularyThroughTokenizerJson) {
   EXPECT_FALSE(r->add_bos);
 }
 
+// The pre-tokenizer travels in tokenizer.json as Hugging Face spells it (SmolLM2: digits one by
+// one then the GPT-2 regex; Llama 3 / Qwen2: their Split regex), so a SmolLM2 vocabulary (which
+// has <|im_start|>) is not read back as qwen2, and HF tokenizes as bitsmith does.
+TEST_F(TokenizerFiles, PreTokenizerThroughTokenizerJson) {
+  for (const char* pre : {"smollm", "qwen2", "llama-bpe", "gpt2"}) {
+    Vocabulary v;
+    v.model = "gpt2";
+    v.pre = pre;
+    v.tokens = {"a", "b", "ab", "<|im_start|>"};
+    v.types = {TokenType::kNormal, TokenType::kNormal, TokenType::kNormal, TokenType::kControl};
+    v.scores.assign(4, 0.0f);
+    v.merges = {"a b"};
+    v.bos_id = v.eos_id = 3;
+    v.add_bos = false;
+    const fs::path d = dir / pre;
+    fs::create_directories(d);
+    ASSERT_TRUE(write_hf_tokenizer(v, d.string()).ok());
+    auto r = read_hf_tokenizer((d / "tokenizer.json").string());
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r->pre, pre);
+  }
+}
+
 TEST_F(TokenizerFiles, LlamaScoresBecomeMergeRanks) {
   Vocabulary v = synthetic_vocabulary(400);
   ASSERT_TRUE(write_hf_tokenizer(v, dir.string()).ok());

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "bitsmith/core/npy.h"
 #include "bitsmith/infer/generate.h"
 #include "bitsmith/io/model_file.h"
 #include "command.h"
@@ -15,7 +16,7 @@ infer::EngineOptions file_engine_options(const Model& model);
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt;
+  std::string model, tokenizer, prompt, logits;
   int64_t max_tokens = 256;
   double temperature = 0.0, top_p = 1.0;
   uint64_t seed = 0;
@@ -53,6 +54,18 @@ int run_generate(const GenerateArgs& a) {
                                      a.max_tokens + 1);
   auto engine = infer::Engine::create(**model, eo);
   if (!engine.ok()) return fail(engine.status());
+  if (!a.logits.empty()) {
+    // The prompt's logits at every position, for comparing engines (tests/cli/test_hf_loaders_cli.py).
+    const std::vector<int32_t> ids = (*tok)->encode(a.prompt, (*tok)->vocabulary().add_bos);
+    std::vector<float> logits;
+    Status st = (*engine)->forward(ids, 0, 0, &logits);
+    const int64_t rows = static_cast<int64_t>(ids.size());
+    if (st.ok() && rows > 0) {
+      auto shape = Shape::from(std::vector<int64_t>{rows, static_cast<int64_t>(logits.size()) / rows});
+      st = shape.ok() ? write_npy(a.logits, TensorView{DType::kF32, *shape, logits.data()}) : shape.status();
+    }
+    if (!st.ok()) return fail(st);
+  }
   infer::GenerateOptions go;
   go.prompt = a.prompt;
   go.max_tokens = a.max_tokens;
@@ -73,6 +86,7 @@ int run_generate(const GenerateArgs& a) {
       ? static_cast<double>(r->tokens.size()) / r->decode_seconds : 0;
   if (a.json) {
     print_json({{"model", a.model}, {"prompt", a.prompt}, {"prompt_tokens", r->prompt_tokens.size()},
+                {"prompt_token_ids", r->prompt_tokens},
                 {"tokens", r->tokens.size()}, {"token_ids", r->tokens}, {"text", r->text},
                 {"temperature", json_number(a.temperature)}, {"top_p", json_number(a.top_p)},
                 {"seed", a.seed}, {"prefill_tokens_per_second", json_number(prefill_tps)},
@@ -97,6 +111,7 @@ std::function<int()> setup_generate(CLI::App& app) {
   sub->add_option("--top-p", a->top_p, "Nucleus sampling mass (default 1 = off)");
   sub->add_option("--seed", a->seed, "Sampling seed (default 0)");
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
+  sub->add_option("--logits", a->logits, "Also write the prompt's logits, float32 [tokens, vocab], to this .npy file");
   sub->add_flag("--json", a->json, "One JSON document on stdout instead of streaming");
   return [a] { return run_generate(*a); };
 }

@@ -176,6 +176,7 @@ int run_quantize(const QuantizeCliOptions& o) {
       if (p.method == "rtn") return p.scheme->quantize(w, p.shape.rows(), p.shape.cols(), qo);
       return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
     };
+    cfg.fractional_zero_points = *method == algo::Method::kHqq;
   }
   io::QuantizeReport rep;
   if (o.dry_run) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "bitsmith/core/status.h"
 
@@ -15,6 +16,9 @@ namespace bitsmith {
 class MappedFile {
  public:
   static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  // Bytes held in memory behind the same interface (a reader's converted copy of a layout whose
+  // stored bytes differ from the scheme's); `path` names where they came from.
+  static std::shared_ptr<MappedFile> from_bytes(std::string path, std::vector<uint8_t> bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -32,6 +36,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  std::vector<uint8_t> owned_;  // from_bytes: the bytes; data_ points into it
+  bool mapped_ = false;         // open(): data_ is a map to release
 };
 
 }  // namespace bitsmith

@@ -28,7 +28,9 @@ Result<OutputFormat> output_format_for(const std::string& path, const std::strin
 // The files an output path stands for, in the order they are committed (the model file last).
 // GGUF: the file. safetensors: a directory (OUT, or the parent of OUT.safetensors) holding the
 // model file, config.json and, when the model has a tokenizer, tokenizer.json and
-// tokenizer_config.json: the folder layout Hugging Face and vLLM load.
+// tokenizer_config.json, and for a model file not named model.safetensors the
+// model.safetensors.index.json that names it: the folder layout Hugging Face and vLLM load.
+inline constexpr const char* kSafetensorsIndex = "model.safetensors.index.json";
 struct OutputLayout {
   std::string dir;
   std::vector<std::string> names;  // plain file names inside dir
@@ -61,6 +63,9 @@ struct QuantizeProgress {
 struct QuantizeConfig {
   OutputFormat format = OutputFormat::kGguf;
   TensorMethod method;  // empty = RTN
+  // The method may store fractional zero points (HQQ): safetensors outputs then keep asymmetric
+  // integer schemes in bitsmith's layout (compressed-tensors' pack-quantized holds integer ones).
+  bool fractional_zero_points = false;
   quant::QuantizeOptions options;
   std::function<void(const QuantizeProgress&)> progress;  // after each tensor
 };

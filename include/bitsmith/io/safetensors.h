@@ -45,6 +45,9 @@ std::optional<std::string> canonical_from_hf(std::string_view hf);
 std::string hf_from_canonical(std::string_view canonical);
 
 // config.json (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) <-> hyperparameters.
+// A folder with weights in bitsmith's private layout says model_type kPrivateModelType (so other
+// loaders refuse it) and keeps the real one in "bitsmith_model_type".
+inline constexpr const char* kPrivateModelType = "bitsmith_packed";
 Result<LlamaHyperparameters> parse_hf_config(std::string_view json_text, std::string_view name);
 // The config.json text for hp (torch_dtype names the stored float type: "float32", "float16",
 // "bfloat16"); `extra` is merged in at the top level (quantization_config).
