@@ -46,6 +46,19 @@ class Header {
   void raw(const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); }
 };
 
+// Magic, version 3, the counts, the metadata and the tensor infos, padded to the alignment: what
+// precedes the data section of every GGUF file written here.
+Status write_preamble(AtomicFile& f, uint64_t n_tensors, const Header& metadata, const Header& infos) {
+  const uint32_t version = 3;
+  BITSMITH_RETURN_IF_ERROR(f.write("GGUF", 4));
+  BITSMITH_RETURN_IF_ERROR(f.write(&version, 4));
+  BITSMITH_RETURN_IF_ERROR(f.write(&n_tensors, 8));
+  BITSMITH_RETURN_IF_ERROR(f.write(&metadata.count, 8));
+  BITSMITH_RETURN_IF_ERROR(f.write(metadata.bytes));
+  BITSMITH_RETURN_IF_ERROR(f.write(infos.bytes));
+  return f.pad_to(kGgufDefaultAlignment);
+}
+
 namespace {
 
 void add_vocabulary(const Vocabulary& v, Header& h) {
@@ -130,15 +143,7 @@ Status write_gguf(const Model& model, const std::vector<TensorPlan>& plans, cons
   }
 
   BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(out));
-  BITSMITH_RETURN_IF_ERROR(f.write("GGUF", 4));
-  const uint32_t version = 3;
-  const uint64_t n_tensors = plans.size();
-  BITSMITH_RETURN_IF_ERROR(f.write(&version, 4));
-  BITSMITH_RETURN_IF_ERROR(f.write(&n_tensors, 8));
-  BITSMITH_RETURN_IF_ERROR(f.write(&h.count, 8));
-  BITSMITH_RETURN_IF_ERROR(f.write(h.bytes));
-  BITSMITH_RETURN_IF_ERROR(f.write(infos.bytes));
-  BITSMITH_RETURN_IF_ERROR(f.pad_to(kGgufDefaultAlignment));
+  BITSMITH_RETURN_IF_ERROR(write_preamble(f, plans.size(), h, infos));
   for (size_t i = 0; i < plans.size(); ++i) {
     BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, produce(i));
     // GGUF keeps ggml's block bytes (scales inside) or the plain array: `data` is all of it.
@@ -174,15 +179,7 @@ Status write_gguf_arrays(const std::string& path, const std::vector<std::pair<st
     offset += (a.data.size() * 4 + kGgufDefaultAlignment - 1) / kGgufDefaultAlignment * kGgufDefaultAlignment;
   }
   BITSMITH_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(path));
-  const uint32_t version = 3;
-  const uint64_t n_arrays = arrays.size();
-  BITSMITH_RETURN_IF_ERROR(f.write("GGUF", 4));
-  BITSMITH_RETURN_IF_ERROR(f.write(&version, 4));
-  BITSMITH_RETURN_IF_ERROR(f.write(&n_arrays, 8));
-  BITSMITH_RETURN_IF_ERROR(f.write(&h.count, 8));
-  BITSMITH_RETURN_IF_ERROR(f.write(h.bytes));
-  BITSMITH_RETURN_IF_ERROR(f.write(infos.bytes));
-  BITSMITH_RETURN_IF_ERROR(f.pad_to(kGgufDefaultAlignment));
+  BITSMITH_RETURN_IF_ERROR(detail::write_preamble(f, arrays.size(), h, infos));
   for (const auto& a : arrays) {
     BITSMITH_RETURN_IF_ERROR(f.write(a.data.data(), a.data.size() * 4));
     BITSMITH_RETURN_IF_ERROR(f.pad_to(kGgufDefaultAlignment));

@@ -43,8 +43,8 @@ Result<double> parse_param_count(std::string_view text) {
   BITSMITH_RETURN_IF_ERROR(number_and_suffix(text, "parameter count", &v, &suf));
   if (suf.empty()) {
     // "70" is almost surely 70B, and reading it as 70 parameters prints a silent nonsense table:
-    // a bare number is a full count only from a million up.
-    if (v < 1e6) {
+    // a bare number is a full count only from ten thousand up (stories260K has 260,000).
+    if (v < 1e4) {
       return invalid_argument("parameter count '{}' has no unit: did you mean {}B? (give K, M, B or T, or a full "
                               "count such as 70e9)", text, text);
     }

@@ -12,7 +12,7 @@ TEST(ParamCount, Suffixes) {
   EXPECT_DOUBLE_EQ(*parse_param_count("135M"), 135e6);
   EXPECT_DOUBLE_EQ(*parse_param_count("1.5t"), 1.5e12);
   EXPECT_DOUBLE_EQ(*parse_param_count("260000"), 260000);
-  for (const char* bad : {"", "B", "-7B", "7X", "nan", "0"}) {
+  for (const char* bad : {"", "B", "-7B", "7X", "nan", "0", "70", "405"}) {  // a bare 70 is not 70 parameters
     EXPECT_FALSE(parse_param_count(bad).ok()) << bad;
   }
 }
