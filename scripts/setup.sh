@@ -5,6 +5,8 @@
 #   scripts/setup.sh --deps     dependencies only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so a fresh clone (CI) reuses earlier compiles.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev

@@ -13,6 +13,7 @@
 #   BITSMITH_FUZZ_RUNS=N      executions per fuzz target (default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"  # see scripts/setup.sh
 bash scripts/setup.sh
 if [ "${BITSMITH_SKIP_PEERS:-0}" != "1" ]; then
   bash scripts/peers/build_llamacpp.sh
