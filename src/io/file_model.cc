@@ -120,6 +120,7 @@ void half_to_f32(const uint8_t* src, uint64_t n, float* out, bool bf16) {
 }  // namespace
 
 void decode_to_f32(DType dtype, const uint8_t* src, uint64_t n, float* out) {
+  if (n == 0) return;  // an empty tensor may have no buffer at all (memcpy from null is UB)
   switch (dtype) {
     case DType::kF32: std::memcpy(out, src, n * 4); return;
     case DType::kF64: cast_loop<double>(src, n, out); return;
