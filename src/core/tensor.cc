@@ -63,6 +63,11 @@ Result<Shape> Shape::from(std::span<const int64_t> dims) {
 }
 
 int64_t Shape::numel() const {
+  // A zero anywhere makes the count 0; checked first, because the dims before it may multiply
+  // past int64 (from() bounds only the whole product: [7e13, 2e5, 0] is a valid empty shape).
+  for (int i = 0; i < rank_; ++i) {
+    if (dims_[static_cast<size_t>(i)] == 0) return 0;
+  }
   int64_t n = 1;
   for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
   return n;

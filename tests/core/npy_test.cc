@@ -73,6 +73,14 @@ TEST(Npy, HostileHeadersFailBeforeAllocating) {
   expect_error(npy(dict, 16, 7), "version 7");
 }
 
+// Found by the npy fuzzer (10M-execution run): an empty shape whose leading dims multiply past
+// int64 before the zero. It is a valid empty array; counting its elements must not overflow.
+TEST(Npy, EmptyShapeWithHugeLeadingDims) {
+  auto t = parse(npy("{'descr': '<f2', 'fortran_order': False, 'shape': (72134469006348, 200623, 0), }", 0));
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ(t->shape().numel(), 0);
+}
+
 TEST(Npy, NonRegularFileIsRefused) {
   const fs::path fifo = fs::temp_directory_path() / ("bitsmith_npy_fifo_" + std::to_string(::getpid()));
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
