@@ -156,8 +156,7 @@ std::string legacy_bytes(const ImatrixData& d) {
 Status write_imatrix_gguf(const std::string& path, const ImatrixData& d) {
   // Sums over the tokens seen, as llama-imatrix keeps them: mean * tokens. Without a chunk size
   // (data read from a legacy file) the chunk count stands in, as llama.cpp's legacy loader does.
-  const float tokens = static_cast<float>(std::max<int64_t>(1, static_cast<int64_t>(std::max(d.chunks, 1)) *
-                                                                  std::max(d.chunk_size, 1)));
+  const float tokens = static_cast<float>(int64_t{std::max(d.chunks, 1)} * std::max(d.chunk_size, 1));
   std::vector<std::pair<std::string, io::GgufValue>> kv = {
       {"general.type", io::GgufValue::str("imatrix")},
       {"imatrix.datasets", io::GgufValue::arr(io::GgufType::kString, {io::GgufValue::str(d.dataset)})},

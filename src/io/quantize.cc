@@ -62,10 +62,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     in_bytes[t.name] = t.bytes;
     report.input_bytes += t.bytes;
   }
-  std::map<std::string, float> shared_amax;
-  if (config.format == OutputFormat::kSafetensors) {
-    BITSMITH_ASSIGN_OR_RETURN(shared_amax, fused_group_amax(model, plans));
+  std::map<std::string, float> computed_amax;
+  if (config.format == OutputFormat::kSafetensors && config.shared_amax == nullptr) {
+    BITSMITH_ASSIGN_OR_RETURN(computed_amax, fused_group_amax(model, plans));
   }
+  const std::map<std::string, float>& shared_amax = config.shared_amax ? *config.shared_amax : computed_amax;
   uint64_t done_bytes = 0;
   auto produce = [&](size_t i) -> Result<quant::QuantizedTensor> {
     const TensorPlan& p = plans[i];

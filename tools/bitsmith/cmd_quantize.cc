@@ -160,6 +160,8 @@ int run_quantize(const QuantizeCliOptions& o) {
         return kExitFailed;
       }
       mo.shared_amax = std::move(*amax);
+      // The same weights are written unless AWQ rescales them (its overlay's amax differs).
+      if (*method != algo::Method::kAwq) cfg.shared_amax = &mo.shared_amax;
     }
     auto prep = algo::prepare_method(**model, [&](const std::string& n) -> const quant::Scheme* {
       auto it = planned.find(n);

@@ -66,6 +66,9 @@ struct QuantizeConfig {
   // The method may store fractional zero points (HQQ): safetensors outputs then keep asymmetric
   // integer schemes in bitsmith's layout (compressed-tensors' pack-quantized holds integer ones).
   bool fractional_zero_points = false;
+  // fused_group_amax of the model being written, when the caller computed it already (for a
+  // calibrated method); null: quantize_model computes it (one more pass over those tensors).
+  const std::map<std::string, float>* shared_amax = nullptr;
   quant::QuantizeOptions options;
   std::function<void(const QuantizeProgress&)> progress;  // after each tensor
 };
