@@ -1,4 +1,5 @@
 #include "bitsmith/eval/fake_quant.h"
+#include "bitsmith/core/text_file.h"
 #include "bitsmith/core/tensor_names.h"
 
 #include <fcntl.h>
@@ -84,38 +85,8 @@ Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Schem
 }
 
 Result<std::string> read_text(const std::string& path) {
-  // O_NONBLOCK so that a FIFO nobody writes to cannot hang the open (it then reads as empty);
-  // blocking reads again afterwards, so a pipe with a writer is read to its end.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return io_error("{}: cannot open the text file: {}", path, std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return io_error("{}: cannot stat the text file: {}", path, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return invalid_argument("{}: is a directory, not a text file", path);
-  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxTextBytes) {
-    return invalid_argument("{}: text file of {} bytes exceeds the {} byte limit", path, st.st_size, kMaxTextBytes);
-  }
-  std::string text;
-  if (S_ISREG(st.st_mode)) text.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_error("{}: read failed at offset {}: {}", path, text.size(), std::strerror(errno));
-    if (n == 0) break;
-    if (const void* nul = std::memchr(buf, '\0', static_cast<size_t>(n))) {
-      return invalid_argument("{}: NUL byte at offset {}: a binary file, not text", path,
-                              text.size() + static_cast<size_t>(static_cast<const char*>(nul) - buf));
-    }
-    if (text.size() + static_cast<uint64_t>(n) > kMaxTextBytes) {
-      return invalid_argument("{}: text longer than the {} byte limit", path, kMaxTextBytes);
-    }
-    text.append(buf, static_cast<size_t>(n));
-  }
+  BITSMITH_ASSIGN_OR_RETURN(std::string text,
+                            read_file_bounded(path, {.max_bytes = kMaxTextBytes, .reject_nul = true, .what = "text file"}));
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (text.empty()) return invalid_argument("{}: the text file is empty", path);
   return text;

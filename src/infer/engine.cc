@@ -463,6 +463,27 @@ void Engine::drop_cached_layers() {
   impl_->cached_bytes = 0;
 }
 
+void Engine::drop_cached_layer(int64_t layer) {
+  if (layer < 0 || layer >= static_cast<int64_t>(impl_->cached.size())) return;
+  auto& c = impl_->cached[static_cast<size_t>(layer)];
+  if (c) impl_->cached_bytes -= c->bytes;
+  c.reset();
+}
+
+Status Engine::head_from_hidden(const float* x, int64_t rows) {
+  Impl& m = *impl_;
+  m.head_rows = 0;
+  if (rows <= 0 || rows > m.ctx) {
+    return invalid_argument("head_from_hidden: {} rows outside 1..{}", rows, m.ctx);
+  }
+  const int64_t d = m.hp.dim;
+  m.size_scratch(rows);
+  detail::rmsnorm(x, m.output_norm.as<float>().data(), m.xn.data(), rows, d, m.hp.rms_norm_eps, *m.pool);
+  m.head_rows = rows;
+  if (m.opt.hook) m.opt.hook(LinearInput{-1, "output", m.xn.data(), rows, d});
+  return Status::Ok();
+}
+
 Status Engine::forward_hidden(std::span<const int32_t> tokens, int64_t pos, int64_t logits_from) {
   Impl& m = *impl_;
   const auto& hp = m.hp;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitsmith/io/safetensors.h"
-#include "json_guard.h"
+#include "bitsmith/core/json_guard.h"
 
 namespace bitsmith::io {
 namespace {
@@ -79,7 +79,7 @@ std::string hf_from_canonical(std::string_view canonical) {
 }
 
 Result<LlamaHyperparameters> parse_hf_config(std::string_view text, std::string_view name) {
-  BITSMITH_RETURN_IF_ERROR(detail::check_json_depth(text, name));
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(text, name));
   json c = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (c.is_discarded() || !c.is_object()) return corrupt_data("{}: not a JSON object", name);
   LlamaHyperparameters hp;

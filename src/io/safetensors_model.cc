@@ -13,7 +13,7 @@
 #include "bitsmith/core/checked.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/io/tokenizer_files.h"
-#include "json_guard.h"
+#include "bitsmith/core/json_guard.h"
 #include "ct_layout.h"
 #include "readers.h"
 #include "st_layout.h"

@@ -7,7 +7,7 @@
 #include "bitsmith/core/checked.h"
 #include "bitsmith/io/safetensors.h"
 #include "byte_reader.h"
-#include "json_guard.h"
+#include "bitsmith/core/json_guard.h"
 
 namespace bitsmith::io {
 namespace {
@@ -90,7 +90,7 @@ Result<SafetensorsFile> parse_safetensors(std::span<const uint8_t> bytes, std::s
   f.data_offset = 8 + n;
   const uint64_t data_size = r.remaining();
   BITSMITH_RETURN_IF_ERROR(
-      detail::check_json_depth({reinterpret_cast<const char*>(text.data()), text.size()}, name, 8));
+      check_json_depth({reinterpret_cast<const char*>(text.data()), text.size()}, name, 8));
   // Duplicate keys are silently merged by JSON parsers; a first SAX pass catches them. (Not
   // nlohmann's parser callback: its DOM builder makes every callback parse quadratic, a minute
   // for 50,000 entries.) Both passes are linear.

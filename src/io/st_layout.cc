@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_guard.h"
+#include "bitsmith/core/json_guard.h"
 
 namespace bitsmith::io::detail::st_layout {
 

@@ -9,7 +9,7 @@
 #include "bitsmith/core/atomic_file.h"
 #include "bitsmith/io/tokenizer_files.h"
 #include "byte_reader.h"
-#include "json_guard.h"
+#include "bitsmith/core/json_guard.h"
 
 namespace bitsmith::io {
 namespace {
@@ -145,7 +145,7 @@ std::string pre_name_of(const json& pre) {
 }  // namespace
 
 Result<Vocabulary> parse_hf_tokenizer(std::string_view text, std::string_view name) {
-  BITSMITH_RETURN_IF_ERROR(detail::check_json_depth(text, name));
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(text, name));
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return corrupt_data("{}: not a JSON object", name);
   auto model = j.find("model");
@@ -253,7 +253,7 @@ Result<Vocabulary> read_hf_tokenizer(const std::string& path) {
   std::error_code ec;
   if (fs::exists(cfg_path, ec)) {
     BITSMITH_ASSIGN_OR_RETURN(auto cf, MappedFile::open(cfg_path.string()));
-    BITSMITH_RETURN_IF_ERROR(detail::check_json_depth({reinterpret_cast<const char*>(cf->data()), cf->size()}, cfg_path.string()));
+    BITSMITH_RETURN_IF_ERROR(check_json_depth({reinterpret_cast<const char*>(cf->data()), cf->size()}, cfg_path.string()));
     json cfg = json::parse(cf->bytes().begin(), cf->bytes().end(), nullptr, false);
     if (cfg.is_discarded() || !cfg.is_object()) return corrupt_data("{}: not a JSON object", cfg_path.string());
     for (size_t i = 0; i < v.tokens.size(); ++i) {

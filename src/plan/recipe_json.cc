@@ -12,6 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bitsmith/core/atomic_file.h"
+#include "bitsmith/core/json_guard.h"
+#include "bitsmith/core/text_file.h"
+
 #include "bitsmith/plan/recipe.h"
 
 namespace bitsmith::plan {
@@ -69,6 +73,7 @@ Result<RecipeRule> rule_from_json(const json& j, std::string_view where) {
 }  // namespace
 
 Result<Recipe> Recipe::from_json(std::string_view text, std::string_view origin) {
+  BITSMITH_RETURN_IF_ERROR(check_json_depth(text, origin));
   json j;
   try {
     j = json::parse(text);
@@ -95,11 +100,9 @@ Result<Recipe> Recipe::from_json(std::string_view text, std::string_view origin)
 }
 
 Result<Recipe> Recipe::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return io_error("{}: cannot open the recipe file", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return from_json(ss.str(), path);
+  BITSMITH_ASSIGN_OR_RETURN(std::string text,
+                            read_file_bounded(path, {.max_bytes = kMaxPlanFileBytes, .what = "recipe file"}));
+  return from_json(text, path);
 }
 
 std::string Recipe::to_json() const {
@@ -123,22 +126,8 @@ std::string Recipe::to_json() const {
 }
 
 Status Recipe::save(const std::string& path) const {
-  // Written beside the target and renamed, so a reader never sees half a recipe.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return io_error("{}: cannot write the recipe file", path);
-    const std::string text = to_json();
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    if (!f.flush()) return io_error("{}: write failed", path);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return io_error("{}: cannot rename the recipe into place", path);
-  }
-  return Status();
+  // A reader never sees half a recipe; a failed write leaves no temporary file.
+  return write_file_atomic(path, to_json());
 }
 
 }  // namespace bitsmith::plan

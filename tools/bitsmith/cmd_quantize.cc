@@ -17,25 +17,12 @@
 #include "bitsmith/plan/recipe.h"
 #include "command.h"
 #include "json_out.h"
+#include "quantize_run.h"
 #include "recipe_flags.h"
 #include "table.h"
 
 namespace bitsmith::cli {
 namespace {
-
-struct QuantizeCliOptions {
-  std::string in, out, scheme, recipe, save_recipe, format, tokenizer;
-  std::vector<std::string> rules;
-  int threads = 0;
-  bool json = false;
-  bool dry_run = false;
-  // Calibrated methods (algo::prepare_method).
-  std::string method = "rtn", calib, imatrix;
-  int64_t calib_samples = 128, calib_seqlen = 512;
-  uint64_t seed = 0;
-  bool act_order = false, static_groups = false, allow_requantize = false;
-  double damp = 0.01;
-};
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -68,12 +55,14 @@ std::string storage_of(const Model& m, const std::string& name) {
   return "?";
 }
 
+}  // namespace
+
 int run_quantize(const QuantizeCliOptions& o) {
   io::QuantizeConfig cfg;
   auto fmt_r = io::output_format_for(o.out, o.format);
   if (!fmt_r.ok()) throw UsageError(fmt_r.status().message());
   cfg.format = *fmt_r;
-  const plan::Recipe recipe = recipe_from_flags(o.scheme, o.recipe, o.rules);
+  const plan::Recipe recipe = o.planned ? *o.planned : recipe_from_flags(o.scheme, o.recipe, o.rules);
   // Per-tensor methods: a rule may ask for rtn on some tensors of a calibrated run; other
   // mixtures of calibrated methods are not supported (one calibration pass per run).
   for (const auto& r : recipe.rules) {
@@ -229,6 +218,8 @@ int run_quantize(const QuantizeCliOptions& o) {
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
+
+namespace {
 
 std::function<int()> setup_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeCliOptions>();

@@ -120,6 +120,13 @@ class Engine {
   // Drops the layers kept under EngineOptions::resident_bytes (their weights are loaded again
   // from the model on the next call: after the model's tensors were replaced).
   void drop_cached_layers();
+  // Drops one kept layer (after one of its tensors was replaced in the model).
+  void drop_cached_layer(int64_t layer);
+  // The output head on hidden states the caller ran through forward_layer (rows x dim, the last
+  // layer's outputs): final norm, then output_logits() serves these rows as after
+  // forward_hidden (the "output" hook is called too). Sensitivity measurement runs the layers
+  // after a replaced tensor from kept hidden states and needs the logits of the result.
+  Status head_from_hidden(const float* x, int64_t rows);
 
   // Bytes of the weights currently held: float32 cached layers and final norm, and the
   // embedding/output as held (float32, or their quantized bytes when kept quantized; a view

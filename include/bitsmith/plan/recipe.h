@@ -39,6 +39,10 @@ struct RecipeRule {
   std::string method;           // optional: rtn, gptq, awq, imatrix, hqq ("" = the command's)
 };
 
+// Recipe and measurement files are refused above this size (a planned recipe of a 70B model,
+// one rule per tensor, is about 100 KB; measurements of one with 10 candidates a few MB).
+inline constexpr uint64_t kMaxPlanFileBytes = uint64_t{256} << 20;
+
 struct Recipe {
   std::string name;
   std::string base;         // the scheme of every matrix no rule names

@@ -9,7 +9,7 @@
 
 #include "bitsmith/core/status.h"
 
-namespace bitsmith::io::detail {
+namespace bitsmith {
 
 inline constexpr int kMaxJsonDepth = 64;
 
@@ -39,4 +39,4 @@ inline Status check_json_depth(std::string_view text, std::string_view file, uin
   return Status::Ok();
 }
 
-}  // namespace bitsmith::io::detail
+}  // namespace bitsmith

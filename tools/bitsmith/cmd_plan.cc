@@ -1,0 +1,351 @@
+// bitsmith plan MODEL --calib FILE --candidates S1,S2,... [--target-bpw B | --target-bytes N]:
+// measures every matrix's cost under each candidate (algo::measure_sensitivity, cached and
+// resumable in --measurements FILE), picks one candidate per tensor under the budget
+// (plan::allocate), and writes the recipe (--recipe-out) and the quantized model (-o).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "bitsmith/algo/calibration.h"
+#include "bitsmith/algo/sensitivity.h"
+#include "bitsmith/core/tensor_names.h"
+#include "bitsmith/core/thread_pool.h"
+#include "bitsmith/io/model_file.h"
+#include "bitsmith/io/quantize.h"
+#include "bitsmith/plan/allocate.h"
+#include "bitsmith/plan/memory.h"
+#include "command.h"
+#include "json_out.h"
+#include "quantize_run.h"
+#include "table.h"
+
+namespace bitsmith::cli {
+namespace {
+
+struct PlanOptions {
+  std::string model, calib, candidates, method = "rtn", measurements, recipe_out, out, format, cost, tokenizer;
+  int64_t calib_samples = 8, calib_seqlen = 256;
+  uint64_t seed = 0;
+  double target_bpw = 0;
+  std::string target_bytes;
+  bool proxy_only = false, json = false, allow_requantize = false;
+  int threads = 0;
+};
+
+int failed(const Status& st) {
+  std::fprintf(stderr, "bitsmith plan: %s\n", st.to_string().c_str());
+  return kExitFailed;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+bool is_model_output(const std::string& out) { return !out.empty() && !out.ends_with(".json"); }
+
+std::string fmt_cost(double c) { return std::isfinite(c) ? fmt::format("{:.3g}", c) : "-"; }
+
+// Where the measurements come from: the cache file when it matches (or when nothing to measure
+// was asked), else fresh from the model. Throws UsageError on a mismatch.
+Result<plan::Measurements> measurements_for(const PlanOptions& o, const Model& model, const plan::MeasureConfig& want,
+                                            const std::string& cache, bool measuring) {
+  if (!cache.empty() && std::filesystem::exists(cache)) {
+    BITSMITH_ASSIGN_OR_RETURN(plan::Measurements have, plan::Measurements::load(cache));
+    if (!measuring) return have;
+    plan::MeasureConfig a = have.config, b = want;
+    a.model = b.model = "";  // the same model may be named by another path
+    if (!(a == b)) {
+      throw UsageError(fmt::format("{} holds measurements of another configuration (method {}, candidates {}, "
+                                   "calibration {} x {} of {}); give another --measurements file",
+                                   cache, have.config.method, fmt::join(have.config.candidates, ","),
+                                   have.config.samples, have.config.seqlen, have.config.calib));
+    }
+    return have;
+  }
+  if (!measuring) throw UsageError("give --calib FILE and --candidates S1,S2,... to measure (or --measurements FILE of a finished run)");
+  (void)o;
+  return plan::plan_measurements(model, want);
+}
+
+void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement& agree) {
+  std::vector<std::string> header = {"tensor"};
+  for (const auto& c : m.config.candidates) header.push_back(c);
+  Table t(header);
+  for (const auto& tc : m.tensors) {
+    std::vector<std::string> row = {tc.name};
+    for (const auto& c : m.config.candidates) {
+      std::string cell = "-";
+      for (const auto& o : tc.options) {
+        if (o.requested != c) continue;
+        cell = m.config.exact ? fmt_cost(o.kld) : fmt_cost(o.proxy);
+        if (o.scheme != o.requested) cell += fmt::format(" ({})", o.scheme);
+      }
+      row.push_back(cell);
+    }
+    t.add(row);
+  }
+  std::string out = t.render();
+  out += fmt::format("costs: {} per tensor option over {} calibration tokens ({}, method {})\n",
+                     m.config.exact ? "mean KL divergence (nats/token) with only that tensor quantized"
+                                    : "proxy: mean ||dW x||^2 under the calibration inputs",
+                     m.calib_tokens, m.config.calib, m.config.method);
+  if (agree.pairs > 0) {
+    out += fmt::format("proxy vs exact: Spearman rank correlation {:.3f} over {} tensor options\n", agree.spearman, agree.pairs);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+nlohmann::json allocation_json(const plan::Measurements& m, const plan::Allocation& a, plan::CostKind kind) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (size_t t = 0; t < m.tensors.size(); ++t) {
+    const auto& o = m.tensors[t].options[a.choice[t]];
+    tensors.push_back({{"name", m.tensors[t].name}, {"scheme", o.scheme}, {"bytes", o.bytes},
+                       {"kld", json_number(o.kld)}, {"proxy", json_number(o.proxy)}});
+  }
+  return {{"cost", cost_kind_name(kind)}, {"budget_bytes", a.budget_bytes}, {"bytes", a.bytes},
+          {"bits_per_weight", json_number(a.bits_per_weight)}, {"summed_cost", json_number(a.cost)},
+          {"lower_bound", json_number(a.lower_bound)}, {"tensors", tensors}};
+}
+
+void print_allocation(const plan::Measurements& m, const plan::Allocation& a, plan::CostKind kind) {
+  // Which kinds got which schemes: a line per category, the layers of each scheme.
+  std::map<std::string, std::map<std::string, std::vector<int64_t>>> by_kind;
+  for (size_t t = 0; t < m.tensors.size(); ++t) {
+    const TensorName n = parse_tensor_name(m.tensors[t].name);
+    by_kind[n.kind][m.tensors[t].options[a.choice[t]].scheme].push_back(n.layer);
+  }
+  Table t({"tensor kind", "scheme: layers"});
+  for (const auto& [kind_name, schemes] : by_kind) {
+    std::string cell;
+    for (const auto& [s, layers] : schemes) {
+      if (!cell.empty()) cell += "; ";
+      cell += s;
+      if (!(layers.size() == 1 && layers[0] < 0)) cell += fmt::format(" {}", fmt::join(layers, ","));
+    }
+    t.add({kind_name, cell});
+  }
+  std::string out = t.render();
+  out += fmt::format("planned {} bytes = {:.4f} bits per weight (budget {} bytes); summed {} cost {:.6g} "
+                     "(lower bound at this budget {:.6g})\n",
+                     a.bytes, a.bits_per_weight, a.budget_bytes, cost_kind_name(kind), a.cost, a.lower_bound);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+int run_plan(const PlanOptions& o) {
+  if (o.threads < 0) throw UsageError("--threads must be >= 0");
+  if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
+  const bool measuring = !o.calib.empty() || !o.candidates.empty();
+  if (measuring && (o.calib.empty() || o.candidates.empty())) throw UsageError("measuring needs both --calib FILE and --candidates S1,S2,...");
+  if (o.target_bpw != 0 && !o.target_bytes.empty()) throw UsageError("give --target-bpw or --target-bytes, not both");
+  if (o.target_bpw < 0 || (o.target_bpw != 0 && !std::isfinite(o.target_bpw))) throw UsageError("--target-bpw must be positive");
+  const bool budgeted = o.target_bpw > 0 || !o.target_bytes.empty();
+  if (is_model_output(o.out) && !budgeted) throw UsageError(fmt::format("-o {}: writing a model needs a budget (--target-bpw or --target-bytes)", o.out));
+  if (!o.recipe_out.empty() && !budgeted) throw UsageError("--recipe-out needs a budget (--target-bpw or --target-bytes)");
+  if (!o.cost.empty() && !budgeted) throw UsageError("--cost chooses what the allocation minimises: give a budget too");
+  if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
+  auto method = algo::parse_method(o.method);
+  if (!method.ok()) throw UsageError(method.status().message());
+  if (Status st = algo::check_sensitivity_method(*method); !st.ok()) throw UsageError(st.message());
+
+  auto model = io::open_model(o.model, o.tokenizer);
+  if (!model.ok()) return failed(model.status());
+  const Model& mdl = **model;
+  // The format the options must be storable in: the model output's, else --format, else GGUF
+  // when every candidate has a GGUF type.
+  std::string format = o.format;
+  if (is_model_output(o.out)) {
+    auto f = io::output_format_for(o.out, o.format);
+    if (!f.ok()) throw UsageError(f.status().message());
+    format = *f == quant::OutputFormat::kGguf ? "gguf" : "safetensors";
+  }
+  const std::vector<std::string> candidates = split_list(o.candidates);
+  if (format.empty()) {
+    format = "gguf";
+    for (const auto& c : candidates) {
+      auto s = quant::find_scheme(c);
+      if (s.ok() && quant::gguf_type_of(**s) < 0) format = "safetensors";
+    }
+  }
+  if (format != "gguf" && format != "safetensors") throw UsageError(fmt::format("--format {}: gguf or safetensors", format));
+  for (const auto& c : candidates) {
+    auto s = quant::find_scheme(c);
+    if (!s.ok()) throw UsageError(s.status().message());
+    if (format == "gguf" && quant::gguf_type_of(**s) < 0) {
+      throw UsageError(fmt::format("candidate {} has no GGUF type: plan for safetensors (--format safetensors or -o X.safetensors)", c));
+    }
+  }
+  const int64_t ctx = mdl.hyperparameters().context_length;
+  if (measuring && ctx > 0 && o.calib_seqlen > ctx) {
+    throw UsageError(fmt::format("--calib-seqlen {} exceeds the model's context of {}", o.calib_seqlen, ctx));
+  }
+  plan::MeasureConfig want;
+  want.model = o.model;
+  want.format = format;
+  want.method = o.method;
+  want.candidates = candidates;
+  want.calib = o.calib;
+  want.samples = o.calib_samples;
+  want.seqlen = o.calib_seqlen;
+  want.seed = o.seed;
+  want.exact = !o.proxy_only;
+  const std::string cache = !o.measurements.empty() ? o.measurements : (o.out.ends_with(".json") ? o.out : "");
+  // The fingerprint compares with the cache: fill it as plan_measurements would.
+  for (const auto& t : mdl.tensors()) {
+    want.model_params += static_cast<uint64_t>(t.shape.numel());
+    ++want.model_tensors;
+  }
+  auto meas = measurements_for(o, mdl, want, cache, measuring);
+  if (!meas.ok()) {
+    if (meas.status().code() == StatusCode::kInvalidArgument) throw UsageError(meas.status().message());
+    return failed(meas.status());
+  }
+  plan::Measurements& m = *meas;
+  if (m.config.model_params != want.model_params || m.config.model_tensors != want.model_tensors) {
+    throw UsageError(fmt::format("{} was measured on another model ({} parameters in {} tensors; this one has {} in {})",
+                                 cache, m.config.model_params, m.config.model_tensors, want.model_params, want.model_tensors));
+  }
+  {
+    std::vector<quant::TensorPlan> first;
+    for (const auto& t : m.tensors) {
+      quant::TensorPlan p;
+      p.name = t.name;
+      p.scheme = *quant::find_scheme(t.options.front().scheme);
+      first.push_back(p);
+    }
+    if (auto again = plan::Recipe::requantized(mdl, first); !again.empty() && !o.allow_requantize) {
+      throw UsageError(fmt::format("{}: {} tensor(s) are stored quantized already (e.g. '{}'); planning on them measures "
+                                   "re-quantization: use the original weights, or give --allow-requantize",
+                                   o.model, again.size(), again.front()));
+    }
+  }
+  if (!m.complete()) {
+    algo::CalibrationOptions co{o.calib, o.calib_samples, o.calib_seqlen, o.seed};
+    auto segs = algo::calibration_segments(mdl, co);
+    if (!segs.ok()) {
+      if (segs.status().code() == StatusCode::kInvalidArgument) throw UsageError(segs.status().message());
+      return failed(segs.status());
+    }
+    algo::SensitivityOptions so;
+    so.method = *method;
+    so.exact = !o.proxy_only;
+    if (!cache.empty()) so.checkpoint = [&](const plan::Measurements& part) { return part.save(cache); };
+    if (isatty(STDERR_FILENO) && !o.json) {
+      so.progress = [](const std::string& name, int64_t done, int64_t total) {
+        std::fprintf(stderr, "\r\x1b[Kmeasured %lld/%lld %s", static_cast<long long>(done), static_cast<long long>(total), name.c_str());
+        if (done == total) std::fputc('\n', stderr);
+        std::fflush(stderr);
+      };
+    }
+    if (Status st = algo::measure_sensitivity(mdl, *segs, so, &m); !st.ok()) {
+      if (st.code() == StatusCode::kInvalidArgument && st.message().find("--calib") != std::string::npos) throw UsageError(st.message());
+      return failed(st);
+    }
+    if (!cache.empty()) {
+      if (Status st = m.save(cache); !st.ok()) return failed(st);
+    }
+  }
+  const plan::ProxyAgreement agree = plan::proxy_agreement(m);
+  if (!budgeted) {
+    if (o.json) {
+      print_json({{"measurements", nlohmann::json::parse(m.to_json())}, {"proxy_spearman", json_number(agree.spearman)},
+                  {"proxy_pairs", agree.pairs}});
+    } else {
+      print_measurements(m, agree);
+      if (!cache.empty()) std::printf("wrote %s\n", cache.c_str());
+    }
+    return kExitOk;
+  }
+  plan::CostKind kind = m.config.exact ? plan::CostKind::kKld : plan::CostKind::kProxy;
+  if (!o.cost.empty()) {
+    auto k = plan::parse_cost_kind(o.cost);
+    if (!k.ok()) throw UsageError(k.status().message());
+    if (*k == plan::CostKind::kKld && !m.config.exact) throw UsageError("--cost kld: these measurements have the proxy only (measured with --proxy-only)");
+    kind = *k;
+  }
+  uint64_t budget = 0;
+  if (o.target_bpw > 0) {
+    budget = plan::bytes_for_bits_per_weight(m, o.target_bpw);
+  } else {
+    auto b = plan::parse_size_bytes(o.target_bytes);
+    if (!b.ok() || *b <= 0) throw UsageError(fmt::format("--target-bytes {}: not a size", o.target_bytes));
+    budget = static_cast<uint64_t>(*b);
+  }
+  auto alloc = plan::allocate(m, budget, kind);
+  if (!alloc.ok()) {
+    if (alloc.status().code() == StatusCode::kInvalidArgument) throw UsageError(alloc.status().message());
+    return failed(alloc.status());
+  }
+  const std::string stem = std::filesystem::path(o.model).stem().string();
+  const plan::Recipe recipe = plan::recipe_from_allocation(
+      m, *alloc, fmt::format("{}-planned-{:.3f}bpw-{}", stem, alloc->bits_per_weight, cost_kind_name(kind)));
+  if (!o.recipe_out.empty()) {
+    if (Status st = recipe.save(o.recipe_out); !st.ok()) return failed(st);
+  }
+  if (o.json && !is_model_output(o.out)) {
+    print_json({{"allocation", allocation_json(m, *alloc, kind)}, {"recipe", nlohmann::json::parse(recipe.to_json())},
+                {"proxy_spearman", json_number(agree.spearman)}});
+    return kExitOk;
+  }
+  if (!o.json) {
+    print_allocation(m, *alloc, kind);
+    if (!o.recipe_out.empty()) std::printf("wrote %s\n", o.recipe_out.c_str());
+  }
+  if (!is_model_output(o.out)) return kExitOk;
+  QuantizeCliOptions q;
+  q.in = o.model;
+  q.out = o.out;
+  q.format = format;
+  q.tokenizer = o.tokenizer;
+  q.planned = recipe;
+  q.json = o.json;
+  q.method = o.method;
+  q.calib = o.method == "rtn" ? "" : o.calib;
+  q.calib_samples = o.calib_samples;
+  q.calib_seqlen = o.calib_seqlen;
+  q.seed = o.seed;
+  q.allow_requantize = o.allow_requantize;
+  return run_quantize(q);
+}
+
+std::function<int()> setup_plan(CLI::App& app) {
+  auto o = std::make_shared<PlanOptions>();
+  auto* sub = app.add_subcommand("plan", "Measure each tensor's sensitivity and plan mixed precision under a byte budget");
+  sub->add_option("model", o->model, "GGUF, safetensors or llama2.c checkpoint")->required();
+  sub->add_option("--calib", o->calib, "calibration text the costs are measured on");
+  sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)");
+  sub->add_option("--method", o->method, "how each option is quantized: rtn (default), imatrix or gptq");
+  sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
+  sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
+  sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
+  sub->add_flag("--proxy-only", o->proxy_only, "measure the one-pass proxy only, not the exact KL divergence");
+  sub->add_option("--measurements", o->measurements, "measurements cache: resumed when it matches, written after every layer");
+  sub->add_option("--target-bpw", o->target_bpw, "budget in bits per weight over every parameter");
+  sub->add_option("--target-bytes", o->target_bytes, "budget as a size (\"60MB\", \"1.5GiB\", bytes)");
+  sub->add_option("--cost", o->cost, "what the allocation minimises: kld (default when measured) or proxy");
+  sub->add_option("--recipe-out", o->recipe_out, "write the planned recipe (JSON) here");
+  sub->add_option("-o,--output", o->out, "MEASURE.json (measurements) or OUT.gguf / OUT.safetensors (the planned model)");
+  sub->add_option("--format", o->format, "gguf or safetensors: what the candidates must be storable in");
+  sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");
+  sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
+  sub->add_flag("--allow-requantize", o->allow_requantize, "plan on tensors stored quantized already");
+  sub->add_flag("--json", o->json, "one JSON document on stdout");
+  return [o] { return run_plan(*o); };
+}
+
+}  // namespace
+BITSMITH_COMMAND("plan", setup_plan);
+}  // namespace bitsmith::cli
