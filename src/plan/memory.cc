@@ -71,26 +71,6 @@ Result<double> parse_size_bytes(std::string_view text) {
   return invalid_argument("memory size '{}': unknown unit '{}' (GB, GiB, TB, MB)", text, suf);
 }
 
-std::vector<Device> default_devices() {
-  // Capacities as sold, in decimal GB.
-  return {{"dgx-spark", 128e9}, {"h100", 80e9}, {"h200", 141e9}, {"rtx-4090", 24e9}};
-}
-
-Result<Device> parse_device(std::string_view spec) {
-  const auto eq = spec.find('=');
-  if (eq == std::string_view::npos) {
-    const std::string key = lower(spec);
-    for (const Device& d : default_devices()) {
-      if (d.name == key) return d;
-    }
-    return invalid_argument("unknown device '{}' (known: dgx-spark, h100, h200, rtx-4090; or "
-                            "NAME=SIZE such as my-gpu=48GB)", spec);
-  }
-  if (eq == 0) return invalid_argument("device '{}': empty name before '='", spec);
-  BITSMITH_ASSIGN_OR_RETURN(double bytes, parse_size_bytes(spec.substr(eq + 1)));
-  return Device{std::string(spec.substr(0, eq)), bytes};
-}
-
 double naive_bits(const quant::Scheme& s) {
   const auto& t = s.traits();
   if (auto f = formats::find_format(t.element_format); f.ok()) return (*f)->bits();
