@@ -19,7 +19,7 @@ namespace {
 std::string gb(double bytes) { return fmt::format("{:.2f} GB", bytes / 1e9); }
 
 int path_rank(const Alternative& a, const Device& d) {
-  if (d.cpu && a.candidate.gguf) return 0;  // llama.cpp is the CPU runtime
+  if (d.cpu) return a.candidate.gguf ? 0 : 1;  // llama.cpp's block types are the CPU runtime's
   switch (a.path) {
     case ExecPath::kNative: return 0;
     case ExecPath::kWeightOnly:

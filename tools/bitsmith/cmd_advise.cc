@@ -4,6 +4,7 @@
 // file reads the model's hyperparameters through io, parses options and prints.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -35,7 +36,11 @@ T or_usage(Result<T> r) {
   return std::move(*r);
 }
 
-std::string gb(double bytes) { return fmt::format("{:.2f}", bytes / 1e9); }
+// Two decimals, or three significant digits below 0.1 GB (small models are not all "0.00").
+std::string gb(double bytes) {
+  const double v = bytes / 1e9;
+  return std::abs(v) >= 0.1 || v == 0 ? fmt::format("{:.2f}", v) : fmt::format("{:.3g}", v);
+}
 std::string rate(double v, const char* fmt_spec = "{:.1f}") { return v > 0 ? fmt::vformat(fmt_spec, fmt::make_format_args(v)) : "-"; }
 
 plan::Device device_from(const AdviseOptions& o) {
