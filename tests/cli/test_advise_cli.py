@@ -116,6 +116,14 @@ class AdviseCli(clitest.unittest.TestCase):
             self.assertEqual(doc["model"]["params"], 8030261248)
             self.assertEqual(doc["device"]["bandwidth_bytes_per_s"], 1792e9)
             self.assertIsNotNone(rows(doc)["bf16"]["decode_tokens_per_s_bound"])
+            self.assertIsNone(rows(doc)["bf16"]["prefill_tokens_per_s_bound"])  # no compute figures given
+            # A config without the widths is a failed read (exit 1), named.
+            bad = os.path.join(d, "bad.json")
+            with open(bad, "w") as f:
+                json.dump({"hidden_size": 64}, f)
+            p = clitest.run("advise", bad, "--device", "h100", check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("intermediate_size", p.stderr)
 
     def test_device_table_and_memory_uses_it(self):
         names = {d["name"] for d in clitest.run_json("advise", "--list-devices")["devices"]}

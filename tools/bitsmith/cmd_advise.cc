@@ -261,8 +261,13 @@ int run_advise(const AdviseOptions& o) {
     what = fmt::format("{} parameters", o.params);
   } else if (config_json) {
     auto hp = io::parse_hf_config(read_text(o.model), o.model);
-    if (!hp.ok()) throw UsageError(hp.status().message());
-    req.shape = or_usage(plan::shape_from_hyperparameters(*hp, 0, "from " + o.model + " (parameters counted from the shape)"));
+    auto shape = hp.ok() ? plan::shape_from_hyperparameters(*hp, 0, "from " + o.model + " (parameters counted from the shape)")
+                         : Result<plan::ModelShape>(hp.status());
+    if (!shape.ok()) {
+      std::fprintf(stderr, "bitsmith advise: %s\n", shape.status().to_string().c_str());
+      return kExitFailed;
+    }
+    req.shape = std::move(*shape);
     what = fmt::format("{} ({:.4g} parameters)", o.model, req.shape.params);
   } else {
     auto m = io::open_model(o.model, "");
