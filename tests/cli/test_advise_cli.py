@@ -2,11 +2,39 @@
 import json
 import os
 import struct
+import subprocess
 import tempfile
 
 import clitest
 
 STORIES = os.path.join(clitest.SHARED, "models", "stories260K", "stories260K.bin")
+VENV = os.environ.get("BITSMITH_HF_VENV", os.path.join(os.path.expanduser("~"), ".cache", "bitsmith", "venv-hf"))
+
+# Counted by transformers itself: the model built from the config on the meta device, its
+# parameters, and r x (in + out) over the Linear modules LoRA targets.
+COUNT_WITH_TRANSFORMERS = """
+import json, sys, torch, transformers
+cfg = transformers.AutoConfig.for_model(**json.load(open(sys.argv[1])))
+with torch.device("meta"):
+    m = transformers.AutoModelForCausalLM.from_config(cfg)
+names = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+lora = sum(mod.in_features + mod.out_features for n, mod in m.named_modules()
+           if isinstance(mod, torch.nn.Linear) and n.split(".")[-1] in names)
+print(json.dumps({"params": sum(p.numel() for p in m.parameters()), "lora_per_rank": lora}))
+"""
+
+# Llama 3.1 8B's and SmolLM2-135M's configs (the fields the shape needs), and an odd GQA shape.
+CONFIGS = {
+    "llama8b": {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+                "max_position_embeddings": 131072, "tie_word_embeddings": False},
+    "smollm2": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+                "max_position_embeddings": 8192, "tie_word_embeddings": True},
+    "odd": {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2000, "num_hidden_layers": 7,
+            "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 80, "vocab_size": 1000,
+            "max_position_embeddings": 2048, "tie_word_embeddings": False},
+}
 
 
 def rows(doc):
@@ -124,6 +152,24 @@ class AdviseCli(clitest.unittest.TestCase):
             p = clitest.run("advise", bad, "--device", "h100", check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("intermediate_size", p.stderr)
+
+    def test_shapes_against_transformers(self):
+        vpy = os.path.join(VENV, "bin", "python")
+        if not os.path.exists(vpy):
+            self.skipTest(f"no HF venv at {VENV} (scripts/peers/setup_hf_venv.sh)")
+        with tempfile.TemporaryDirectory() as d:
+            for name, cfg in CONFIGS.items():
+                path = os.path.join(d, name + ".json")
+                with open(path, "w") as f:
+                    json.dump(cfg, f)
+                p = subprocess.run([vpy, "-c", COUNT_WITH_TRANSFORMERS, path], capture_output=True, text=True, timeout=600)
+                if p.returncode != 0:
+                    self.skipTest(f"transformers could not build {name}: {p.stderr.strip()[-300:]}")
+                ref = json.loads(p.stdout.strip().splitlines()[-1])
+                doc = clitest.run_json("advise", path, "--device", "h100", "--task", "lora", "--lora-rank", "8")
+                self.assertEqual(doc["model"]["params"], ref["params"], name)
+                items = {i["label"]: i["bytes"] for i in doc["alternatives"][0]["items"]}
+                self.assertEqual(items["adapters (fp32)"], 8 * ref["lora_per_rank"] * 4, name)
 
     def test_device_table_and_memory_uses_it(self):
         names = {d["name"] for d in clitest.run_json("advise", "--list-devices")["devices"]}
