@@ -7,6 +7,7 @@
 
 #include <cctype>
 
+#include "ascii.h"
 #include "bitsmith/plan/memory.h"
 
 namespace bitsmith::plan {
@@ -69,11 +70,7 @@ std::vector<Device> build_profiles() {
   return d;
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
+using detail::ascii_lower;
 
 }  // namespace
 
@@ -108,7 +105,7 @@ std::vector<Device> default_devices() {
 }
 
 Result<Device> find_device(std::string_view name) {
-  const std::string key = lower(name);
+  const std::string key = ascii_lower(name);
   for (const Device& d : device_profiles()) {
     if (d.name == key) return d;
   }
@@ -141,7 +138,7 @@ Result<Device> parse_device(std::string_view spec) {
 }
 
 Result<double> parse_bandwidth(std::string_view text) {
-  std::string t = lower(text);
+  std::string t = ascii_lower(text);
   if (t.ends_with("/s")) t.resize(t.size() - 2);
   auto bytes = parse_size_bytes(t);
   if (!bytes.ok()) return invalid_argument("bandwidth '{}': {} (e.g. 273GB/s, 3.35TB/s)", text, bytes.status().message());

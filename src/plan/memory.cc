@@ -5,23 +5,20 @@
 #include <cmath>
 #include <string>
 
+#include "ascii.h"
 #include "bitsmith/formats/format.h"
 
 namespace bitsmith::plan {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
+using detail::ascii_lower;
 
 // Splits "7.2B" into 7.2 and "b"; the number must be finite and positive. (Out-parameters:
 // GCC 12 warns spuriously about a string moved out of a Result.)
 Status number_and_suffix(std::string_view text, std::string_view what, double* out,
                          std::string* suffix_out) {
-  const std::string t = lower(text);
+  const std::string t = ascii_lower(text);
   double v = 0;
   const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   if (ec != std::errc() || ptr == t.data()) {
