@@ -68,8 +68,13 @@ Result<ModelShape> shape_for_params(double params) {
     // The nearest reference's widths; as many layers as make up the count (at least one).
     const double layers = std::round((params - s.embedding_params()) / s.layer_params());
     s.n_layers = static_cast<int64_t>(std::max(1.0, layers));
-    s.source = fmt::format("assumed: {}'s widths (hidden {}, {} KV heads x {}) with {} layers to make up the count "
-                           "(derived, not a real model)", nearest->name, s.hidden, s.n_kv_heads, s.head_dim, s.n_layers);
+    s.source = fmt::format("assumed: {}'s widths (hidden {}, {} KV heads x {}) with {} layer{} to make up the count "
+                           "(derived, not a real model)", nearest->name, s.hidden, s.n_kv_heads, s.head_dim, s.n_layers,
+                           s.n_layers == 1 ? "" : "s");
+    if (s.params_from_shape() > 1.5 * params) {
+      s.source += fmt::format("; {:.3g} parameters are too few for these widths ({:.3g} by the shape): the KV cache "
+                              "and activations are overstated", params, s.params_from_shape());
+    }
   }
   s.params = params;
   return s;
