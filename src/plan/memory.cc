@@ -5,23 +5,20 @@
 #include <cmath>
 #include <string>
 
+#include "ascii.h"
 #include "bitsmith/formats/format.h"
 
 namespace bitsmith::plan {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
+using detail::ascii_lower;
 
 // Splits "7.2B" into 7.2 and "b"; the number must be finite and positive. (Out-parameters:
 // GCC 12 warns spuriously about a string moved out of a Result.)
 Status number_and_suffix(std::string_view text, std::string_view what, double* out,
                          std::string* suffix_out) {
-  const std::string t = lower(text);
+  const std::string t = ascii_lower(text);
   double v = 0;
   const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   if (ec != std::errc() || ptr == t.data()) {
@@ -69,26 +66,6 @@ Result<double> parse_size_bytes(std::string_view text) {
   if (suf == "mib") return v * 1048576.0;     // 2^20
   if (suf == "tib") return v * 1099511627776.0;  // 2^40
   return invalid_argument("memory size '{}': unknown unit '{}' (GB, GiB, TB, MB)", text, suf);
-}
-
-std::vector<Device> default_devices() {
-  // Capacities as sold, in decimal GB.
-  return {{"dgx-spark", 128e9}, {"h100", 80e9}, {"h200", 141e9}, {"rtx-4090", 24e9}};
-}
-
-Result<Device> parse_device(std::string_view spec) {
-  const auto eq = spec.find('=');
-  if (eq == std::string_view::npos) {
-    const std::string key = lower(spec);
-    for (const Device& d : default_devices()) {
-      if (d.name == key) return d;
-    }
-    return invalid_argument("unknown device '{}' (known: dgx-spark, h100, h200, rtx-4090; or "
-                            "NAME=SIZE such as my-gpu=48GB)", spec);
-  }
-  if (eq == 0) return invalid_argument("device '{}': empty name before '='", spec);
-  BITSMITH_ASSIGN_OR_RETURN(double bytes, parse_size_bytes(spec.substr(eq + 1)));
-  return Device{std::string(spec.substr(0, eq)), bytes};
 }
 
 double naive_bits(const quant::Scheme& s) {

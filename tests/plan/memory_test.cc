@@ -25,7 +25,8 @@ TEST(Devices, NamedAndCustom) {
   EXPECT_EQ(d->name, "my-gpu");
   EXPECT_DOUBLE_EQ(d->bytes, 48.0 * 1073741824.0);
   EXPECT_DOUBLE_EQ(parse_device("x=24")->bytes, 24e9);
-  EXPECT_FALSE(parse_device("a100").ok());
+  EXPECT_DOUBLE_EQ(parse_device("a100")->bytes, 80e9);
+  EXPECT_FALSE(parse_device("a200").ok());
   EXPECT_FALSE(parse_device("=24GB").ok());
   EXPECT_FALSE(parse_device("x=24XB").ok());
 }

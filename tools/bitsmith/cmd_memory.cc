@@ -115,7 +115,8 @@ std::function<int()> setup_memory(CLI::App& app) {
   sub->add_option("--schemes", o->schemes, "Comma-separated schemes, or recipes with --model (default: a comparison set)")
       ->delimiter(',');
   sub->add_option("--devices", o->devices,
-                  "Comma-separated devices: dgx-spark, h100, h200, rtx-4090 or NAME=SIZE (48GB, 24GiB)")
+                  "Comma-separated devices (default dgx-spark, h100, h200, rtx-4090): " + plan::known_device_names() +
+                      ", or NAME=SIZE (48GB, 24GiB)")
       ->delimiter(',');
   sub->add_flag("--json", o->json, "One JSON document on stdout");
   return [o] { return run_memory(*o); };

@@ -10,6 +10,7 @@
 
 #include "bitsmith/core/status.h"
 #include "bitsmith/core/model.h"
+#include "bitsmith/plan/devices.h"
 #include "bitsmith/plan/recipe.h"
 #include "bitsmith/quant/scheme.h"
 
@@ -20,15 +21,6 @@ Result<double> parse_param_count(std::string_view text);
 
 // Sizes in decimal units, as vendors quote them: "80GB", "80G", "80" (GB), "24GiB", "1.5TB".
 Result<double> parse_size_bytes(std::string_view text);
-
-struct Device {
-  std::string name;
-  double bytes = 0;  // memory capacity
-};
-// dgx-spark 128 GB, h100 80 GB, h200 141 GB, rtx-4090 24 GB.
-std::vector<Device> default_devices();
-// A known device name, or NAME=SIZE for any other ("my-gpu=48GB").
-Result<Device> parse_device(std::string_view spec);
 
 struct MemoryRow {
   std::string label;                    // the scheme's or the recipe's name
