@@ -113,7 +113,7 @@ struct Context {
       for (float v : logits) {
         if (!std::isfinite(v)) return invalid_argument("{}: non-finite logits on calibration segment {}", model.path(), s);
       }
-      if (opt.exact) ref_logp.push_back(logits);
+      if (exact()) ref_logp.push_back(logits);
       for (int32_t t : segments[s]) ++token_count[t];
     }
     capture_head = false;
@@ -144,9 +144,25 @@ struct Context {
     return acc;
   }
 
-  void tick(const std::string& name) {
+  bool exact() const { return opt.costs != "proxy"; }  // any KLD run at all
+  // Whether option `o` (ascending bytes) runs the model: every one (exact), the smallest (hybrid).
+  bool runs_kld(size_t o) const { return opt.costs == "exact" || (opt.costs == "hybrid" && o == 0); }
+
+  // Hybrid: the options not run get the measured option's KLD scaled by their proxy ratio.
+  void finish(TensorCosts& t) {
+    if (opt.costs == "hybrid") {
+      const CandidateCost& anchor = t.options.front();
+      for (size_t o = 1; o < t.options.size(); ++o) {
+        CandidateCost& est = t.options[o];
+        const double ratio = anchor.proxy > 0 ? est.proxy / anchor.proxy : 0.0;
+        est.kld = anchor.kld * ratio;
+        est.kld_se = anchor.kld_se * ratio;
+        est.kld_estimated = true;
+      }
+    }
+    t.measured = true;
     ++done;
-    if (opt.progress) opt.progress(name, done, total);
+    if (opt.progress) opt.progress(t.name, done, total);
   }
 };
 
@@ -202,7 +218,8 @@ Status measure_heads(Context& c) {
     if (t.measured || (cat != TensorCategory::kEmbedding && cat != TensorCategory::kOutput)) continue;
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, c.model.load_f32(t.name));
     const bool embeds = cat == TensorCategory::kEmbedding, heads = cat == TensorCategory::kOutput || tied;
-    for (CandidateCost& o : t.options) {
+    for (size_t oi = 0; oi < t.options.size(); ++oi) {
+      CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
       auto qr = quantized_weights(*s, w, nullptr, c.opt);
       if (!qr.ok()) return qr.status().with_context(fmt::format("{} as {}", t.name, o.scheme));
@@ -220,7 +237,7 @@ Status measure_heads(Context& c) {
       }
       if (heads) proxy += hessian_error(dw, t.rows, t.cols, c.head_hessian);
       o.proxy = proxy;
-      if (c.opt.exact) {
+      if (c.runs_kld(oi)) {
         c.overlay.replace(t.name, std::move(q));
         auto engine = c.make_engine();
         Result<KldSum> k = engine.ok() ? c.kld(**engine, 0, nullptr) : Result<KldSum>(engine.status());
@@ -230,8 +247,7 @@ Status measure_heads(Context& c) {
         o.kld_se = k->se();
       }
     }
-    t.measured = true;
-    c.tick(t.name);
+    c.finish(t);
   }
   return c.opt.checkpoint ? c.opt.checkpoint(c.m) : Status::Ok();
 }
@@ -247,13 +263,14 @@ Status measure_layer(Context& c, LayerRunner& runner, int64_t l, std::map<std::s
     auto st = stats.find(input_key(name));
     if (st == stats.end()) return not_found("plan: no calibration input reached {}", name);
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, c.model.load_f32(name));
-    for (CandidateCost& o : t.options) {
+    for (size_t oi = 0; oi < t.options.size(); ++oi) {
+      CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
       auto qr = quantized_weights(*s, w, &st->second, c.opt);
       if (!qr.ok()) return qr.status().with_context(fmt::format("{} as {}", name, o.scheme));
       Tensor q = std::move(*qr);
       o.proxy = hessian_error(difference(w, q), t.rows, t.cols, st->second.hessian);
-      if (c.opt.exact) {
+      if (c.runs_kld(oi)) {
         c.overlay.replace(name, std::move(q));
         c.engine->drop_cached_layer(l);
         Result<KldSum> k = c.kld(*c.engine, l, &runner);
@@ -264,8 +281,7 @@ Status measure_layer(Context& c, LayerRunner& runner, int64_t l, std::map<std::s
         o.kld_se = k->se();
       }
     }
-    t.measured = true;
-    c.tick(name);
+    c.finish(t);
   }
   return Status::Ok();
 }
@@ -297,7 +313,8 @@ Status measure_sensitivity(const Model& model, const std::vector<std::vector<int
   m->calib_tokens = tokens;
   const auto ref_elems = checked_mul(static_cast<uint64_t>(tokens), static_cast<uint64_t>(c.vocab));
   const auto ref_bytes = ref_elems ? checked_mul(*ref_elems, 4) : std::nullopt;
-  if (opt.exact && (!ref_bytes || *ref_bytes > opt.max_reference_bytes)) {
+  BITSMITH_RETURN_IF_ERROR(plan::check_costs_mode(opt.costs));
+  if (c.exact() && (!ref_bytes || *ref_bytes > opt.max_reference_bytes)) {
     return invalid_argument(
         "plan: the reference log-probabilities of {} calibration tokens x {} vocabulary entries exceed {} bytes; "
         "use at most {} tokens (fewer --calib-samples or a shorter --calib-seqlen)",

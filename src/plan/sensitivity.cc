@@ -53,6 +53,11 @@ Result<T> read_field(const json& j, const char* key, std::string_view where) {
 
 }  // namespace
 
+Status check_costs_mode(std::string_view mode) {
+  if (mode == "exact" || mode == "hybrid" || mode == "proxy") return Status::Ok();
+  return invalid_argument("unknown costs '{}' (exact, hybrid, proxy)", mode);
+}
+
 bool Measurements::complete() const {
   return std::all_of(tensors.begin(), tensors.end(), [](const TensorCosts& t) { return t.measured; });
 }
@@ -139,7 +144,7 @@ std::string Measurements::to_json() const {
     json os = json::array();
     for (const auto& o : t.options) {
       os.push_back({{"scheme", o.scheme}, {"requested", o.requested}, {"bytes", o.bytes},
-                    {"kld", number_or_null(o.kld)}, {"kld_se", number_or_null(o.kld_se)},
+                    {"kld", number_or_null(o.kld)}, {"kld_se", number_or_null(o.kld_se)}, {"kld_estimated", o.kld_estimated},
                     {"proxy", number_or_null(o.proxy)}});
     }
     ts.push_back({{"name", t.name}, {"rows", t.rows}, {"cols", t.cols}, {"measured", t.measured}, {"options", os}});
@@ -149,7 +154,7 @@ std::string Measurements::to_json() const {
               {"config", {{"model", c.model}, {"model_params", c.model_params}, {"model_tensors", c.model_tensors},
                           {"format", c.format}, {"method", c.method}, {"candidates", c.candidates},
                           {"calib", c.calib}, {"samples", c.samples}, {"seqlen", c.seqlen}, {"seed", c.seed},
-                          {"exact", c.exact}}},
+                          {"costs", c.costs}}},
               {"complete", complete()},
               {"fixed_bytes", fixed_bytes},
               {"fixed_params", fixed_params},
@@ -185,7 +190,8 @@ Result<Measurements> Measurements::from_json(std::string_view text, std::string_
   BITSMITH_ASSIGN_OR_RETURN(m.config.samples, read_field<int64_t>(c, "samples", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.seqlen, read_field<int64_t>(c, "seqlen", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.seed, read_field<uint64_t>(c, "seed", where));
-  BITSMITH_ASSIGN_OR_RETURN(m.config.exact, read_field<bool>(c, "exact", where));
+  BITSMITH_ASSIGN_OR_RETURN(m.config.costs, read_field<std::string>(c, "costs", where));
+  BITSMITH_RETURN_IF_ERROR(check_costs_mode(m.config.costs).with_context(where));
   BITSMITH_ASSIGN_OR_RETURN(m.fixed_bytes, read_field<uint64_t>(doc, "fixed_bytes", origin));
   BITSMITH_ASSIGN_OR_RETURN(m.fixed_params, read_field<uint64_t>(doc, "fixed_params", origin));
   BITSMITH_ASSIGN_OR_RETURN(m.calib_tokens, read_field<int64_t>(doc, "calib_tokens", origin));
@@ -216,6 +222,9 @@ Result<Measurements> Measurements::from_json(std::string_view text, std::string_
       BITSMITH_ASSIGN_OR_RETURN(cc.kld, read_cost(o, "kld", ow));
       BITSMITH_ASSIGN_OR_RETURN(cc.kld_se, read_cost(o, "kld_se", ow));
       BITSMITH_ASSIGN_OR_RETURN(cc.proxy, read_cost(o, "proxy", ow));
+      if (o.contains("kld_estimated")) {
+        BITSMITH_ASSIGN_OR_RETURN(cc.kld_estimated, read_field<bool>(o, "kld_estimated", ow));
+      }
       if (!quant::find_scheme(cc.scheme).ok()) return invalid_argument("{}: unknown scheme '{}'", ow, cc.scheme);
       tc.options.push_back(std::move(cc));
     }
@@ -261,7 +270,7 @@ ProxyAgreement proxy_agreement(const Measurements& m) {
   std::vector<double> exact, proxy;
   for (const auto& t : m.tensors) {
     for (const auto& o : t.options) {
-      if (std::isfinite(o.kld) && std::isfinite(o.proxy)) {
+      if (std::isfinite(o.kld) && !o.kld_estimated && std::isfinite(o.proxy)) {
         exact.push_back(o.kld);
         proxy.push_back(o.proxy);
       }

@@ -33,7 +33,8 @@ struct PlanOptions {
   uint64_t seed = 0;
   double target_bpw = 0;
   std::string target_bytes;
-  bool proxy_only = false, json = false, allow_requantize = false;
+  std::string costs = "exact";
+  bool json = false, allow_requantize = false, act_order = false;
   int threads = 0;
 };
 
@@ -91,7 +92,8 @@ void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement&
       std::string cell = "-";
       for (const auto& o : tc.options) {
         if (o.requested != c) continue;
-        cell = m.config.exact ? fmt_cost(o.kld) : fmt_cost(o.proxy);
+        cell = m.config.costs != "proxy" ? fmt_cost(o.kld) : fmt_cost(o.proxy);
+        if (o.kld_estimated) cell += "~";
         if (o.scheme != o.requested) cell += fmt::format(" ({})", o.scheme);
       }
       row.push_back(cell);
@@ -100,8 +102,10 @@ void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement&
   }
   std::string out = t.render();
   out += fmt::format("costs: {} per tensor option over {} calibration tokens ({}, method {})\n",
-                     m.config.exact ? "mean KL divergence (nats/token) with only that tensor quantized"
-                                    : "proxy: mean ||dW x||^2 under the calibration inputs",
+                     m.config.costs == "exact"    ? "mean KL divergence (nats/token) with only that tensor quantized"
+                     : m.config.costs == "hybrid" ? "mean KL divergence (nats/token) with only that tensor quantized; ~ = "
+                                                    "estimated from the tensor's smallest option by the proxy ratio"
+                                                  : "proxy: mean ||dW x||^2 under the calibration inputs",
                      m.calib_tokens, m.config.calib, m.config.method);
   if (agree.pairs > 0) {
     out += fmt::format("proxy vs exact: Spearman rank correlation {:.3f} over {} tensor options\n", agree.spearman, agree.pairs);
@@ -157,9 +161,11 @@ int run_plan(const PlanOptions& o) {
   if (!o.recipe_out.empty() && !budgeted) throw UsageError("--recipe-out needs a budget (--target-bpw or --target-bytes)");
   if (!o.cost.empty() && !budgeted) throw UsageError("--cost chooses what the allocation minimises: give a budget too");
   if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
+  if (Status st = plan::check_costs_mode(o.costs); !st.ok()) throw UsageError("--costs: " + st.message());
   auto method = algo::parse_method(o.method);
   if (!method.ok()) throw UsageError(method.status().message());
   if (Status st = algo::check_sensitivity_method(*method); !st.ok()) throw UsageError(st.message());
+  if (o.act_order && *method != algo::Method::kGptq) throw UsageError("--act-order is a GPTQ option (--method gptq)");
 
   auto model = io::open_model(o.model, o.tokenizer);
   if (!model.ok()) return failed(model.status());
@@ -201,7 +207,7 @@ int run_plan(const PlanOptions& o) {
   want.samples = o.calib_samples;
   want.seqlen = o.calib_seqlen;
   want.seed = o.seed;
-  want.exact = !o.proxy_only;
+  want.costs = o.costs;
   const std::string cache = !o.measurements.empty() ? o.measurements : (o.out.ends_with(".json") ? o.out : "");
   // The fingerprint compares with the cache: fill it as plan_measurements would.
   for (const auto& t : mdl.tensors()) {
@@ -241,7 +247,8 @@ int run_plan(const PlanOptions& o) {
     }
     algo::SensitivityOptions so;
     so.method = *method;
-    so.exact = !o.proxy_only;
+    so.costs = o.costs;
+    so.gptq.act_order = o.act_order;
     if (!cache.empty()) so.checkpoint = [&](const plan::Measurements& part) { return part.save(cache); };
     if (isatty(STDERR_FILENO) && !o.json) {
       so.progress = [](const std::string& name, int64_t done, int64_t total) {
@@ -269,11 +276,11 @@ int run_plan(const PlanOptions& o) {
     }
     return kExitOk;
   }
-  plan::CostKind kind = m.config.exact ? plan::CostKind::kKld : plan::CostKind::kProxy;
+  plan::CostKind kind = m.config.costs != "proxy" ? plan::CostKind::kKld : plan::CostKind::kProxy;
   if (!o.cost.empty()) {
     auto k = plan::parse_cost_kind(o.cost);
     if (!k.ok()) throw UsageError(k.status().message());
-    if (*k == plan::CostKind::kKld && !m.config.exact) throw UsageError("--cost kld: these measurements have the proxy only (measured with --proxy-only)");
+    if (*k == plan::CostKind::kKld && m.config.costs == "proxy") throw UsageError("--cost kld: these measurements have the proxy only (measured with --costs proxy)");
     kind = *k;
   }
   uint64_t budget = 0;
@@ -318,6 +325,7 @@ int run_plan(const PlanOptions& o) {
   q.calib_seqlen = o.calib_seqlen;
   q.seed = o.seed;
   q.allow_requantize = o.allow_requantize;
+  q.act_order = o.act_order;
   return run_quantize(q);
 }
 
@@ -328,10 +336,12 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("--calib", o->calib, "calibration text the costs are measured on");
   sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)");
   sub->add_option("--method", o->method, "how each option is quantized: rtn (default), imatrix or gptq");
+  sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal (measuring and writing)");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
   sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
-  sub->add_flag("--proxy-only", o->proxy_only, "measure the one-pass proxy only, not the exact KL divergence");
+  sub->add_option("--costs", o->costs, "exact (default: the KL divergence of every option), hybrid (of each tensor's smallest "
+                  "option, the others scaled by the proxy) or proxy (one pass, no KL divergence)");
   sub->add_option("--measurements", o->measurements, "measurements cache: resumed when it matches, written after every layer");
   sub->add_option("--target-bpw", o->target_bpw, "budget in bits per weight over every parameter");
   sub->add_option("--target-bytes", o->target_bytes, "budget as a size (\"60MB\", \"1.5GiB\", bytes)");

@@ -28,7 +28,7 @@ namespace bitsmith::algo {
 struct SensitivityOptions {
   Method method = Method::kRtn;  // rtn, imatrix (importance from the calibration inputs), gptq
   GptqOptions gptq;
-  bool exact = true;             // measure the KLD; false: the proxy only (one pass)
+  std::string costs = "exact";   // exact, hybrid or proxy (plan::MeasureConfig::costs)
   uint64_t max_reference_bytes = uint64_t{2} << 30;
   // Float32 bytes of decoder layers the measuring engine may keep resident between options.
   uint64_t resident_bytes = uint64_t{4} << 30;

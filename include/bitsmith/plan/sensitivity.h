@@ -31,6 +31,10 @@ struct CandidateCost {
   // tensor quantized this way (every other tensor as stored), and its standard error.
   double kld = kNotMeasured;
   double kld_se = kNotMeasured;
+  // Hybrid measurements: this kld was not run but estimated from the tensor's exactly measured
+  // option (its smallest) scaled by the ratio of the proxies, kld_o = kld_0 * proxy_o / proxy_0
+  // (for small perturbations the KL divergence is quadratic in the output error, as the proxy).
+  bool kld_estimated = false;
   // Fast proxy from the same pass: the mean over calibration tokens of ||(W - Q(W)) x||^2, the
   // squared error of the layer's output under the calibration inputs (tr(dW H dW^T) / 2 with
   // H = 2/n sum x x^T). For the embedding, the mean ||E[t] - Q(E)[t]||^2 over the tokens seen.
@@ -55,9 +59,15 @@ struct MeasureConfig {
   std::string calib;          // calibration text path
   int64_t samples = 0, seqlen = 0;
   uint64_t seed = 0;
-  bool exact = true;          // KLD measured (else the proxy only)
+  // Which costs: "exact" (the KLD of every option), "hybrid" (the KLD of each tensor's smallest
+  // option, the others scaled by the proxy: one run per tensor instead of one per option),
+  // "proxy" (the proxy only, one pass).
+  std::string costs = "exact";
   bool operator==(const MeasureConfig&) const = default;
 };
+
+// "exact", "hybrid" or "proxy"; an error naming the three otherwise.
+Status check_costs_mode(std::string_view mode);
 
 struct Measurements {
   MeasureConfig config;
