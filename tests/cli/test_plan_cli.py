@@ -1,0 +1,172 @@
+"""bitsmith plan on stories260K: measurements (every tensor, every option, exact KLD and proxy),
+resuming a killed run, the allocation under a budget written as a recipe and a GGUF whose tensor
+types (read by the gguf package) are the plan's and which llama.cpp runs with bitsmith's
+perplexity, the planned mix beating a uniform scheme of the same size on text not used for
+calibration, and bad input (one line, exit 2)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from clitest import SHARED, main, run, run_json
+
+MODEL = os.path.join(SHARED, "models", "stories260K", "stories260K.bin")
+CALIB = os.path.join(SHARED, "data", "tinyshakespeare.txt")
+TEXT = os.path.join(SHARED, "data", "wikitext2_test.txt")
+LLAMA_BIN = os.environ.get("LLAMA_CPP_BIN", os.path.expanduser("~/.cache/bitsmith/llama.cpp/build/bin"))
+MEASURE = ["--calib", CALIB, "--candidates", "q4_0,q5_0,q8_0", "--calib-samples", "4", "--calib-seqlen", "128"]
+
+
+class PlanCli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.m = os.path.join(cls.dir, "m.json")
+        run("plan", MODEL, *MEASURE, "-o", cls.m)
+        with open(cls.m) as f:
+            cls.doc = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_every_matrix_measured(self):
+        d = self.doc
+        self.assertTrue(d["complete"])
+        names = [t["name"] for t in d["tensors"]]
+        # 5 layers x 7 linears + the (tied) embedding; norms are fixed.
+        self.assertEqual(len(names), 36)
+        self.assertIn("token_embd.weight", names)
+        self.assertEqual(d["calib_tokens"], 4 * 128)
+        for t in d["tensors"]:
+            schemes = [o["scheme"] for o in t["options"]]
+            if t["name"].endswith("ffn_down.weight"):  # 172 columns: no 32-block fits; f16
+                self.assertEqual(schemes, ["fp16"])
+            else:
+                self.assertEqual(schemes, ["q4_0", "q5_0", "q8_0"])
+            for o in t["options"]:
+                self.assertGreaterEqual(o["proxy"], 0)
+                self.assertGreater(o["kld"], -1e-6)  # a KL divergence, up to float noise
+            if len(t["options"]) == 3:  # more bits, less loss
+                k = [o["kld"] for o in t["options"]]
+                self.assertGreater(k[0], k[2], t["name"])
+                pr = [o["proxy"] for o in t["options"]]
+                self.assertGreater(pr[0], pr[1])
+                self.assertGreater(pr[1], pr[2])
+
+    def test_resume_continues_where_a_killed_run_stopped(self):
+        part = self.p("part.json")
+        d = json.loads(json.dumps(self.doc))
+        for t in d["tensors"]:
+            if t["name"].startswith("blk.3.") or t["name"].startswith("blk.4."):
+                t["measured"] = False
+                for o in t["options"]:
+                    o["kld"] = o["kld_se"] = o["proxy"] = None
+        d["complete"] = False
+        with open(part, "w") as f:
+            json.dump(d, f)
+        run("plan", MODEL, *MEASURE, "--measurements", part)
+        with open(part) as f:
+            done = json.load(f)
+        self.assertTrue(done["complete"])
+        for a, b in zip(done["tensors"], self.doc["tensors"]):
+            for oa, ob in zip(a["options"], b["options"]):
+                self.assertAlmostEqual(oa["kld"], ob["kld"], delta=1e-6 * (1 + abs(ob["kld"])), msg=a["name"])
+                self.assertAlmostEqual(oa["proxy"], ob["proxy"], delta=1e-6 * (1 + abs(ob["proxy"])), msg=a["name"])
+        # Another configuration must not reuse (or overwrite) the file.
+        p = run("plan", MODEL, "--calib", CALIB, "--candidates", "q4_0,q8_0", "--measurements", part, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("another configuration", p.stderr)
+
+    def test_allocation_writes_the_recipe_and_a_gguf_llama_cpp_runs(self):
+        out, recipe = self.p("planned.gguf"), self.p("planned.recipe.json")
+        alloc = run_json("plan", MODEL, "--measurements", self.m, "--target-bpw", "7.5", "--recipe-out", recipe)
+        self.assertLessEqual(alloc["allocation"]["bytes"], alloc["allocation"]["budget_bytes"])
+        self.assertLessEqual(alloc["allocation"]["bits_per_weight"], 7.5)
+        self.assertLessEqual(alloc["allocation"]["lower_bound"], alloc["allocation"]["summed_cost"] + 1e-12)
+        chosen = {t["name"]: t["scheme"] for t in alloc["allocation"]["tensors"]}
+        self.assertGreater(len(set(chosen.values())), 1, "a 7.5 bpw budget between q4_0 and q8_0 mixes schemes")
+        run("plan", MODEL, "--measurements", self.m, "--target-bpw", "7.5", "-o", out)
+        gguf = __import__("gguf")
+        types = {t.name: t.tensor_type.name.lower() for t in gguf.GGUFReader(out).tensors}
+        for name, scheme in chosen.items():
+            self.assertEqual(types[name], {"fp16": "f16"}.get(scheme, scheme), name)
+        info = run_json("inspect", out)
+        self.assertLessEqual(info["bytes"] * 8 / info["parameters"], 7.5 + 1e-9)
+        # The recipe file reproduces the same model through quantize.
+        again = self.p("again.gguf")
+        run("quantize", MODEL, again, "--recipe", recipe)
+        with open(out, "rb") as a, open(again, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        exe = os.path.join(LLAMA_BIN, "llama-perplexity")
+        if not os.path.exists(exe):
+            self.skipTest(f"no llama-perplexity in {LLAMA_BIN}")
+        env = dict(os.environ, LD_LIBRARY_PATH=LLAMA_BIN)
+        with tempfile.TemporaryFile(mode="w+") as log:
+            for _ in range(3):  # llama.cpp's logger can drop its last lines at exit
+                log.seek(0)
+                log.truncate()
+                subprocess.run([exe, "-m", out, "-f", TEXT, "-c", "128", "--chunks", "8", "-ctk", "f32", "-ctv", "f32",
+                                "-fa", "off", "-t", "2"], stdout=log, stderr=subprocess.STDOUT, env=env, timeout=600,
+                               check=True)
+                log.seek(0)
+                text = log.read()
+                if "Final estimate" in text:
+                    break
+        ppl = float(re.search(r"Final estimate: PPL = ([0-9.]+)", text).group(1))
+        ours = run_json("eval", out, "--text", TEXT, "--ctx", "128", "--max-chunks", "8")
+        # llama.cpp's q4_0/q5_0 dot products quantize the activations to q8_0 (bitsmith keeps them
+        # float32), so the two agree to 0.1%, not to float rounding (82.594 vs 82.613 here).
+        self.assertAlmostEqual(ours["perplexity"], ppl, delta=ppl * 1e-3)
+
+    def test_planned_mix_beats_uniform_q5_0_of_the_same_size(self):
+        # Uniform q5_0 (ffn_down falls back to f16 as in the plan): its bits per weight is the budget.
+        uni = self.p("q5_0.gguf")
+        run("quantize", MODEL, uni, "--scheme", "q5_0")
+        info = run_json("inspect", uni)
+        bpw = info["bytes"] * 8 / info["parameters"]
+        planned = self.p("same-size.gguf")
+        run("plan", MODEL, "--measurements", self.m, "--target-bpw", f"{bpw:.6f}", "-o", planned)
+        self.assertLessEqual(os.path.getsize(planned), os.path.getsize(uni) + 64)
+        ref = self.p("f32.gguf")
+        run("quantize", MODEL, ref, "--scheme", "f32")
+        kld = {}
+        for name, path in (("uniform", uni), ("planned", planned)):
+            kld[name] = run_json("eval", path, "--ref", ref, "--text", TEXT, "--ctx", "128", "--max-chunks", "40")["kld"]
+        self.assertLess(kld["planned"], kld["uniform"], kld)
+
+    def test_bad_input(self):
+        cases = [
+            (["--measurements", self.m, "--target-bpw", "2"], "below the smallest plan"),
+            (["--calib", CALIB, "--candidates", "q4_0,zz_9"], "zz_9"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--method", "awq"], "awq"),
+            (["--calib", CALIB, "--candidates", "nvfp4", "-o", self.p("x.gguf"), "--target-bpw", "8"], "GGUF"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--calib-seqlen", "100000"], "context"),
+            (["--measurements", self.m, "-o", self.p("y.gguf")], "budget"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--costs", "some"], "costs"),
+            (["--calib", CALIB], "--candidates"),
+            (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "not both"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),
+        ]
+        for args, words in cases:
+            p = run("plan", MODEL, *args, check=False)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn(words, p.stderr, args)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertFalse(os.path.exists(self.p("x.gguf")))
+        deep = self.p("deep.json")
+        with open(deep, "w") as f:
+            f.write("[" * 100000)
+        p = run("plan", MODEL, "--measurements", deep, "--target-bpw", "8", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)  # a corrupt file: the work failed
+        self.assertIn("deeper", p.stderr)
+
+
+if __name__ == "__main__":
+    main()
