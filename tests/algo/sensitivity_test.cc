@@ -1,0 +1,193 @@
+// measure_sensitivity against an independent computation: the KL divergence of two whole forward
+// passes (the reference engine, and an engine that fake-quantizes only the tensor measured),
+// computed here in double precision; the proxy against ||dW x||^2 over the inputs captured by the
+// engine's hook; hybrid estimates; and a killed run resumed to the same numbers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "../infer/test_model.h"
+#include "bitsmith/algo/sensitivity.h"
+#include "bitsmith/infer/engine.h"
+
+namespace bitsmith::algo {
+namespace {
+
+std::vector<std::vector<int32_t>> segments(int n, int len) {
+  std::mt19937 rng(7);
+  std::vector<std::vector<int32_t>> s(static_cast<size_t>(n));
+  for (auto& seg : s) {
+    for (int i = 0; i < len; ++i) seg.push_back(static_cast<int32_t>(rng() % 40));
+  }
+  return s;
+}
+
+plan::Measurements fresh(const Model& model, std::string costs) {
+  plan::MeasureConfig cfg;
+  cfg.format = "safetensors";
+  cfg.candidates = {"int4_g16", "int8_g32"};
+  cfg.costs = std::move(costs);
+  auto m = plan::plan_measurements(model, cfg);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return *m;
+}
+
+// Full logits of a segment with `only` fake-quantized in `scheme` (nothing when null); the hook
+// sees every linear input.
+std::vector<float> logits_of(const Model& model, const std::vector<int32_t>& seg, const std::string& only,
+                             const quant::Scheme* scheme, infer::ActivationHook hook = {}) {
+  infer::EngineOptions eo;
+  eo.context = static_cast<int64_t>(seg.size());
+  if (scheme != nullptr) {
+    eo.weight_scheme_for = [only, scheme](const std::string& n) -> const quant::Scheme* {
+      return n == only ? scheme : nullptr;
+    };
+  }
+  eo.hook = std::move(hook);
+  auto e = infer::Engine::create(model, eo);
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  std::vector<float> logits;
+  EXPECT_TRUE((*e)->forward(seg, 0, 0, &logits).ok());
+  return logits;
+}
+
+// Sum over rows of KL(softmax(ref) || softmax(q)), in double precision.
+double kl_rows(const std::vector<float>& ref, const std::vector<float>& q, int64_t v) {
+  double total = 0;
+  const int64_t rows = static_cast<int64_t>(ref.size()) / v;
+  for (int64_t r = 0; r < rows; ++r) {
+    auto lse = [&](const std::vector<float>& x) {
+      double mx = -INFINITY, s = 0;
+      for (int64_t i = 0; i < v; ++i) mx = std::max(mx, static_cast<double>(x[r * v + i]));
+      for (int64_t i = 0; i < v; ++i) s += std::exp(x[r * v + i] - mx);
+      return mx + std::log(s);
+    };
+    const double a = lse(ref), b = lse(q);
+    for (int64_t i = 0; i < v; ++i) {
+      const double lp = ref[r * v + i] - a, lq = q[r * v + i] - b;
+      total += std::exp(lp) * (lp - lq);
+    }
+  }
+  return total;
+}
+
+const plan::CandidateCost& option(const plan::Measurements& m, const std::string& name, const std::string& scheme) {
+  for (const auto& t : m.tensors) {
+    if (t.name != name) continue;
+    for (const auto& o : t.options) {
+      if (o.scheme == scheme) return o;
+    }
+  }
+  ADD_FAILURE() << name << " " << scheme;
+  return m.tensors.front().options.front();
+}
+
+TEST(Sensitivity, ExactCostIsTheKlOfTwoWholeForwardPasses) {
+  auto model = testing::random_llama({3, 64, 4, false});
+  const auto segs = segments(2, 10);
+  plan::Measurements m = fresh(*model, "exact");
+  SensitivityOptions so;
+  ASSERT_TRUE(measure_sensitivity(*model, segs, so, &m).ok());
+  ASSERT_TRUE(m.complete());
+  const quant::Scheme* int4 = *quant::find_scheme("int4_g16");
+  const int64_t v = model->hyperparameters().vocab_size;
+  for (const std::string name : {"token_embd.weight", "output.weight", "blk.0.attn_q.weight", "blk.1.attn_v.weight",
+                                 "blk.2.ffn_down.weight", "blk.2.ffn_up.weight"}) {
+    double kl = 0;
+    for (const auto& seg : segs) kl += kl_rows(logits_of(*model, seg, "", nullptr), logits_of(*model, seg, name, int4), v);
+    kl /= 20.0;
+    const auto& o = option(m, name, "int4_g16");
+    // Float32 log-probabilities on both sides: agreement to 1e-4 relative.
+    EXPECT_NEAR(o.kld, kl, 1e-4 * kl + 1e-7) << name;
+    EXPECT_GT(o.kld, option(m, name, "int8_g32").kld) << name;
+    EXPECT_FALSE(o.kld_estimated);
+  }
+}
+
+TEST(Sensitivity, ProxyIsTheOutputErrorUnderTheCalibrationInputs) {
+  auto model = testing::random_llama({2, 64, 5, false});
+  const auto segs = segments(2, 9);
+  plan::Measurements m = fresh(*model, "proxy");
+  SensitivityOptions so;
+  so.costs = "proxy";
+  ASSERT_TRUE(measure_sensitivity(*model, segs, so, &m).ok());
+  const std::string name = "blk.1.ffn_down.weight";
+  const quant::Scheme* int4 = *quant::find_scheme("int4_g16");
+  auto w = model->load_f32(name);
+  ASSERT_TRUE(w.ok());
+  const int64_t rows = w->shape().rows(), cols = w->shape().cols();
+  std::vector<float> q(static_cast<size_t>(rows * cols));
+  ASSERT_TRUE(int4->fake_quantize(w->as<float>().data(), rows, cols, q.data()).ok());
+  double sum = 0;
+  int64_t tokens = 0;
+  for (const auto& seg : segs) {
+    logits_of(*model, seg, "", nullptr, [&](const infer::LinearInput& in) {
+      if (in.layer != 1 || in.name != "ffn_down") return;
+      for (int64_t t = 0; t < in.tokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double e = 0;
+          for (int64_t c = 0; c < cols; ++c) e += (w->as<float>()[r * cols + c] - q[r * cols + c]) * in.data[t * cols + c];
+          sum += e * e;
+        }
+      }
+      tokens += in.tokens;
+    });
+  }
+  ASSERT_EQ(tokens, 18);
+  const auto& o = option(m, name, "int4_g16");
+  EXPECT_NEAR(o.proxy, sum / static_cast<double>(tokens), 1e-4 * sum / static_cast<double>(tokens));
+  EXPECT_TRUE(std::isnan(o.kld));
+}
+
+TEST(Sensitivity, HybridRunsTheSmallestOptionAndScalesTheRest) {
+  auto model = testing::random_llama({2, 64, 6, false});
+  const auto segs = segments(2, 8);
+  plan::Measurements exact = fresh(*model, "exact"), hybrid = fresh(*model, "hybrid");
+  ASSERT_TRUE(measure_sensitivity(*model, segs, {}, &exact).ok());
+  SensitivityOptions so;
+  so.costs = "hybrid";
+  ASSERT_TRUE(measure_sensitivity(*model, segs, so, &hybrid).ok());
+  for (size_t t = 0; t < exact.tensors.size(); ++t) {
+    const auto& e = exact.tensors[t].options;
+    const auto& h = hybrid.tensors[t].options;
+    EXPECT_DOUBLE_EQ(h[0].kld, e[0].kld);
+    EXPECT_FALSE(h[0].kld_estimated);
+    EXPECT_TRUE(h[1].kld_estimated);
+    EXPECT_NEAR(h[1].kld, e[0].kld * e[1].proxy / e[0].proxy, 1e-12 + 1e-9 * h[1].kld);
+  }
+}
+
+TEST(Sensitivity, AKilledRunResumesToTheSameNumbers) {
+  auto model = testing::random_llama({3, 64, 8, false});
+  const auto segs = segments(2, 8);
+  plan::Measurements whole = fresh(*model, "exact"), part = fresh(*model, "exact");
+  ASSERT_TRUE(measure_sensitivity(*model, segs, {}, &whole).ok());
+  int calls = 0;
+  SensitivityOptions dies;
+  dies.checkpoint = [&](const plan::Measurements&) {
+    return ++calls == 2 ? internal_error("killed") : Status::Ok();  // after the heads and layer 0
+  };
+  EXPECT_FALSE(measure_sensitivity(*model, segs, dies, &part).ok());
+  EXPECT_FALSE(part.complete());
+  auto saved = plan::Measurements::from_json(part.to_json(), "part");
+  ASSERT_TRUE(saved.ok());
+  ASSERT_TRUE(measure_sensitivity(*model, segs, {}, &*saved).ok());
+  EXPECT_EQ(saved->to_json(), whole.to_json());
+}
+
+TEST(Sensitivity, RefusesWhatCannotBeMeasured) {
+  auto model = testing::random_llama({1, 64, 9, false});
+  plan::Measurements m = fresh(*model, "exact");
+  SensitivityOptions awq;
+  awq.method = Method::kAwq;
+  EXPECT_FALSE(measure_sensitivity(*model, segments(1, 4), awq, &m).ok());
+  SensitivityOptions small;
+  small.max_reference_bytes = 100;
+  auto st = measure_sensitivity(*model, segments(1, 4), small, &m);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("--calib-samples"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace bitsmith::algo
