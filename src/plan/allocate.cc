@@ -81,6 +81,21 @@ uint64_t bytes_for_bits_per_weight(const Measurements& m, double bpw) {
   return static_cast<uint64_t>(std::floor(bpw * static_cast<double>(m.total_params()) / 8.0));
 }
 
+Result<uint64_t> weight_budget_on_device(const Device& device, const ModelShape& shape, int64_t context,
+                                         int64_t batch, KvCacheType kv) {
+  if (context <= 0 || batch <= 0) return invalid_argument("context and batch must be positive");
+  const double kv_bytes = kv_cache_bytes(shape, context, batch, kv);
+  const double work = inference_activation_bytes(shape, context, batch);
+  const double left = device.bytes - device.runtime_overhead - kv_bytes - work;
+  if (!(left > 0)) {
+    return invalid_argument("{} ({:.2f} GB) has nothing left for weights: runtime {:.2f} GB + KV cache {:.2f} GB "
+                            "({} tokens x {} sequences, {}) + workspace {:.2f} GB",
+                            device.name, device.bytes / 1e9, device.runtime_overhead / 1e9, kv_bytes / 1e9, context,
+                            batch, kv_cache_name(kv), work / 1e9);
+  }
+  return static_cast<uint64_t>(left);
+}
+
 Result<Allocation> allocate(const Measurements& m, uint64_t budget_bytes, CostKind kind) {
   if (!m.complete()) return invalid_argument("plan: the measurements are incomplete (measure every tensor first)");
   if (m.tensors.empty()) return invalid_argument("plan: no tensors to allocate");

@@ -141,6 +141,17 @@ class PlanCli(unittest.TestCase):
             kld[name] = run_json("eval", path, "--ref", ref, "--text", TEXT, "--ctx", "128", "--max-chunks", "40")["kld"]
         self.assertLess(kld["planned"], kld["uniform"], kld)
 
+    def test_device_budget(self):
+        # A 24 GB card holds stories260K at its best: every tensor takes its largest option.
+        alloc = run_json("plan", MODEL, "--measurements", self.m, "--device", "rtx-4090", "--context", "512")["allocation"]
+        best = sum(t["options"][-1]["bytes"] for t in self.doc["tensors"]) + self.doc["fixed_bytes"]
+        self.assertEqual(alloc["bytes"], best)
+        p = run("plan", MODEL, "--measurements", self.m, "--device", "tiny=0.5GB", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("nothing left for weights", p.stderr)
+        p = run("plan", MODEL, "--measurements", self.m, "--target-bpw", "8", "--context", "64", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+
     def test_bad_input(self):
         cases = [
             (["--measurements", self.m, "--target-bpw", "2"], "below the smallest plan"),
@@ -151,7 +162,8 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "-o", self.p("y.gguf")], "budget"),
             (["--calib", CALIB, "--candidates", "q4_0", "--costs", "some"], "costs"),
             (["--calib", CALIB], "--candidates"),
-            (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "not both"),
+            (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "one budget"),
+            (["--measurements", self.m, "--device", "no-such-gpu"], "no-such-gpu"),
             (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),
         ]
         for args, words in cases:

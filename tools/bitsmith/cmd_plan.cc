@@ -19,6 +19,7 @@
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/memory.h"
+#include "bitsmith/plan/model_shape.h"
 #include "command.h"
 #include "json_out.h"
 #include "quantize_run.h"
@@ -32,7 +33,8 @@ struct PlanOptions {
   int64_t calib_samples = 8, calib_seqlen = 256;
   uint64_t seed = 0;
   double target_bpw = 0;
-  std::string target_bytes;
+  std::string target_bytes, device, kv_cache = "fp16";
+  int64_t context = 0, batch = 1;
   std::string costs = "exact";
   bool json = false, allow_requantize = false, act_order = false;
   int threads = 0;
@@ -154,11 +156,16 @@ int run_plan(const PlanOptions& o) {
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
   const bool measuring = !o.calib.empty() || !o.candidates.empty();
   if (measuring && (o.calib.empty() || o.candidates.empty())) throw UsageError("measuring needs both --calib FILE and --candidates S1,S2,...");
-  if (o.target_bpw != 0 && !o.target_bytes.empty()) throw UsageError("give --target-bpw or --target-bytes, not both");
+  if ((o.target_bpw != 0) + !o.target_bytes.empty() + !o.device.empty() > 1) {
+    throw UsageError("give one budget: --target-bpw, --target-bytes or --device, not several");
+  }
+  if (o.device.empty() && (o.context != 0 || o.batch != 1 || o.kv_cache != "fp16")) {
+    throw UsageError("--context, --batch and --kv-cache size the KV cache of a --device budget: give --device");
+  }
   if (o.target_bpw < 0 || (o.target_bpw != 0 && !std::isfinite(o.target_bpw))) throw UsageError("--target-bpw must be positive");
-  const bool budgeted = o.target_bpw > 0 || !o.target_bytes.empty();
-  if (is_model_output(o.out) && !budgeted) throw UsageError(fmt::format("-o {}: writing a model needs a budget (--target-bpw or --target-bytes)", o.out));
-  if (!o.recipe_out.empty() && !budgeted) throw UsageError("--recipe-out needs a budget (--target-bpw or --target-bytes)");
+  const bool budgeted = o.target_bpw > 0 || !o.target_bytes.empty() || !o.device.empty();
+  if (is_model_output(o.out) && !budgeted) throw UsageError(fmt::format("-o {}: writing a model needs a budget (--target-bpw, --target-bytes or --device)", o.out));
+  if (!o.recipe_out.empty() && !budgeted) throw UsageError("--recipe-out needs a budget (--target-bpw, --target-bytes or --device)");
   if (!o.cost.empty() && !budgeted) throw UsageError("--cost chooses what the allocation minimises: give a budget too");
   if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
   if (Status st = plan::check_costs_mode(o.costs); !st.ok()) throw UsageError("--costs: " + st.message());
@@ -284,7 +291,23 @@ int run_plan(const PlanOptions& o) {
     kind = *k;
   }
   uint64_t budget = 0;
-  if (o.target_bpw > 0) {
+  std::string budget_note;
+  if (!o.device.empty()) {
+    auto dev = plan::parse_device(o.device);
+    if (!dev.ok()) throw UsageError(dev.status().message());
+    auto kv = plan::parse_kv_cache(o.kv_cache);
+    if (!kv.ok()) throw UsageError(kv.status().message());
+    if (o.context < 0 || o.batch <= 0) throw UsageError("--context must be >= 0 and --batch positive");
+    const int64_t context = o.context > 0 ? o.context : ctx;
+    if (context <= 0) throw UsageError("the model does not say its context length: give --context");
+    auto shape = plan::shape_from_hyperparameters(mdl.hyperparameters(), static_cast<double>(m.total_params()), mdl.path());
+    if (!shape.ok()) return failed(shape.status());
+    auto b = plan::weight_budget_on_device(*dev, *shape, context, o.batch, *kv);
+    if (!b.ok()) throw UsageError(b.status().message());
+    budget = *b;
+    budget_note = fmt::format("budget: {} ({:.2f} GB) less runtime, KV cache for {} tokens x {} ({}) and workspace\n",
+                              dev->name, dev->bytes / 1e9, context, o.batch, o.kv_cache);
+  } else if (o.target_bpw > 0) {
     budget = plan::bytes_for_bits_per_weight(m, o.target_bpw);
   } else {
     auto b = plan::parse_size_bytes(o.target_bytes);
@@ -308,6 +331,7 @@ int run_plan(const PlanOptions& o) {
     return kExitOk;
   }
   if (!o.json) {
+    std::fputs(budget_note.c_str(), stdout);
     print_allocation(m, *alloc, kind);
     if (!o.recipe_out.empty()) std::printf("wrote %s\n", o.recipe_out.c_str());
   }
@@ -321,8 +345,11 @@ int run_plan(const PlanOptions& o) {
   q.json = o.json;
   q.method = o.method;
   q.calib = o.method == "rtn" ? "" : o.calib;
-  q.calib_samples = o.calib_samples;
-  q.calib_seqlen = o.calib_seqlen;
+  // Writing calibrates as `bitsmith quantize` does by default (128 segments of 512 tokens, or the
+  // model's context): measuring needs far fewer tokens than GPTQ's Hessians want.
+  const QuantizeCliOptions defaults;
+  q.calib_samples = defaults.calib_samples;
+  q.calib_seqlen = ctx > 0 ? std::min<int64_t>(defaults.calib_seqlen, ctx) : defaults.calib_seqlen;
   q.seed = o.seed;
   q.allow_requantize = o.allow_requantize;
   q.act_order = o.act_order;
@@ -345,6 +372,10 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("--measurements", o->measurements, "measurements cache: resumed when it matches, written after every layer");
   sub->add_option("--target-bpw", o->target_bpw, "budget in bits per weight over every parameter");
   sub->add_option("--target-bytes", o->target_bytes, "budget as a size (\"60MB\", \"1.5GiB\", bytes)");
+  sub->add_option("--device", o->device, "budget: what fits this device (bitsmith advise --list-devices) beside the KV cache");
+  sub->add_option("--context", o->context, "--device: tokens of KV cache per sequence (default: the model's context)");
+  sub->add_option("--batch", o->batch, "--device: sequences served at once (default 1)");
+  sub->add_option("--kv-cache", o->kv_cache, "--device: KV cache type fp16 (default), fp8 or q8_0");
   sub->add_option("--cost", o->cost, "what the allocation minimises: kld (default when measured) or proxy");
   sub->add_option("--recipe-out", o->recipe_out, "write the planned recipe (JSON) here");
   sub->add_option("-o,--output", o->out, "MEASURE.json (measurements) or OUT.gguf / OUT.safetensors (the planned model)");

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "bitsmith/core/status.h"
+#include "bitsmith/plan/devices.h"
+#include "bitsmith/plan/footprint.h"
 #include "bitsmith/plan/recipe.h"
 #include "bitsmith/plan/sensitivity.h"
 
@@ -42,6 +44,12 @@ Result<double> option_cost(const CandidateCost& o, CostKind kind, std::string_vi
 // Bytes of the whole model at `bpw` bits per weight (every parameter counted, as llama.cpp's
 // BPW and plan_bits_per_weight count them).
 uint64_t bytes_for_bits_per_weight(const Measurements& m, double bpw);
+
+// Bytes the weights may take on `device` serving `context` tokens for each of `batch` sequences
+// with a `kv` cache: capacity - runtime overhead - KV cache - inference workspace (footprint.h's
+// formulas, as `advise` itemises them). Errors: nothing left for weights (the message itemises).
+Result<uint64_t> weight_budget_on_device(const Device& device, const ModelShape& shape, int64_t context,
+                                         int64_t batch, KvCacheType kv);
 
 // Errors: measurements incomplete or lacking the cost, a budget below the smallest choice
 // (the message names the minimum in bytes and bits per weight).
