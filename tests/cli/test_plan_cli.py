@@ -99,6 +99,12 @@ class PlanCli(unittest.TestCase):
             self.assertEqual(types[name], {"fp16": "f16"}.get(scheme, scheme), name)
         info = run_json("inspect", out)
         self.assertLessEqual(info["bytes"] * 8 / info["parameters"], 7.5 + 1e-9)
+        # Measured with rtn, written with imatrix from the measurements' calibration text: the same types.
+        im = self.p("planned-imatrix.gguf")
+        run("plan", MODEL, "--measurements", self.m, "--target-bpw", "7.5", "-o", im, "--write-method", "imatrix")
+        self.assertEqual({t.name: t.tensor_type.name.lower() for t in gguf.GGUFReader(im).tensors}, types)
+        with open(out, "rb") as a, open(im, "rb") as b:
+            self.assertNotEqual(a.read(), b.read())
         # The recipe file reproduces the same model through quantize.
         again = self.p("again.gguf")
         run("quantize", MODEL, again, "--recipe", recipe)
@@ -165,6 +171,8 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "one budget"),
             (["--measurements", self.m, "--device", "no-such-gpu"], "no-such-gpu"),
             (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),
+            (["--measurements", self.m, "--target-bpw", "7.5", "--write-method", "gptq"], "-o"),
+            (["--measurements", self.m, "--method", "gptq", "--target-bpw", "7.5"], "--write-method"),
         ]
         for args, words in cases:
             p = run("plan", MODEL, *args, check=False)

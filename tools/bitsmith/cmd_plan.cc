@@ -29,7 +29,7 @@ namespace bitsmith::cli {
 namespace {
 
 struct PlanOptions {
-  std::string model, calib, candidates, method = "rtn", measurements, recipe_out, out, format, cost, tokenizer;
+  std::string model, calib, candidates, method, write_method, measurements, recipe_out, out, format, cost, tokenizer;
   int64_t calib_samples = 8, calib_seqlen = 256;
   uint64_t seed = 0;
   double target_bpw = 0;
@@ -169,10 +169,17 @@ int run_plan(const PlanOptions& o) {
   if (!o.cost.empty() && !budgeted) throw UsageError("--cost chooses what the allocation minimises: give a budget too");
   if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
   if (Status st = plan::check_costs_mode(o.costs); !st.ok()) throw UsageError("--costs: " + st.message());
-  auto method = algo::parse_method(o.method);
+  if (!o.method.empty() && !measuring) throw UsageError("--method is how options are measured: give --calib and --candidates (--write-method chooses how the file is written)");
+  auto method = algo::parse_method(o.method.empty() ? "rtn" : o.method);
   if (!method.ok()) throw UsageError(method.status().message());
   if (Status st = algo::check_sensitivity_method(*method); !st.ok()) throw UsageError(st.message());
-  if (o.act_order && *method != algo::Method::kGptq) throw UsageError("--act-order is a GPTQ option (--method gptq)");
+  if (!o.write_method.empty()) {
+    if (!is_model_output(o.out)) throw UsageError("--write-method needs -o OUT.gguf|OUT.safetensors");
+    if (auto wm = algo::parse_method(o.write_method); !wm.ok()) throw UsageError(wm.status().message());
+  }
+  if (o.act_order && *method != algo::Method::kGptq && o.write_method != "gptq") {
+    throw UsageError("--act-order is a GPTQ option (--method gptq or --write-method gptq)");
+  }
 
   auto model = io::open_model(o.model, o.tokenizer);
   if (!model.ok()) return failed(model.status());
@@ -208,7 +215,7 @@ int run_plan(const PlanOptions& o) {
   plan::MeasureConfig want;
   want.model = o.model;
   want.format = format;
-  want.method = o.method;
+  want.method = std::string(algo::method_name(*method));
   want.candidates = candidates;
   want.calib = o.calib;
   want.samples = o.calib_samples;
@@ -343,8 +350,9 @@ int run_plan(const PlanOptions& o) {
   q.tokenizer = o.tokenizer;
   q.planned = recipe;
   q.json = o.json;
-  q.method = o.method;
-  q.calib = o.method == "rtn" ? "" : o.calib;
+  // Written as measured unless --write-method says otherwise (measure imatrix, write gptq).
+  q.method = o.write_method.empty() ? m.config.method : o.write_method;
+  q.calib = q.method == "rtn" || q.method == "hqq" ? "" : (o.calib.empty() ? m.config.calib : o.calib);
   // Writing calibrates as `bitsmith quantize` does by default (128 segments of 512 tokens, or the
   // model's context): measuring needs far fewer tokens than GPTQ's Hessians want.
   const QuantizeCliOptions defaults;
@@ -352,7 +360,7 @@ int run_plan(const PlanOptions& o) {
   q.calib_seqlen = ctx > 0 ? std::min<int64_t>(defaults.calib_seqlen, ctx) : defaults.calib_seqlen;
   q.seed = o.seed;
   q.allow_requantize = o.allow_requantize;
-  q.act_order = o.act_order;
+  q.act_order = o.act_order && q.method == "gptq";
   return run_quantize(q);
 }
 
@@ -362,7 +370,8 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("model", o->model, "GGUF, safetensors or llama2.c checkpoint")->required();
   sub->add_option("--calib", o->calib, "calibration text the costs are measured on");
   sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)");
-  sub->add_option("--method", o->method, "how each option is quantized: rtn (default), imatrix or gptq");
+  sub->add_option("--method", o->method, "how each option is quantized when measured: rtn (default), imatrix or gptq");
+  sub->add_option("--write-method", o->write_method, "how -o writes the planned file (default: as measured): rtn, gptq, awq, imatrix, hqq");
   sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal (measuring and writing)");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
