@@ -180,6 +180,12 @@ class PlanCli(unittest.TestCase):
             self.assertIn(words, p.stderr, args)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
         self.assertFalse(os.path.exists(self.p("x.gguf")))
+        # A model without its tokenizer cannot be calibrated.
+        solo = self.p("solo.bin")
+        shutil.copy(MODEL, solo)
+        p = run("plan", solo, "--calib", CALIB, "--candidates", "q4_0", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no tokenizer", p.stderr)
         deep = self.p("deep.json")
         with open(deep, "w") as f:
             f.write("[" * 100000)
