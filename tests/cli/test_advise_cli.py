@@ -195,7 +195,7 @@ class AdviseCli(clitest.unittest.TestCase):
             (["--params", "70B", "--device", "h100", "--task", "training", "--kv-cache", "fp8"], "inference only"),
             (["--params", "70B", "--device", "h100", "--lora-rank", "8"], "lora"),
             (["--params", "70B", "--device", "h100", "--schemes", "q4_k_m"], "recipe"),
-            (["--params", "70B", "--device", "h100", "--calib", "x.txt"], "not available yet"),
+            (["--params", "70B", "--device", "h100", "--measurements", "x.json"], "MODEL file"),
             (["--params", "70B", STORIES, "--device", "h100"], "not both"),
         ]
         for args, needle in cases:

@@ -158,6 +158,16 @@ class PlanCli(unittest.TestCase):
         p = run("plan", MODEL, "--measurements", self.m, "--target-bpw", "8", "--context", "64", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
 
+    def test_advise_offers_the_planned_mix(self):
+        # What plan --device allocates is what advise shows as the planned mix on that device.
+        alloc = run_json("plan", MODEL, "--measurements", self.m, "--device", "tiny=1.0008GB", "--context", "256")
+        adv = run_json("advise", MODEL, "--device", "tiny=1.0008GB", "--context", "256", "--measurements", self.m)
+        planned = [a for a in adv["alternatives"] if a["scheme"] == "planned mix"]
+        self.assertEqual(len(planned), 1, adv["alternatives"])
+        self.assertAlmostEqual(planned[0]["bits_per_weight"], alloc["allocation"]["bits_per_weight"], places=9)
+        best = sum(t["options"][-1]["bytes"] for t in self.doc["tensors"]) + self.doc["fixed_bytes"]
+        self.assertLess(alloc["allocation"]["bytes"], best)  # the budget forces a real mix
+
     def test_bad_input(self):
         cases = [
             (["--measurements", self.m, "--target-bpw", "2"], "below the smallest plan"),

@@ -12,6 +12,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/plan/advise.h"
+#include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
 #include "command.h"
@@ -23,7 +24,7 @@ namespace {
 
 struct AdviseOptions {
   std::string model, params, device, memory, bandwidth, task = "inference", priority = "balanced";
-  std::string kv_cache = "fp16", calib;
+  std::string kv_cache = "fp16", measurements;
   int64_t context = 4096, batch = 1, lora_rank = 16;
   std::vector<std::string> schemes;
   bool json = false, list_devices = false;
@@ -229,11 +230,8 @@ int run_advise(const AdviseOptions& o) {
     if (!o.model.empty() || !o.params.empty()) throw UsageError("--list-devices lists the device table only; drop the model");
     return list_devices(o.json);
   }
-  if (!o.calib.empty()) {
-    // Hook for issue 9 item 3: with a model and calibration text the recommendation should be a
-    // planned mix; `bitsmith plan` will hand it over as one more plan::Candidate.
-    throw UsageError("--calib: a planned mix needs `bitsmith plan`, which is not available yet; advise compares "
-                     "uniform schemes and recipes");
+  if (!o.measurements.empty() && (o.model.empty() || o.model.ends_with(".json"))) {
+    throw UsageError("--measurements plans a mix for a MODEL file (the one `bitsmith plan` measured)");
   }
   if (o.model.empty() == o.params.empty()) {
     throw UsageError(o.model.empty() ? "give --params N (e.g. 70B) or a MODEL file or config.json"
@@ -296,7 +294,41 @@ int run_advise(const AdviseOptions& o) {
       return kExitFailed;
     }
   }
+  std::string planned_note;
+  if (!o.measurements.empty()) {
+    if (req.task != plan::Task::kInference) throw UsageError("--measurements plans an inference mix: --task inference");
+    auto m = plan::Measurements::load(o.measurements);
+    if (!m.ok()) {
+      std::fprintf(stderr, "bitsmith advise: %s\n", m.status().to_string().c_str());
+      return kExitFailed;
+    }
+    const auto totals = io::model_totals(*model);
+    if (m->config.model_params != totals.parameters) {
+      throw UsageError(fmt::format("{} was measured on another model ({} parameters; {} has {})", o.measurements,
+                                   m->config.model_params, o.model, totals.parameters));
+    }
+    // The planned mix: the allocation under what the device leaves for weights.
+    auto budget = plan::weight_budget_on_device(req.device, req.shape, req.context, req.batch, req.kv_cache);
+    auto alloc = budget.ok() ? plan::allocate(*m, *budget, m->config.costs == "proxy" ? plan::CostKind::kProxy
+                                                                                         : plan::CostKind::kKld)
+                             : Result<plan::Allocation>(budget.status());
+    if (alloc.ok()) {
+      plan::Candidate c;
+      c.label = "planned mix";
+      c.bits_per_weight = alloc->bits_per_weight;
+      c.precision_bits = std::round(alloc->bits_per_weight);
+      c.weight_only = true;
+      c.gguf = m->config.format == "gguf";
+      c.quality_note = fmt::format("measured: summed KLD {:.4g} on the calibration text", alloc->cost);
+      req.candidates.insert(req.candidates.begin(), c);
+      planned_note = fmt::format("planned mix from {}: `bitsmith plan {} --measurements {} --device {} --context {}` writes it",
+                                 o.measurements, o.model, o.measurements, req.device.name, req.context);
+    } else {
+      planned_note = fmt::format("no planned mix: {}", alloc.status().message());
+    }
+  }
   auto advice = plan::advise(std::move(req));
+  if (advice.ok() && !planned_note.empty()) advice->notes.push_back(planned_note);
   if (!advice.ok()) throw UsageError(advice.status().message());
   if (o.json) {
     print_json_advice(*advice);
@@ -323,7 +355,8 @@ std::function<int()> setup_advise(CLI::App& app) {
   o->rank_opt = sub->add_option("--lora-rank", o->lora_rank, "Adapter rank for lora/qlora (default 16)")->check(at_least(1));
   sub->add_option("--schemes", o->schemes, "Comma-separated schemes to compare (recipes too with a MODEL file; nf4)")
       ->delimiter(',');
-  sub->add_option("--calib", o->calib, "Calibration text for a planned mix (not available yet: needs `bitsmith plan`)");
+  sub->add_option("--measurements", o->measurements,
+                  "With a MODEL: its `bitsmith plan` measurements; the mix planned for the device joins the alternatives");
   sub->add_flag("--list-devices", o->list_devices, "Print the device table and exit");
   sub->add_flag("--json", o->json, "One JSON document on stdout");
   return [o] { return run_advise(*o); };
