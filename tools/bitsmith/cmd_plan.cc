@@ -29,7 +29,7 @@ namespace bitsmith::cli {
 namespace {
 
 struct PlanOptions {
-  std::string model, calib, candidates, method, write_method, measurements, recipe_out, out, format, cost, tokenizer;
+  std::string model, calib, candidates, method, write_method, imatrix, measurements, recipe_out, out, format, cost, tokenizer;
   int64_t calib_samples = 8, calib_seqlen = 256;
   uint64_t seed = 0;
   double target_bpw = 0;
@@ -176,6 +176,9 @@ int run_plan(const PlanOptions& o) {
   if (!o.write_method.empty()) {
     if (!is_model_output(o.out)) throw UsageError("--write-method needs -o OUT.gguf|OUT.safetensors");
     if (auto wm = algo::parse_method(o.write_method); !wm.ok()) throw UsageError(wm.status().message());
+  }
+  if (!o.imatrix.empty() && o.write_method != "imatrix" && !(o.write_method.empty() && o.method == "imatrix")) {
+    throw UsageError("--imatrix is what -o writes with --write-method imatrix");
   }
   if (o.act_order && *method != algo::Method::kGptq && o.write_method != "gptq") {
     throw UsageError("--act-order is a GPTQ option (--method gptq or --write-method gptq)");
@@ -352,7 +355,8 @@ int run_plan(const PlanOptions& o) {
   q.json = o.json;
   // Written as measured unless --write-method says otherwise (measure imatrix, write gptq).
   q.method = o.write_method.empty() ? m.config.method : o.write_method;
-  q.calib = q.method == "rtn" || q.method == "hqq" ? "" : (o.calib.empty() ? m.config.calib : o.calib);
+  q.imatrix = o.imatrix;
+  q.calib = q.method == "rtn" || q.method == "hqq" || !o.imatrix.empty() ? "" : (o.calib.empty() ? m.config.calib : o.calib);
   // Writing calibrates as `bitsmith quantize` does by default (128 segments of 512 tokens, or the
   // model's context): measuring needs far fewer tokens than GPTQ's Hessians want.
   const QuantizeCliOptions defaults;
@@ -371,6 +375,7 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("--calib", o->calib, "calibration text the costs are measured on");
   sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)");
   sub->add_option("--method", o->method, "how each option is quantized when measured: rtn (default), imatrix or gptq");
+  sub->add_option("--imatrix", o->imatrix, "--write-method imatrix: an imatrix file (llama.cpp's GGUF or .dat) instead of collecting one");
   sub->add_option("--write-method", o->write_method, "how -o writes the planned file (default: as measured): rtn, gptq, awq, imatrix, hqq");
   sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal (measuring and writing)");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
