@@ -177,7 +177,8 @@ int run_plan(const PlanOptions& o) {
     if (!is_model_output(o.out)) throw UsageError("--write-method needs -o OUT.gguf|OUT.safetensors");
     if (auto wm = algo::parse_method(o.write_method); !wm.ok()) throw UsageError(wm.status().message());
   }
-  if (!o.imatrix.empty() && o.write_method != "imatrix" && !(o.write_method.empty() && o.method == "imatrix")) {
+  // (With the measured method, quantize itself refuses --imatrix unless that method is imatrix.)
+  if (!o.imatrix.empty() && (!is_model_output(o.out) || (!o.write_method.empty() && o.write_method != "imatrix"))) {
     throw UsageError("--imatrix is what -o writes with --write-method imatrix");
   }
   if (o.act_order && *method != algo::Method::kGptq && o.write_method != "gptq") {
