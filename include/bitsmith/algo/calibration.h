@@ -36,6 +36,7 @@ struct InputStats {
   std::vector<double> sum_sq;    // sum x^2 per column
   std::vector<double> sum_abs;   // sum |x| per column
   std::vector<float> samples;    // up to max_samples token rows (AWQ), row-major
+  float max_abs = 0;             // max |x| over every token and column (static activation scales)
   std::vector<float> mean_sq() const;
   std::vector<float> mean_abs() const;
 };
@@ -58,6 +59,16 @@ std::vector<std::string> layer_linears(int64_t l);
 Result<std::map<std::string, InputStats>> collect_inputs(
     const Model& model, const std::vector<std::vector<int32_t>>& segments,
     const CollectOptions& opt, int64_t layers = 0);
+
+// Static activation ranges (quantize --activations static): per linear weight of every layer
+// (canonical name, e.g. blk.0.attn_q.weight), the max |x| of its input over all calibration
+// tokens. Linears that share an input (q/k/v, gate/up: the groups serving engines fuse) get the
+// same value, so a fused layer's input scales agree. Layers missing from `stats` are left out.
+std::map<std::string, float> input_amax_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers);
+// One pass of the unquantized model over the calibration segments of opt (calibration_segments)
+// and input_amax_from_stats of what it saw. Errors: those of calibration_segments and
+// collect_inputs.
+Result<std::map<std::string, float>> calibrate_input_amax(const Model& model, const CalibrationOptions& opt);
 
 // A model with some tensors replaced (already-quantized or rescaled layers) and optionally fewer
 // decoder layers (so a forward pass stops after the layer being calibrated).
