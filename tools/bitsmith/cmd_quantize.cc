@@ -251,6 +251,12 @@ int run_quantize(const QuantizeCliOptions& o) {
                        rep.bits_per_weight, rep.parameters, rep.fallbacks, rep.seconds,
                        rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
   }
+  if (cfg.activations != io::Activations::kNone) {
+    size_t n = 0;
+    for (const auto& tr : rep.tensors) n += io::quantizes_activations(tr.plan.name, *tr.plan.scheme, cfg.activations);
+    out += fmt::format("activations: {} on {} linear(s){}\n", o.activations, n,
+                       static_acts ? fmt::format(", input ranges from {} ({} x {} tokens)", o.calib, o.calib_samples, o.calib_seqlen) : "");
+  }
   for (const auto& n : notes) out += fmt::format("{}: {}\n", o.method, n);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
