@@ -179,10 +179,19 @@ std::map<std::string, float> input_amax_from_stats(const std::map<std::string, I
   return out;
 }
 
+Result<std::map<std::string, float>> input_amax(const Model& model, const std::vector<std::vector<int32_t>>& segments) {
+  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(model, segments));
+  std::map<std::string, InputStats> all;
+  for (int64_t l = 0; l < model.hyperparameters().n_layers; ++l) {
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, runner->collect_and_advance(CollectOptions{}));
+    for (auto& [key, st] : stats) all[key].max_abs = st.max_abs;  // the rest is not needed
+  }
+  return input_amax_from_stats(all, model.hyperparameters().n_layers);
+}
+
 Result<std::map<std::string, float>> calibrate_input_amax(const Model& model, const CalibrationOptions& opt) {
   BITSMITH_ASSIGN_OR_RETURN(auto segs, calibration_segments(model, opt));
-  BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(model, segs, CollectOptions{}));
-  return input_amax_from_stats(stats, model.hyperparameters().n_layers);
+  return input_amax(model, segs);
 }
 
 uint64_t OverlayModel::replaced_bytes() const {

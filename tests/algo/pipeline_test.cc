@@ -283,6 +283,10 @@ TEST(InputAmax, IsTheLargestInputOfEachLinear) {
   EXPECT_NE(amax.at("blk.1.ffn_down.weight"), amax.at("blk.1.ffn_gate.weight"));
   // A layer the statistics do not cover is left out, not given 0.
   EXPECT_EQ(input_amax_from_stats(*stats, 3).size(), 14u);
+  // One layer at a time (each layer run once, its outputs kept): the same values.
+  auto layered = input_amax(*model, segs);
+  ASSERT_TRUE(layered.ok()) << layered.status().message();
+  EXPECT_EQ(*layered, amax);
 }
 
 }  // namespace
