@@ -110,6 +110,7 @@ void StatsCollector::add(const infer::LinearInput& in) {
       return;
     }
     xd_[static_cast<size_t>(i)] = v;
+    st.max_abs = std::max(st.max_abs, std::fabs(v));
     st.sum_sq[static_cast<size_t>(i % c)] += static_cast<double>(v) * v;
     st.sum_abs[static_cast<size_t>(i % c)] += std::fabs(v);
   }
@@ -166,6 +167,31 @@ Result<std::map<std::string, InputStats>> collect_inputs(
     if (!collector.error().ok()) return collector.error().with_context(fmt::format("calibration segment {}", s));
   }
   return collector.finish();
+}
+
+std::map<std::string, float> input_amax_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers) {
+  std::map<std::string, float> out;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    for (const std::string& name : layer_linears(l)) {
+      if (auto it = stats.find(input_key(name)); it != stats.end()) out[name] = it->second.max_abs;
+    }
+  }
+  return out;
+}
+
+Result<std::map<std::string, float>> input_amax(const Model& model, const std::vector<std::vector<int32_t>>& segments) {
+  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(model, segments));
+  std::map<std::string, InputStats> all;
+  for (int64_t l = 0; l < model.hyperparameters().n_layers; ++l) {
+    BITSMITH_ASSIGN_OR_RETURN(auto stats, runner->collect_and_advance(CollectOptions{}));
+    for (auto& [key, st] : stats) all[key].max_abs = st.max_abs;  // the rest is not needed
+  }
+  return input_amax_from_stats(all, model.hyperparameters().n_layers);
+}
+
+Result<std::map<std::string, float>> calibrate_input_amax(const Model& model, const CalibrationOptions& opt) {
+  BITSMITH_ASSIGN_OR_RETURN(auto segs, calibration_segments(model, opt));
+  return input_amax(model, segs);
 }
 
 uint64_t OverlayModel::replaced_bytes() const {

@@ -50,6 +50,14 @@ Result<std::unique_ptr<LayerRunner>> LayerRunner::create(
 }
 
 Result<std::map<std::string, InputStats>> LayerRunner::collect(const CollectOptions& opt) {
+  return run_collecting(opt, /*keep_outputs=*/false);
+}
+
+Result<std::map<std::string, InputStats>> LayerRunner::collect_and_advance(const CollectOptions& opt) {
+  return run_collecting(opt, /*keep_outputs=*/true);
+}
+
+Result<std::map<std::string, InputStats>> LayerRunner::run_collecting(const CollectOptions& opt, bool keep_outputs) {
   if (layer_ >= impl_->engine->hparams().n_layers) {
     return invalid_argument("calibration: no layer {} to collect", layer_);
   }
@@ -60,16 +68,21 @@ Result<std::map<std::string, InputStats>> LayerRunner::collect(const CollectOpti
   impl_->engine->drop_cached_layers();
   Status status;
   for (size_t s = 0; s < hidden_.size() && status.ok(); ++s) {
-    // The layer's output is not needed: run it on a copy.
-    impl_->scratch = hidden_[s];
+    // Unless the outputs move on to the next layer, run the layer on a copy.
+    float* x = hidden_[s].data();
+    if (!keep_outputs) {
+      impl_->scratch = hidden_[s];
+      x = impl_->scratch.data();
+    }
     const auto n = static_cast<int64_t>((*impl_->segments)[s].size());
-    status = impl_->engine->forward_layer(layer_, impl_->scratch.data(), n, 0);
+    status = impl_->engine->forward_layer(layer_, x, n, 0);
     if (status.ok()) status = collector.error();
     if (!status.ok()) status = status.with_context(fmt::format("calibration segment {}", s));
   }
   impl_->collector = nullptr;
   impl_->engine->drop_cached_layers();
   if (!status.ok()) return status;
+  if (keep_outputs) ++layer_;
   return collector.finish();
 }
 

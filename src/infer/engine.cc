@@ -11,6 +11,7 @@
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/core/tensor_names.h"
+#include "bitsmith/formats/convert.h"
 #include "kernels.h"
 
 namespace bitsmith::infer {
@@ -73,6 +74,7 @@ struct Engine::Impl {
   void release_layer(int64_t l) const;
   Result<std::shared_ptr<const LayerWeights>> layer(int64_t l);
   void act_quant(float* data, int64_t rows, int64_t cols, Status* st) const;
+  Status static_act_quant(float* data, int64_t rows, int64_t cols, const StaticActivation& sa) const;
   Status linear(int layer, std::string_view name, float* in, int64_t n, const Tensor& w,
                 const Tensor* bias, float* out);
   Status run_layer(int64_t l, int64_t n, int64_t pos);
@@ -262,12 +264,41 @@ void Engine::Impl::act_quant(float* data, int64_t rows, int64_t cols, Status* st
   });
 }
 
+Status Engine::Impl::static_act_quant(float* data, int64_t rows, int64_t cols, const StaticActivation& sa) const {
+  const float a = std::fabs(sa.amax);
+  const int64_t count = rows * cols;
+  for (int64_t i = 0; i < count; ++i) data[i] = std::clamp(data[i], -a, a);
+  if (sa.scheme->traits().global_scale) {  // nvfp4: the global scale from amax (>= every |x| now)
+    quant::QuantizeOptions qo;
+    qo.shared_amax = a;
+    qo.pool = pool;
+    return sa.scheme->fake_quantize(data, rows, cols, data, qo);
+  }
+  if (sa.scheme->name() != "fp8_e4m3") {
+    return invalid_argument("static activation scheme {} (fp8_e4m3 or nvfp4)", sa.scheme->name());
+  }
+  // x / s rounded to e4m3 (saturating), times s: compressed-tensors' _quantize_dequantize.
+  const float s = a > 0 ? a / 448.0f : 0x1p-23f;
+  std::vector<float> scaled(static_cast<size_t>(count));
+  std::vector<uint8_t> codes(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) scaled[static_cast<size_t>(i)] = data[i] / s;
+  formats::f32_to_e4m3(scaled, codes, {}, pool);
+  formats::e4m3_to_f32(codes, scaled, pool);
+  for (int64_t i = 0; i < count; ++i) data[i] = scaled[static_cast<size_t>(i)] * s;
+  return Status::Ok();
+}
+
 Status Engine::Impl::linear(int layer_index, std::string_view name, float* in, int64_t n,
                             const Tensor& w, const Tensor* bias, float* out) {
   const int64_t rows = w.shape()[0], cols = w.shape()[1];
   // q/k/v and gate/up share one input: it is fake-quantized once, by the first of them.
   const bool shares_previous = name == "attn_k" || name == "attn_v" || name == "ffn_up";
-  if (opt.act_scheme != nullptr && !shares_previous) {
+  const StaticActivation sa =
+      opt.static_activation && !shares_previous ? opt.static_activation(layer_index, name) : StaticActivation{};
+  if (sa.scheme != nullptr) {
+    Status st = static_act_quant(in, n, cols, sa);
+    if (!st.ok()) return st.with_context(fmt::format("layer {} {} input", layer_index, name));
+  } else if (opt.act_scheme != nullptr && !shares_previous) {
     Status st;
     act_quant(in, n, cols, &st);
     if (!st.ok()) {

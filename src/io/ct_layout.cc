@@ -97,6 +97,29 @@ json weights_args(const quant::Scheme& s) {
   return w;
 }
 
+json input_args(const quant::Scheme& s, Activations mode) {
+  json a = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true}, {"group_size", nullptr}, {"strategy", "tensor"},
+            {"block_structure", nullptr}, {"dynamic", false}, {"actorder", nullptr}, {"observer", "static_minmax"},
+            {"observer_kwargs", json::object()}};
+  const std::string& n = s.name();
+  if (mode == Activations::kStatic && (n == "fp8_e4m3" || n == "fp8_e4m3_channel")) return a;  // FP8 (W8A8 static)
+  if (mode == Activations::kStatic && n == "nvfp4") {
+    // NVFP4 (W4A4): a static global scale (input_global_scale), block scales per 16 at run time.
+    a.update({{"num_bits", 4}, {"group_size", 16}, {"strategy", "tensor_group"}, {"dynamic", "local"},
+              {"scale_dtype", "torch.float8_e4m3fn"}, {"zp_dtype", nullptr}});
+    return a;
+  }
+  if (mode == Activations::kDynamic && (n == "fp8_e4m3" || n == "fp8_e4m3_channel")) {
+    a.update({{"strategy", "token"}, {"dynamic", true}, {"observer", nullptr}});  // FP8_DYNAMIC
+    return a;
+  }
+  if (mode == Activations::kDynamic && n == "fp8_e4m3_block128") {
+    a.update({{"strategy", "group"}, {"group_size", 128}, {"dynamic", true}, {"observer", nullptr}});  // FP8_BLOCK
+    return a;
+  }
+  return nullptr;
+}
+
 std::vector<uint8_t> pack_rows(const uint8_t* codes, int64_t rows, int64_t cols, const IntParams& p) {
   const int64_t in_row = (cols * p.bits + 7) / 8, out_row = packed_words(cols, p.bits) * 4;
   const uint32_t flip = p.symmetric ? 1u << (p.bits - 1) : 0u;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitsmith/core/status.h"
+#include "bitsmith/io/quantize.h"
 #include "bitsmith/quant/scheme.h"
 
 namespace bitsmith::io::detail::ct_layout {
@@ -31,6 +32,12 @@ Format format_of(const quant::Scheme& s);
 const char* format_name(Format f);
 // The config group's "weights" QuantizationArgs for the scheme (format_of(s) != kNone).
 nlohmann::json weights_args(const quant::Scheme& s);
+
+// The config group's "input_activations" QuantizationArgs for a scheme that
+// quantizes_activations under `mode`, as compressed-tensors' presets define them
+// (quantization/quant_scheme.py: FP8 static, FP8_DYNAMIC, FP8_BLOCK, NVFP4), in the field set
+// llm-compressor saves; null otherwise.
+nlohmann::json input_args(const quant::Scheme& s, Activations mode);
 
 // pack-quantized integer parameters of a scheme (format_of(s) == kPackInt).
 struct IntParams {

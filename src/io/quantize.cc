@@ -54,6 +54,18 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   const auto start = std::chrono::steady_clock::now();
   BITSMITH_RETURN_IF_ERROR(check_output_spares_inputs(model, out, config.format));
   BITSMITH_RETURN_IF_ERROR(check_plan(model, plans, config.format));
+  BITSMITH_RETURN_IF_ERROR(check_activations(plans, config.format, config.activations));
+  if (config.activations == Activations::kStatic) {
+    for (const auto& p : plans) {
+      if (!quantizes_activations(p.name, *p.scheme, config.activations)) continue;
+      const bool known = config.input_amax != nullptr && config.input_amax->count(p.name) != 0 &&
+                         std::isfinite(config.input_amax->at(p.name));
+      if (!known) {
+        return invalid_argument("{}: static activation scales need the calibrated input range of '{}' (none given)",
+                                model.path(), p.name);
+      }
+    }
+  }
   const auto* file_model = dynamic_cast<const FileModel*>(&model);
   const LlamaHyperparameters& hp = model.hyperparameters();
   QuantizeReport report;
@@ -106,7 +118,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     BITSMITH_RETURN_IF_ERROR(detail::write_gguf(model, plans, out, produce, &report.output_bytes));
   } else {
     BITSMITH_RETURN_IF_ERROR(detail::write_safetensors(model, plans, out, produce, &report.output, &report.extra_files,
-                                                       &report.output_bytes, {config.fractional_zero_points}));
+                                                       &report.output_bytes,
+                                                       {config.fractional_zero_points, config.activations, config.input_amax}));
   }
   uint64_t tensor_bytes = 0;
   for (const auto& t : report.tensors) {

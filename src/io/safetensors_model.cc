@@ -2,6 +2,7 @@
 // config.json and tokenizer.json beside it; Hugging Face names mapped to canonical ones;
 // quantized weights in the compressed-tensors layouts (nvfp4-pack-quantized, float-quantized fp8)
 // and in bitsmith's own layout (docs/model_files.md) reassembled into scheme views.
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -297,6 +298,29 @@ Status add_weight(const Shards& s, const std::string& hf_base, FileModel* m, std
   return m->add_tensor(*canonical, std::move(src));
 }
 
+// A static activation scale (compressed-tensors): fp8 W8A8 `<module>.input_scale` = amax / 448,
+// nvfp4 W4A4 `<module>.input_global_scale` = 448 * 6 / amax; one float (shape [1] or [], any
+// float dtype: llm-compressor saves them in the model's dtype). Modules bitsmith does not map
+// to a canonical linear are skipped, as before.
+Status add_static_input(const Shards& s, const std::string& name, const Located& loc, FileModel* m, const std::string& file) {
+  const bool global = name.ends_with(".input_global_scale");
+  const std::string module = name.substr(0, name.size() - std::strlen(global ? ".input_global_scale" : ".input_scale"));
+  auto canonical = canonical_from_hf(module + ".weight");
+  if (!canonical) return Status::Ok();
+  const SafetensorsEntry& e = *loc.entry;
+  const bool is_float = e.dtype == DType::kF32 || e.dtype == DType::kF16 || e.dtype == DType::kBF16;
+  // parse_safetensors checked that the shape's elements fill the byte range: one element's bytes.
+  if (!is_float || e.end - e.begin != dtype_size(e.dtype)) {
+    return corrupt_data("{}: '{}' must be one float (F32, F16 or BF16)", file, name);
+  }
+  float v = 0;
+  decode_to_f32(e.dtype, s.range(loc).bytes().data(), 1, &v);
+  if (!std::isfinite(v) || v <= 0) return corrupt_data("{}: '{}' is {}, not a positive finite scale", file, name, v);
+  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* scheme, quant::find_scheme(global ? "nvfp4" : "fp8_e4m3"));
+  m->mutable_static_inputs()[*canonical] = {scheme, global ? 448.0f * 6.0f / v : v * 448.0f};
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& path) {
@@ -339,7 +363,10 @@ Result<std::unique_ptr<FileModel>> read_safetensors_model(const std::string& pat
   for (const auto& b : bases) BITSMITH_RETURN_IF_ERROR(add_weight(s, b, m.get(), &used, bitsmith_schemes, ct_schemes));
   for (const auto& [name, loc] : s.by_name) {
     if (used.count(name) || name.ends_with("rotary_emb.inv_freq")) continue;
-    if (name.ends_with(".input_global_scale") || name.ends_with(".input_scale")) continue;  // activation scales
+    if (name.ends_with(".input_global_scale") || name.ends_with(".input_scale")) {
+      BITSMITH_RETURN_IF_ERROR(add_static_input(s, name, loc, m.get(), path));
+      continue;
+    }
     auto canonical = canonical_from_hf(name);
     if (!canonical || m->has_tensor(*canonical)) continue;
     TensorSource src;

@@ -29,6 +29,7 @@ enum class Part : uint8_t {
   kPackedInt,    // pack-quantized weight_packed (ct_layout::pack_rows)
   kPackedZeros,  // pack-quantized weight_zero_point (ct_layout::pack_zeros)
   kShape,        // pack-quantized weight_shape, int64 [rows, cols]
+  kConstant,     // a float32 known before quantizing (Piece::value): static activation scales
 };
 
 struct Piece {
@@ -37,6 +38,7 @@ struct Piece {
   std::vector<int64_t> shape;
   uint64_t size = 0;
   Part part = Part::kData;
+  float value = 0;  // kConstant
 };
 
 bool is_plain(const quant::Scheme& s) {
@@ -112,13 +114,40 @@ std::vector<Piece> pieces_of(const TensorPlan& p, const std::string& hf, const W
   return out;
 }
 
+// Whether the tensor is written with activation quantization (in a compressed-tensors layout).
+bool with_activations(const TensorPlan& p, const WriteOptions& opt) {
+  return !is_private(p, opt) && !is_plain(*p.scheme) && quantizes_activations(p.name, *p.scheme, opt.activations);
+}
+
+// The static activation scale stored beside a weight, in compressed-tensors' convention:
+// W8A8 fp8 input_scale = amax / 448 (calculate_qparams: max / (q_range / 2)), a zero scale
+// replaced by float32's eps as calculate_qparams does; W4A4 nvfp4 input_global_scale =
+// 448 * 6 / amax (generate_gparam: x * global_scale lands in fp8 x fp4 range), a non-finite
+// result replaced by 1 as generate_gparam does.
+Result<Piece> input_scale_piece(const TensorPlan& p, const std::string& base, const WriteOptions& opt) {
+  if (opt.input_amax == nullptr) return internal_error("tensor '{}': static activation scales without input ranges", p.name);
+  auto it = opt.input_amax->find(p.name);
+  if (it == opt.input_amax->end() || !std::isfinite(it->second)) {
+    return internal_error("tensor '{}': no calibrated input range for its static activation scale", p.name);
+  }
+  const float amax = std::fabs(it->second);
+  if (p.scheme->name() == "nvfp4") {
+    const float g = 448.0f * 6.0f / amax;  // 2688 / amax
+    return Piece{base + ".input_global_scale", "F32", {1}, 4, Part::kConstant, std::isfinite(g) ? g : 1.0f};
+  }
+  const float s = amax / 448.0f;
+  return Piece{base + ".input_scale", "F32", {1}, 4, Part::kConstant, s > 0 ? s : 0x1p-23f};
+}
+
 // compressed-tensors quantization_config: one config group per scheme, targeting the exact
 // module names, with that group's format; the top-level format is the groups' one, or
 // "mixed-precision" when they differ (what compressed-tensors' infer_model_format writes).
 // Linear modules left unquantized go to "ignore". Empty when nothing is in a compressed-tensors
 // layout.
 json quantization_config(const std::vector<TensorPlan>& plans, const WriteOptions& opt) {
-  std::map<std::string, std::vector<std::string>> groups;  // scheme -> modules
+  // (scheme, with activations) -> modules: a scheme's linears with quantized inputs and those
+  // without (the output head) are two groups.
+  std::map<std::pair<std::string, bool>, std::vector<std::string>> groups;
   std::map<std::string, const quant::Scheme*> schemes;
   std::vector<std::string> ignore;
   for (const auto& p : plans) {
@@ -127,7 +156,7 @@ json quantization_config(const std::vector<TensorPlan>& plans, const WriteOption
     const std::string module = hf.substr(0, hf.size() - 7);
     if (is_plain(*p.scheme)) ignore.push_back(module);
     else if (!is_private(p, opt)) {
-      groups[p.scheme->name()].push_back(module);
+      groups[{p.scheme->name(), with_activations(p, opt)}].push_back(module);
       schemes[p.scheme->name()] = p.scheme;
     }
   }
@@ -135,11 +164,13 @@ json quantization_config(const std::vector<TensorPlan>& plans, const WriteOption
   json cg = json::object();
   std::string format;
   int k = 0;
-  for (const auto& [scheme, modules] : groups) {
-    const std::string fmt = ct_layout::format_name(ct_layout::format_of(*schemes[scheme]));
+  for (const auto& [key, modules] : groups) {
+    const quant::Scheme& scheme = *schemes[key.first];
+    const std::string fmt = ct_layout::format_name(ct_layout::format_of(scheme));
     format = format.empty() || format == fmt ? fmt : "mixed-precision";
-    cg[fmt::format("group_{}", k++)] = {{"targets", modules}, {"weights", ct_layout::weights_args(*schemes[scheme])},
-                                        {"input_activations", nullptr}, {"output_activations", nullptr}, {"format", fmt}};
+    cg[fmt::format("group_{}", k++)] = {{"targets", modules}, {"weights", ct_layout::weights_args(scheme)},
+                                        {"input_activations", key.second ? ct_layout::input_args(scheme, opt.activations) : json(nullptr)},
+                                        {"output_activations", nullptr}, {"format", fmt}};
   }
   return {{"quant_method", "compressed-tensors"}, {"format", format}, {"quantization_status", "compressed"},
           {"config_groups", cg}, {"ignore", ignore}, {"kv_cache_scheme", nullptr}, {"global_compression_ratio", nullptr}};
@@ -196,6 +227,7 @@ Status write_piece(AtomicFile& f, const Piece& pc, const quant::QuantizedTensor&
       const int64_t shape[2] = {rows, cols};
       return f.write(shape, sizeof(shape));
     }
+    case Part::kConstant: return f.write(&pc.value, 4);
   }
   if (!src) {
     if (pc.part == Part::kPackedInt) {
@@ -234,6 +266,10 @@ Status write_safetensors(const Model& model, const std::vector<TensorPlan>& plan
   for (const auto& p : plans) {
     const std::string hf = hf_from_canonical(p.name);
     all.push_back(pieces_of(p, hf, opt));
+    if (opt.activations == Activations::kStatic && with_activations(p, opt)) {
+      BITSMITH_ASSIGN_OR_RETURN(Piece in, input_scale_piece(p, hf.substr(0, hf.size() - 7), opt));
+      all.back().push_back(std::move(in));
+    }
     if (is_private(p, opt)) {
       own[hf] = {p.scheme->name(), p.shape.rows(), p.shape.cols()};
     } else if (!is_plain(*p.scheme)) {

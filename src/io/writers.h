@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct WriteOptions {
   // The method's zero points may be fractional (HQQ): asymmetric integer schemes then go to
   // bitsmith's layout, since compressed-tensors' pack-quantized stores integer zero points.
   bool fractional_zeros = false;
+  Activations activations = Activations::kNone;
+  // kStatic: the input amax of every tensor that quantizes_activations (QuantizeConfig::input_amax).
+  const std::map<std::string, float>* input_amax = nullptr;
 };
 
 // safetensors (+ config.json, tokenizer files). Returns the model file's path and the others.

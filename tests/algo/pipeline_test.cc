@@ -4,6 +4,8 @@
 // and the imatrix .dat round trip and its broken files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -237,6 +239,54 @@ TEST(Imatrix, FromStatsGivesEveryLinearItsInputMean) {
   EXPECT_EQ(d.values.at("blk.1.ffn_down.weight").size(), 64u);
   const InputStats& s = stats->at("blk.0.ffn_in");
   EXPECT_FLOAT_EQ(d.values.at("blk.0.ffn_up.weight")[3], static_cast<float>(s.sum_sq[3] / 16.0));
+}
+
+// Static activation ranges: layer 0's attention input is rmsnorm(embedding) * attn_norm, which
+// the test computes by hand from the model's tensors; every other input's max |x| must be the
+// max over all its token rows (kept whole as samples); q/k/v and gate/up get one value.
+TEST(InputAmax, IsTheLargestInputOfEachLinear) {
+  auto model = random_model(2);
+  const auto segs = segments(3, 10);
+  CollectOptions co;
+  co.max_samples = 1000;  // every token row
+  auto stats = collect_inputs(*model, segs, co);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  const int64_t d = model->hp_.dim;
+  const std::vector<float>& emb = model->values("token_embd.weight");
+  const std::vector<float>& norm = model->values("blk.0.attn_norm.weight");
+  float want0 = 0;
+  for (const auto& seg : segs) {
+    for (int32_t t : seg) {
+      double ss = 0;
+      for (int64_t c = 0; c < d; ++c) ss += static_cast<double>(emb[static_cast<size_t>(t * d + c)]) * emb[static_cast<size_t>(t * d + c)];
+      const double inv = 1.0 / std::sqrt(ss / static_cast<double>(d) + model->hp_.rms_norm_eps);
+      for (int64_t c = 0; c < d; ++c) {
+        want0 = std::max(want0, static_cast<float>(std::fabs(emb[static_cast<size_t>(t * d + c)] * inv * norm[static_cast<size_t>(c)])));
+      }
+    }
+  }
+  EXPECT_NEAR(stats->at("blk.0.attn_in").max_abs, want0, 1e-5 * want0);
+  for (const auto& [key, st] : *stats) {
+    ASSERT_EQ(st.samples.size(), static_cast<size_t>(st.tokens * st.cols)) << key;
+    float m = 0;
+    for (float x : st.samples) m = std::max(m, std::fabs(x));
+    EXPECT_EQ(st.max_abs, m) << key;
+    EXPECT_GT(m, 0.0f) << key;
+  }
+  const auto amax = input_amax_from_stats(*stats, 2);
+  EXPECT_EQ(amax.size(), 14u);
+  EXPECT_EQ(amax.at("blk.0.attn_q.weight"), stats->at("blk.0.attn_in").max_abs);
+  EXPECT_EQ(amax.at("blk.1.attn_v.weight"), amax.at("blk.1.attn_q.weight"));
+  EXPECT_EQ(amax.at("blk.1.attn_k.weight"), amax.at("blk.1.attn_q.weight"));
+  EXPECT_EQ(amax.at("blk.1.ffn_up.weight"), amax.at("blk.1.ffn_gate.weight"));
+  EXPECT_EQ(amax.at("blk.1.ffn_down.weight"), stats->at("blk.1.ffn_down").max_abs);
+  EXPECT_NE(amax.at("blk.1.ffn_down.weight"), amax.at("blk.1.ffn_gate.weight"));
+  // A layer the statistics do not cover is left out, not given 0.
+  EXPECT_EQ(input_amax_from_stats(*stats, 3).size(), 14u);
+  // One layer at a time (each layer run once, its outputs kept): the same values.
+  auto layered = input_amax(*model, segs);
+  ASSERT_TRUE(layered.ok()) << layered.status().message();
+  EXPECT_EQ(*layered, amax);
 }
 
 }  // namespace

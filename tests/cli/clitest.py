@@ -35,6 +35,35 @@ def require_module(name):
         sys.exit(SKIP)
 
 
+# The Hugging Face venv (scripts/peers/setup_hf_venv.sh: torch CPU, transformers,
+# compressed-tensors) that real-loader tests run tests/interop/hf_probe.py under.
+HF_VENV = os.environ.get("BITSMITH_HF_VENV", os.path.join(os.path.expanduser("~"), ".cache", "bitsmith", "venv-hf"))
+HF_PYTHON = os.path.join(HF_VENV, "bin", "python")
+HF_PROBE = os.path.join(os.environ.get("BITSMITH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                        "tests", "interop", "hf_probe.py")
+
+
+def hf_venv_problem():
+    """Why the HF venv cannot be used (a line for the skip message), or None when it can."""
+    if not os.path.exists(HF_PYTHON):
+        return f"no HF venv at {HF_VENV} (run scripts/peers/setup_hf_venv.sh)"
+    p = subprocess.run([HF_PYTHON, "-c", "import torch, transformers, compressed_tensors"], capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"the HF venv at {HF_VENV} cannot import torch/transformers/compressed_tensors: {p.stderr.strip()[-300:]}"
+    return None
+
+
+def run_hf_probe(job, tmp):
+    """Runs hf_probe.py on `job` (its docstring gives the format) in the HF venv; its JSON result."""
+    jf = os.path.join(tmp, "hf_job.json")
+    with open(jf, "w") as f:
+        json.dump(job, f)
+    p = subprocess.run([HF_PYTHON, HF_PROBE, jf], capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        raise AssertionError(f"hf_probe.py exited {p.returncode}:\n{p.stderr[-4000:]}")
+    return json.loads(p.stdout)
+
+
 def main():
     result = unittest.main(exit=False, verbosity=2).result
     sys.exit(0 if result.wasSuccessful() else 1)

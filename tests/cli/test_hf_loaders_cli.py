@@ -7,7 +7,6 @@ Outputs in bitsmith's private layout must make transformers fail, never load ran
 
 The loaders live in a venv made by scripts/peers/setup_hf_venv.sh (torch CPU, transformers,
 compressed-tensors); the test skips, saying so, when it is absent. BITSMITH_HF_VENV moves it."""
-import json
 import os
 import subprocess
 import sys
@@ -21,9 +20,6 @@ np = clitest.require_module("numpy")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("BITSMITH_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-VENV = os.environ.get("BITSMITH_HF_VENV", os.path.join(os.path.expanduser("~"), ".cache", "bitsmith", "venv-hf"))
-VPY = os.path.join(VENV, "bin", "python")
-PROBE = os.path.join(SOURCE, "tests", "interop", "hf_probe.py")
 STORIES = os.path.join(SHARED, "models", "stories260K", "stories260K.bin")
 STORIES_TOK = os.path.join(SHARED, "models", "stories260K", "tok512.bin")
 CALIB = os.path.join(SHARED, "data", "tinyshakespeare.txt")
@@ -70,15 +66,6 @@ KINDS = [
     # bitsmith writes beside it
     ("custom_name_int8", ["--scheme", "int8"], CT, "float32", None),
 ]
-
-
-def venv_ready():
-    if not os.path.exists(VPY):
-        return f"no HF venv at {VENV} (run scripts/peers/setup_hf_venv.sh)"
-    p = subprocess.run([VPY, "-c", "import torch, transformers, compressed_tensors"], capture_output=True, text=True)
-    if p.returncode != 0:
-        return f"the HF venv at {VENV} cannot import torch/transformers/compressed_tensors: {p.stderr.strip()[-300:]}"
-    return None
 
 
 def smollm2():
@@ -132,13 +119,7 @@ class Loaders:
                          "upcast": mode == "decompress", "ct_decompress": mode == "ct",
                          "logits": os.path.join(t, f"{name}.hf.npz")})
         job = {"texts": sample_texts() + PROMPTS, "token_ids": cls.ids, "models": jobs}
-        jf = os.path.join(t, "job.json")
-        with open(jf, "w") as f:
-            json.dump(job, f)
-        p = subprocess.run([VPY, PROBE, jf], capture_output=True, text=True, timeout=1800)
-        if p.returncode != 0:
-            raise AssertionError(f"hf_probe.py exited {p.returncode}:\n{p.stderr[-4000:]}")
-        res = json.loads(p.stdout)
+        res = clitest.run_hf_probe(job, t)
         cls.versions = res["versions"]
         cls.results = {r["name"]: r for r in res["models"]}
         cls.hf_logits = {}
@@ -218,7 +199,7 @@ else:
 
 
 if __name__ == "__main__":
-    why = venv_ready()
+    why = clitest.hf_venv_problem()
     if why:
         print(f"SKIP: {why}")
         sys.exit(clitest.SKIP)

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
+#include "bitsmith/formats/codec.h"
 #include "bitsmith/infer/engine.h"
 #include "test_model.h"
 
@@ -140,6 +142,57 @@ TEST(EngineSynthetic, FakeQuantChangesLogitsOnlyWhenAsked) {
   ASSERT_TRUE((*e)->forward(kTokens, 0, 0, &b).ok());
   EXPECT_EQ(a, b);
   EXPECT_GT((*e)->weight_bytes_held(), 2u * 40 * 32 * 4);
+}
+
+// Static activation quantization: layer 0's attention input (rmsnorm of the embeddings, the same
+// with or without it) becomes clip(x, -A, A) rounded on e4m3 with the one scale A / 448, computed
+// here with the formats' scalar codec; q/k/v share it; nvfp4 keeps every value within [-A, A] on
+// its grid; layers it gives no scheme keep their float inputs.
+TEST(EngineSynthetic, StaticActivationsClipAndRoundWithTheGivenRange) {
+  auto m = random_model();
+  auto fp8 = quant::find_scheme("fp8_e4m3");
+  auto nvfp4 = quant::find_scheme("nvfp4");
+  ASSERT_TRUE(fp8.ok() && nvfp4.ok());
+  std::map<std::string, std::vector<float>> plain, quantized;
+  auto capture = [](std::map<std::string, std::vector<float>>* into) {
+    return [into](const LinearInput& in) {
+      (*into)[std::to_string(in.layer) + "." + std::string(in.name)] = std::vector<float>(in.data, in.data + in.tokens * in.cols);
+    };
+  };
+  EngineOptions o;
+  o.hook = capture(&plain);
+  prefill(*m, o);
+  const std::vector<float>& x = plain.at("0.attn_q");
+  float own = 0;
+  for (float v : x) own = std::max(own, std::fabs(v));
+  const float a = own * 0.5f;  // a calibrated range below this input's: the largest values clip
+  o.hook = capture(&quantized);
+  o.static_activation = [&](int layer, std::string_view linear) {
+    if (layer == 0 && (linear == "attn_q" || linear == "attn_k" || linear == "attn_v")) return StaticActivation{*fp8, a};
+    if (layer == 0 && linear == "ffn_gate") return StaticActivation{*nvfp4, a};
+    return StaticActivation{};
+  };
+  const auto logits = prefill(*m, o);
+  const formats::FloatFormat& e4m3 = formats::kFloat8E4M3FN;
+  const float s = a / 448.0f;
+  const std::vector<float>& got = quantized.at("0.attn_q");
+  ASSERT_EQ(got.size(), x.size());
+  int clipped = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float c = std::clamp(x[i], -a, a);
+    clipped += c != x[i];
+    const float want = static_cast<float>(formats::decode(e4m3, formats::encode(e4m3, c / s))) * s;
+    ASSERT_EQ(got[i], want) << i;
+  }
+  EXPECT_GT(clipped, 0);
+  EXPECT_EQ(quantized.at("0.attn_k"), got);
+  EXPECT_EQ(quantized.at("0.attn_v"), got);
+  const std::vector<float>& gate = quantized.at("0.ffn_gate");
+  const float nv_max = *std::max_element(gate.begin(), gate.end(), [](float p, float q) { return std::fabs(p) < std::fabs(q); });
+  EXPECT_LE(std::fabs(nv_max), a * 1.0001f);
+  EXPECT_NE(gate, plain.at("0.ffn_gate"));
+  EXPECT_EQ(quantized.at("1.attn_output").size(), plain.at("1.attn_output").size());
+  EXPECT_GT(max_abs_diff(logits, prefill(*m)), 1e-4);
 }
 
 TEST(EngineSynthetic, ErrorsNameTheProblem) {

@@ -5,7 +5,12 @@ AutoModelForCausalLM / AutoTokenizer exactly as a user would, and reports what i
     python hf_probe.py JOB.json  ->  one JSON document on stdout
 
 JOB: {"texts": [str, ...], "token_ids": [[int, ...], ...],
-      "models": [{"name": str, "path": folder, "dtype": "float32", "upcast": bool, "ct_decompress": bool, "logits": out.npz}]}
+      "models": [{"name": str, "path": folder, "dtype": "float32", "upcast": bool, "ct_decompress": bool,
+                  "f32_unpack": bool, "logits": out.npz}]}
+f32_unpack: transformers loads the model as usual (compressed-tensors' quantized forward, which
+fake-quantizes activations where the config has input_activations), then compressed-tensors
+decompresses its weights with nvfp4 codes unpacked to float32 instead of bfloat16 (the default
+dtype of its unpack_fp4_from_uint8), so the weights are the file's exact values.
 For each model: {"name", "ok", "error", "quant_method", "tokens": [[ids of each text]]}; the
 logits of every token_ids sequence go to "logits" (.npz, arr_i float32 [len_i, vocab]).
 """
@@ -81,6 +86,14 @@ def probe(m, job):
         qm = getattr(qm, "value", qm)  # an enum in transformers' config classes
         r["quant_method"] = str(qm) if qm is not None else None
         r["loaded_dtype"] = str(next(model.parameters()).dtype)
+        # what compressed-tensors attached to the linears: the activation quantization it runs
+        acts = set()
+        for mod in model.modules():
+            a = getattr(getattr(mod, "quantization_scheme", None), "input_activations", None)
+            if a is not None:
+                acts.add(f"{a.strategy.value if hasattr(a.strategy, 'value') else a.strategy}"
+                         f"/{getattr(a.dynamic, 'value', a.dynamic)}/{a.num_bits}bit")
+        r["input_activations"] = sorted(acts)
         out = []
         with torch.no_grad():
             if m.get("upcast"):
@@ -91,6 +104,15 @@ def probe(m, job):
                 # quantized model).
                 model.hf_quantizer.compressor.decompress_model(model)
                 torch.nn.Module.float(model)
+            if m.get("f32_unpack"):
+                import compressed_tensors.compressors.nvfp4.base as nvfp4_base
+                unpack = nvfp4_base.unpack_fp4_from_uint8
+                nvfp4_base.unpack_fp4_from_uint8 = lambda a, rows, cols, dtype=None: unpack(a, rows, cols, dtype=torch.float32)
+                try:
+                    model.hf_quantizer.compressor.decompress_model(model)
+                finally:
+                    nvfp4_base.unpack_fp4_from_uint8 = unpack
+                r["weight_dtypes"] = sorted({str(p.dtype) for n, p in model.named_parameters() if n.endswith(".weight")})
             for ids in job["token_ids"]:
                 logits = model(torch.tensor([ids])).logits[0]
                 out.append(logits.float().numpy())

@@ -184,6 +184,65 @@ TEST_F(RoundTrip, CompressedTensorsConfigGroups) {
   EXPECT_EQ(c["quantization_config"]["format"], "pack-quantized");
 }
 
+// Static activation scales: written beside each quantized block linear from the given input
+// ranges and read back as the same ranges; the output head and bf16 linears get none; a range
+// missing for a linear that needs one, or a scheme that cannot carry them, is refused before
+// anything is written.
+TEST_F(RoundTrip, StaticActivationScales) {
+  auto src = make_synthetic_model(small());
+  ASSERT_TRUE(src.ok());
+  plan::Recipe recipe = *plan::Recipe::uniform("nvfp4");
+  plan::RecipeRule down, up, head;
+  down.pattern = "ffn_down";
+  down.scheme = "fp8_e4m3_channel";
+  up.pattern = "ffn_up";
+  up.scheme = "bf16";
+  head.category = TensorCategory::kOutput;
+  head.scheme = "fp8_e4m3";
+  recipe.rules = {down, up, head};
+  auto plans = recipe.resolve(**src, OutputFormat::kSafetensors);
+  ASSERT_TRUE(plans.ok()) << plans.status().to_string();
+  std::map<std::string, float> amax;
+  float a = 1.5f;
+  for (const auto& p : *plans) amax[p.name] = (a *= 1.25f);
+  QuantizeConfig cfg;
+  cfg.format = OutputFormat::kSafetensors;
+  cfg.activations = Activations::kStatic;
+  auto missing = quantize_model(**src, (dir / "missing").string(), *plans, cfg);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("calibrated input range"), std::string::npos) << missing.status().message();
+  EXPECT_FALSE(fs::exists(dir / "missing"));
+  cfg.input_amax = &amax;
+  auto rep = quantize_model(**src, (dir / "w4a4").string(), *plans, cfg);
+  ASSERT_TRUE(rep.ok()) << rep.status().to_string();
+  auto m = open_model((dir / "w4a4").string());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const auto& got = dynamic_cast<const FileModel&>(**m).static_inputs();
+  std::map<std::string, std::string> want = {{"blk.0.attn_q.weight", "nvfp4"}, {"blk.0.attn_k.weight", "nvfp4"},
+                                             {"blk.0.attn_v.weight", "nvfp4"}, {"blk.0.attn_output.weight", "nvfp4"},
+                                             {"blk.0.ffn_gate.weight", "nvfp4"}, {"blk.0.ffn_down.weight", "fp8_e4m3"}};
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, scheme] : want) {
+    ASSERT_TRUE(got.count(name)) << name;
+    EXPECT_EQ(got.at(name).scheme->name(), scheme) << name;
+    EXPECT_NEAR(got.at(name).amax, amax.at(name), 1e-6 * amax.at(name)) << name;
+  }
+  const auto c = nlohmann::json::parse(read_text(dir / "w4a4" / "config.json"));
+  int with = 0, without = 0;
+  for (const auto& [k, g] : c["quantization_config"]["config_groups"].items()) {
+    const bool head_group = g["targets"] == nlohmann::json({"lm_head"});
+    (g["input_activations"].is_null() ? without : with) += 1;
+    EXPECT_EQ(g["input_activations"].is_null(), head_group) << g.dump();
+  }
+  EXPECT_EQ(with, 2);     // nvfp4 W4A4 and fp8 channel W8A8
+  EXPECT_EQ(without, 1);  // the output head: fp8 weights, float inputs
+  cfg.activations = Activations::kDynamic;
+  auto dynamic = quantize_model(**src, (dir / "dynamic").string(), *plans, cfg);
+  ASSERT_FALSE(dynamic.ok());
+  EXPECT_NE(dynamic.status().message().find("nvfp4"), std::string::npos) << dynamic.status().message();
+}
+
 // A single file with its own name: model.safetensors.index.json names it, so the folder opens.
 TEST_F(RoundTrip, CustomNameGetsAnIndex) {
   auto src = make_synthetic_model(small());

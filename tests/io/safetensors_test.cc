@@ -103,6 +103,51 @@ TEST_F(Safetensors, ShardedIndexAndHfNames) {
   }
 }
 
+// Static activation scales (compressed-tensors W8A8 input_scale = amax / 448, W4A4 nvfp4
+// input_global_scale = 448 * 6 / amax) are read as the input ranges of their linears, in any
+// float dtype and shape [1] or [] (llm-compressor saves them in the model's dtype); anything else
+// is a one-line error naming the file and the tensor.
+TEST_F(Safetensors, StaticActivationScales) {
+  const std::string weight = R"("model.layers.0.mlp.down_proj.weight":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]})";
+  auto file = [&](const std::string& extra, const std::string& bytes) {
+    write(dir / "s.safetensors", st_file("{" + weight + "," + extra + "}", std::string(8, '\0') + bytes));
+    return open_model((dir / "s.safetensors").string());
+  };
+  std::string bytes;
+  const uint16_t half = 0x3F00;  // bf16 0.5
+  const float global = 2688.0f;
+  bytes.append(reinterpret_cast<const char*>(&half), 2);
+  bytes.append(reinterpret_cast<const char*>(&global), 4);
+  auto m = file(R"("model.layers.0.mlp.down_proj.input_scale":{"dtype":"BF16","shape":[],"data_offsets":[8,10]},)"
+                R"("model.layers.0.self_attn.q_proj.input_global_scale":{"dtype":"F32","shape":[1],"data_offsets":[10,14]})",
+                bytes);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const auto* fm = dynamic_cast<const FileModel*>(m->get());
+  ASSERT_NE(fm, nullptr);
+  ASSERT_EQ(fm->static_inputs().size(), 2u);
+  const auto& down = fm->static_inputs().at("blk.0.ffn_down.weight");
+  EXPECT_EQ(down.scheme->name(), "fp8_e4m3");
+  EXPECT_EQ(down.amax, 224.0f);  // 0.5 x 448
+  const auto& q = fm->static_inputs().at("blk.0.attn_q.weight");
+  EXPECT_EQ(q.scheme->name(), "nvfp4");
+  EXPECT_EQ(q.amax, 1.0f);  // 2688 / 2688
+  EXPECT_EQ((*m)->tensors().size(), 1u);  // scales are no tensors of the model
+
+  const float negative = -1.0f;
+  const int32_t integer = 3;
+  const std::string neg(reinterpret_cast<const char*>(&negative), 4), i32(reinterpret_cast<const char*>(&integer), 4);
+  for (const auto& [extra, data] : std::vector<std::pair<std::string, std::string>>{
+           {R"("model.layers.0.mlp.down_proj.input_scale":{"dtype":"F32","shape":[1],"data_offsets":[8,12]})", neg},
+           {R"("model.layers.0.mlp.down_proj.input_scale":{"dtype":"I32","shape":[1],"data_offsets":[8,12]})", i32},
+           {R"("model.layers.0.mlp.down_proj.input_scale":{"dtype":"F32","shape":[2],"data_offsets":[8,16]})", neg + neg}}) {
+    auto bad = file(extra, data);
+    ASSERT_FALSE(bad.ok()) << extra;
+    EXPECT_EQ(bad.status().code(), StatusCode::kCorruptData) << bad.status().to_string();
+    EXPECT_NE(bad.status().message().find("down_proj.input_scale"), std::string::npos) << bad.status().message();
+    EXPECT_NE(bad.status().message().find("s.safetensors"), std::string::npos) << bad.status().message();
+  }
+}
+
 TEST(HfNames, MapBothWays) {
   EXPECT_EQ(*canonical_from_hf("model.layers.12.self_attn.o_proj.weight"), "blk.12.attn_output.weight");
   EXPECT_EQ(*canonical_from_hf("model.layers.3.post_attention_layernorm.weight"), "blk.3.ffn_norm.weight");

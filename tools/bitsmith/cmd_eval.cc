@@ -35,6 +35,20 @@ infer::EngineOptions file_engine_options(const Model& model) {
   return o;
 }
 
+// --static-activations: the checkpoint's own static input scales (FileModel::static_inputs) for
+// each block linear's input. A model that holds none is a usage error: the flag would do nothing.
+void use_static_activations(const Model& model, infer::EngineOptions* o) {
+  const auto* fm = dynamic_cast<const io::FileModel*>(&model);
+  if (fm == nullptr || fm->static_inputs().empty()) {
+    throw UsageError(fmt::format("--static-activations: {} holds no static activation scales (input_scale, "
+                                 "input_global_scale; quantize --activations static writes them)", model.path()));
+  }
+  o->static_activation = [fm](int layer, std::string_view linear) {
+    auto it = fm->static_inputs().find(tensor_name(layer, linear));
+    return it == fm->static_inputs().end() ? infer::StaticActivation{} : infer::StaticActivation{it->second.scheme, it->second.amax};
+  };
+}
+
 // A usage error unless `name` is a scheme, a named recipe or a recipe file.
 void check_scheme_name(const std::string& name) { (void)recipe_from_name(name); }
 
@@ -75,7 +89,7 @@ struct EvalArgs {
   std::vector<std::string> rules;
   int64_t ctx = 0, max_chunks = 0;
   int threads = 0;
-  bool json = false, linears_only = false;
+  bool json = false, linears_only = false, static_activations = false;
 };
 
 int fail(const Status& st) {
@@ -123,7 +137,7 @@ int run_eval(const EvalArgs& a) {
   if (!plan.ok()) return fail(plan.status());
   // The reference: --ref, else the model itself unquantized when something is fake-quantized.
   std::unique_ptr<Model> ref_model;
-  const bool compare_self = a.ref.empty() && (!wlabel.empty() || act != nullptr);
+  const bool compare_self = a.ref.empty() && (!wlabel.empty() || act != nullptr || a.static_activations);
   std::vector<std::unique_ptr<infer::Engine>> engines;
   infer::EngineOptions base = file_engine_options(**model);
   base.context = ctx;
@@ -142,6 +156,7 @@ int run_eval(const EvalArgs& a) {
   }
   infer::EngineOptions opt = base;
   opt.act_scheme = act;
+  if (a.static_activations) use_static_activations(**model, &opt);
   if (plan->scheme != nullptr) {
     opt.weight_scheme_for = plan->chooser();
     // Fake-quantized layers are kept: requantizing them for every chunk would dominate the run.
@@ -172,6 +187,7 @@ int run_eval(const EvalArgs& a) {
                           {"tokens_per_second", json_number(r->tokens_per_second)}};
     if (!wlabel.empty()) doc["scheme"] = wlabel;
     if (act != nullptr) doc["act_scheme"] = a.act_scheme;
+    if (a.static_activations) doc["static_activations"] = true;
     if (!plan->kept.empty()) doc["kept_unquantized"] = plan->kept;
     if (!wlabel.empty()) {
       doc["bytes"] = plan->bytes;
@@ -204,6 +220,7 @@ int run_eval(const EvalArgs& a) {
   std::string label = a.model;
   if (!wlabel.empty()) label += " w:" + wlabel;
   if (act != nullptr) label += " a:" + a.act_scheme;
+  if (a.static_activations) label += " a:static";
   t.add({label, fmt::format("{:.4f} ± {:.4f}", ms.perplexity, ms.ppl_uncertainty), fmt::format("{:.6f}", ms.nll),
          has_ref ? fmt::format("{:.6f}", ms.kld) : "-",
          has_ref ? fmt::format("{:.2f}%", 100 * ms.top1_agreement) : "-",
@@ -246,6 +263,8 @@ std::function<int()> setup_eval(CLI::App& app) {
   sub->add_option("--rule", a->rules, "REGEX=SCHEME override, as quantize takes it; repeatable");
   sub->add_flag("--linears-only", a->linears_only, "With --scheme: only the block linears that fit S");
   sub->add_option("--act-scheme", a->act_scheme, "Fake-quantize every linear input (per token row)");
+  sub->add_flag("--static-activations", a->static_activations,
+                "Quantize each linear's input with the static scales the checkpoint holds (quantize --activations static)");
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
   sub->add_flag("--json", a->json, "One JSON document on stdout");
   return [a] { return run_eval(*a); };

@@ -12,6 +12,7 @@
 namespace bitsmith::cli {
 // Defined in cmd_eval.cc: a FileModel's stored-form embedding/output and page release.
 infer::EngineOptions file_engine_options(const Model& model);
+void use_static_activations(const Model& model, infer::EngineOptions* o);
 
 namespace {
 
@@ -21,7 +22,7 @@ struct GenerateArgs {
   double temperature = 0.0, top_p = 1.0;
   uint64_t seed = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, static_activations = false;
 };
 
 // Layers dequantized once and kept while they fit: generation runs every layer per token.
@@ -48,6 +49,7 @@ int run_generate(const GenerateArgs& a) {
   // them again for every generated token would multiply the time per token.
   infer::EngineOptions eo = file_engine_options(**model);
   eo.resident_bytes = kResidentBytes;
+  if (a.static_activations) use_static_activations(**model, &eo);
   // The cache holds only what this run can reach.
   eo.context = std::min<int64_t>((*model)->hyperparameters().context_length,
                                  static_cast<int64_t>((*tok)->encode(a.prompt, true).size()) +
@@ -112,6 +114,8 @@ std::function<int()> setup_generate(CLI::App& app) {
   sub->add_option("--seed", a->seed, "Sampling seed (default 0)");
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
   sub->add_option("--logits", a->logits, "Also write the prompt's logits, float32 [tokens, vocab], to this .npy file");
+  sub->add_flag("--static-activations", a->static_activations,
+                "Quantize each linear's input with the static scales the checkpoint holds (quantize --activations static)");
   sub->add_flag("--json", a->json, "One JSON document on stdout instead of streaming");
   return [a] { return run_generate(*a); };
 }

@@ -78,11 +78,18 @@ int run_quantize(const QuantizeCliOptions& o) {
       return kExitFailed;
     }
   }
+  auto activations = io::parse_activations(o.activations);
+  if (!activations.ok()) throw UsageError(fmt::format("--activations: {}", activations.status().message()));
+  cfg.activations = *activations;
+  const bool static_acts = *activations == io::Activations::kStatic;
+  if (static_acts && o.calib.empty()) {
+    throw UsageError("--activations static needs --calib FILE: the input ranges are measured on that text");
+  }
   // Options that would do nothing are errors, not silent no-ops.
   if (!o.imatrix.empty() && o.method != "imatrix") {
     throw UsageError(fmt::format("--imatrix is used by --method imatrix only (not --method {})", o.method));
   }
-  if (!o.calib.empty() && (o.method == "rtn" || o.method == "hqq" || (o.method == "imatrix" && !o.imatrix.empty()))) {
+  if (!o.calib.empty() && !static_acts && (o.method == "rtn" || o.method == "hqq" || (o.method == "imatrix" && !o.imatrix.empty()))) {
     throw UsageError(fmt::format("--calib does nothing with --method {}{}", o.method,
                                  o.method == "imatrix" ? " and --imatrix" : ""));
   }
@@ -109,6 +116,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     return kExitFailed;
   }
   check_user_rules(recipe, o.rules.size(), **model);
+  if (Status st = io::check_activations(*plans, cfg.format, cfg.activations); !st.ok()) throw UsageError(st.message());
   if (auto again = plan::Recipe::requantized(**model, *plans); !again.empty() && !o.allow_requantize) {
     throw UsageError(fmt::format("{}: {} tensor(s) are stored quantized already (e.g. '{}' as {}); quantizing them again "
                                  "compounds the error: convert from the original weights, or give --allow-requantize",
@@ -121,7 +129,7 @@ int run_quantize(const QuantizeCliOptions& o) {
                      "HQQ would quietly be RTN");
   }
   if (o.calib_seqlen > (*model)->hyperparameters().context_length && (*model)->hyperparameters().context_length > 0 &&
-      o.method != "rtn" && o.method != "hqq") {
+      (static_acts || (o.method != "rtn" && o.method != "hqq"))) {
     throw UsageError(fmt::format("--calib-seqlen {} exceeds the model's context of {}", o.calib_seqlen,
                                  (*model)->hyperparameters().context_length));
   }
@@ -169,6 +177,18 @@ int run_quantize(const QuantizeCliOptions& o) {
     };
     cfg.fractional_zero_points = *method == algo::Method::kHqq;
   }
+  // Static activation ranges come from the model as written (AWQ's rescaled norms change its
+  // linears' inputs), unquantized: one pass over the calibration text.
+  std::map<std::string, float> input_amax;
+  if (static_acts && !o.dry_run) {
+    auto amax = algo::calibrate_input_amax(*to_write, mo.calib);
+    if (!amax.ok()) {
+      std::fprintf(stderr, "bitsmith quantize: %s\n", amax.status().to_string().c_str());
+      return kExitFailed;
+    }
+    input_amax = std::move(*amax);
+    cfg.input_amax = &input_amax;
+  }
   io::QuantizeReport rep;
   if (o.dry_run) {
     for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
@@ -188,12 +208,18 @@ int run_quantize(const QuantizeCliOptions& o) {
                           {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes}, {"reason", t.plan.reason}};
       if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
       if (!t.plan.method.empty()) j["method"] = t.plan.method;
+      if (cfg.activations != io::Activations::kNone) {
+        j["activations"] = io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations) ? o.activations : "none";
+      }
+      if (auto a = input_amax.find(t.plan.name); a != input_amax.end() && io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations)) {
+        j["input_amax"] = json_number(a->second);
+      }
       tensors.push_back(j);
     }
     print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
                 {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
                 {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe_label(recipe)},
-                {"dry_run", o.dry_run}, {"method", o.method}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
+                {"dry_run", o.dry_run}, {"method", o.method}, {"activations", o.activations}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
                 {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
                 {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
                 {"seconds", json_number(rep.seconds)},
@@ -213,6 +239,12 @@ int run_quantize(const QuantizeCliOptions& o) {
                        human_bytes(static_cast<double>(rep.input_bytes)), human_bytes(static_cast<double>(rep.output_bytes)),
                        rep.bits_per_weight, rep.parameters, rep.fallbacks, rep.seconds,
                        rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
+  }
+  if (cfg.activations != io::Activations::kNone) {
+    size_t n = 0;
+    for (const auto& tr : rep.tensors) n += io::quantizes_activations(tr.plan.name, *tr.plan.scheme, cfg.activations);
+    out += fmt::format("activations: {} on {} linear(s){}\n", o.activations, n,
+                       static_acts ? fmt::format(", input ranges from {} ({} x {} tokens)", o.calib, o.calib_samples, o.calib_seqlen) : "");
   }
   for (const auto& n : notes) out += fmt::format("{}: {}\n", o.method, n);
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -234,7 +266,10 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_option("--format", o->format, "gguf or safetensors (default: from the output's extension)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");
   sub->add_option("--method", o->method, "rtn (default), gptq, awq, imatrix or hqq");
-  sub->add_option("--calib", o->calib, "calibration text for gptq/awq (and imatrix without --imatrix)");
+  sub->add_option("--calib", o->calib, "calibration text for gptq/awq (and imatrix without --imatrix) and --activations static");
+  sub->add_option("--activations", o->activations,
+                  "none (default: weight-only), dynamic (fp8: per-token scales at run time) or static (fp8 input_scale, "
+                  "nvfp4 input_global_scale from the inputs' max |x| over --calib), for safetensors outputs");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 128)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 512)");
   sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");

@@ -19,7 +19,7 @@ struct QuantizeCliOptions {
   bool json = false;
   bool dry_run = false;
   // Calibrated methods (algo::prepare_method).
-  std::string method = "rtn", calib, imatrix;
+  std::string method = "rtn", calib, imatrix, activations = "none";
   int64_t calib_samples = 128, calib_seqlen = 512;
   uint64_t seed = 0;
   bool act_order = false, static_groups = false, allow_requantize = false;

@@ -36,6 +36,7 @@ struct InputStats {
   std::vector<double> sum_sq;    // sum x^2 per column
   std::vector<double> sum_abs;   // sum |x| per column
   std::vector<float> samples;    // up to max_samples token rows (AWQ), row-major
+  float max_abs = 0;             // max |x| over every token and column (static activation scales)
   std::vector<float> mean_sq() const;
   std::vector<float> mean_abs() const;
 };
@@ -58,6 +59,18 @@ std::vector<std::string> layer_linears(int64_t l);
 Result<std::map<std::string, InputStats>> collect_inputs(
     const Model& model, const std::vector<std::vector<int32_t>>& segments,
     const CollectOptions& opt, int64_t layers = 0);
+
+// Static activation ranges (quantize --activations static): per linear weight of every layer
+// (canonical name, e.g. blk.0.attn_q.weight), the max |x| of its input over all calibration
+// tokens. Linears that share an input (q/k/v, gate/up: the groups serving engines fuse) get the
+// same value, so a fused layer's input scales agree. Layers missing from `stats` are left out.
+std::map<std::string, float> input_amax_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers);
+// input_amax_from_stats of one pass of `model` (unquantized) over the segments, one decoder layer
+// at a time (LayerRunner::collect_and_advance: each layer's weights loaded once for all segments).
+Result<std::map<std::string, float>> input_amax(const Model& model, const std::vector<std::vector<int32_t>>& segments);
+// input_amax over the calibration segments of opt (calibration_segments). Errors: those of
+// calibration_segments and of the layer runs (non-finite activations, missing tensors).
+Result<std::map<std::string, float>> calibrate_input_amax(const Model& model, const CalibrationOptions& opt);
 
 // A model with some tensors replaced (already-quantized or rescaled layers) and optionally fewer
 // decoder layers (so a forward pass stops after the layer being calibrated).
@@ -104,12 +117,15 @@ class LayerRunner {
   Result<std::map<std::string, InputStats>> collect(const CollectOptions& opt);
   // Runs the current layer on the kept hidden states, which become the next layer's inputs.
   Status advance();
+  // collect() and advance() in one run of the layer, for callers that replace nothing in between.
+  Result<std::map<std::string, InputStats>> collect_and_advance(const CollectOptions& opt);
   // The hidden states of one segment (seqlen x dim): the current layer's inputs.
   const std::vector<float>& hidden(size_t segment) const { return hidden_[segment]; }
 
  private:
   struct Impl;
   explicit LayerRunner(std::unique_ptr<Impl> impl);
+  Result<std::map<std::string, InputStats>> run_collecting(const CollectOptions& opt, bool keep_outputs);
   std::unique_ptr<Impl> impl_;
   std::vector<std::vector<float>> hidden_;
   int64_t layer_ = 0;

@@ -46,6 +46,13 @@ struct LinearInput {
 };
 using ActivationHook = std::function<void(const LinearInput&)>;
 
+// A linear input's static activation quantization (a W8A8/W4A4 checkpoint's calibrated range):
+// the scheme and the amax its scale was computed from; a null scheme = none.
+struct StaticActivation {
+  const quant::Scheme* scheme = nullptr;
+  float amax = 0;
+};
+
 struct EngineOptions {
   // Positions the KV cache holds; 0 = the model's context length.
   int64_t context = 0;
@@ -62,6 +69,14 @@ struct EngineOptions {
   // projection's input stays float32, as W8A8/W4A4 recipes keep lm_head in high precision.
   // Null = float32 activations.
   const quant::Scheme* act_scheme = nullptr;
+  // Static activation quantization by (layer, linear name) of the decoder blocks, as a serving
+  // engine runs a checkpoint with calibrated input scales; overrides act_scheme where it gives a
+  // scheme. The input is clipped to [-amax, amax] and then fake-quantized over the whole input:
+  // fp8_e4m3 with the one scale amax / 448 (compressed-tensors' static input_scale: x / scale
+  // rounded to e4m3, saturating); nvfp4 with the global scale from amax and block scales per 16
+  // from the values (input_global_scale with dynamic "local" block scales). Clipping first gives
+  // what saturating the e4m3 block scale at 448 and the e2m1 codes at 6 give.
+  std::function<StaticActivation(int layer, std::string_view linear)> static_activation;
   // Called with the input of every linear layer; empty = no hook.
   ActivationHook hook;
   // Bytes of dequantized layer weights the engine may keep between calls (0 = load each layer

@@ -87,6 +87,16 @@ class FileModel : public Model {
   std::vector<std::string> source_files() const override { return source_files_; }
   void add_source_file(const std::string& path);
 
+  // Static activation ranges a W8A8/W4A4 safetensors checkpoint holds (quantize --activations
+  // static, or llm-compressor's): per canonical linear weight name, the activation scheme and
+  // the input's calibrated amax (fp8 input_scale x 448; nvfp4 448 x 6 / input_global_scale).
+  struct StaticInput {
+    const quant::Scheme* scheme = nullptr;
+    float amax = 0;
+  };
+  const std::map<std::string, StaticInput>& static_inputs() const { return static_inputs_; }
+  std::map<std::string, StaticInput>& mutable_static_inputs() { return static_inputs_; }
+
  private:
   std::string path_;
   FileFormat format_;
@@ -97,6 +107,7 @@ class FileModel : public Model {
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
   std::vector<std::string> source_files_;
+  std::map<std::string, StaticInput> static_inputs_;
 };
 
 // Totals over a model's tensors: parameters (weights only; RoPE tables are never tensors), bytes

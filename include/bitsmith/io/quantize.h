@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,25 @@ using TensorPlan = quant::TensorPlan;
 using TensorMethod = std::function<Result<quant::QuantizedTensor>(
     const TensorPlan& plan, const float* weights, const quant::QuantizeOptions& options)>;
 
+// Activation quantization a safetensors output declares for serving engines (compressed-tensors'
+// input_activations, what vLLM's W8A8/W4A4 kernels run): kNone = weight-only (activations stay in
+// the model's dtype); kDynamic = scales computed per token at run time (fp8); kStatic = a
+// calibrated per-tensor range stored beside each weight (fp8 `input_scale` = amax / 448; nvfp4
+// `input_global_scale` = 448 * 6 / amax, its block scales still computed at run time).
+enum class Activations : uint8_t { kNone, kDynamic, kStatic };
+Result<Activations> parse_activations(std::string_view name);  // "none", "dynamic", "static"
+std::string_view activations_name(Activations a);
+// Whether a tensor of this name and scheme gets `mode`'s activation quantization: the linears of
+// the decoder blocks (never the embedding or the output head, which W8A8/W4A4 recipes keep in
+// high precision) in a scheme whose compressed-tensors format vLLM runs with it: static:
+// fp8_e4m3 and fp8_e4m3_channel (per-tensor input_scale), nvfp4 (input_global_scale); dynamic:
+// fp8_e4m3 and fp8_e4m3_channel (per token), fp8_e4m3_block128 (per group of 128).
+bool quantizes_activations(const std::string& name, const quant::Scheme& scheme, Activations mode);
+// kInvalidArgument, before any work, unless `mode` applies as asked: a GGUF output, a quantized
+// block linear whose scheme cannot carry it (the message names it and the schemes that can), or
+// no quantized linear at all. Linears kept in f32/fp16/bf16 keep float inputs too.
+Status check_activations(const std::vector<quant::TensorPlan>& plans, OutputFormat format, Activations mode);
+
 struct QuantizeProgress {
   size_t index = 0, count = 0;  // tensors done, total
   std::string name;             // the tensor just finished
@@ -71,6 +91,10 @@ struct QuantizeConfig {
   const std::map<std::string, float>* shared_amax = nullptr;
   quant::QuantizeOptions options;
   std::function<void(const QuantizeProgress&)> progress;  // after each tensor
+  Activations activations = Activations::kNone;
+  // kStatic: per canonical weight name, the max |x| of its input over the calibration text
+  // (algo::calibrate_input_amax); every tensor that quantizes_activations needs an entry.
+  const std::map<std::string, float>* input_amax = nullptr;
 };
 
 struct TensorReport {
