@@ -203,7 +203,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     }
     print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
                 {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
-                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe_label(recipe)},
+                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe.label()},
                 {"dry_run", o.dry_run}, {"method", o.method}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
                 {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
                 {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
