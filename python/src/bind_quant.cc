@@ -3,6 +3,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include "bitsmith/quant/metrics.h"
@@ -159,6 +161,24 @@ nb::ndarray<nb::numpy, const uint8_t> bytes_view(nb::handle self, const std::vec
   return nb::ndarray<nb::numpy, const uint8_t>(bytes.data(), 1, &n, self);
 }
 
+// Seconds per call of the C++ quantize alone (best of `repeats`), for bench/python_bench.py to
+// put next to the time of the whole Python call.
+double kernel_seconds(const F32In& x, const std::string& scheme, int repeats) {
+  const quant::Scheme& s = scheme_named(scheme);
+  const Matrix m = as_matrix(x, "kernel_seconds");
+  check(s.check_shape(m.rows, m.cols));
+  double best = 1e300;
+  nb::gil_scoped_release release;
+  for (int i = 0; i < std::max(repeats, 1); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Result<QuantizedTensor> q = s.quantize(m.data, m.rows, m.cols);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!q.ok()) return -1;
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  return best;
+}
+
 }  // namespace
 
 void bind_quant(nb::module_& m) {
@@ -178,6 +198,8 @@ void bind_quant(nb::module_& m) {
   m.def("fake_quantize", &fake_quantize, nb::arg("x").noconvert(), nb::arg("scheme"),
         nb::arg("importance").noconvert().none(), nb::arg("allow_nonfinite"));
   m.def("error", &error, nb::arg("x").noconvert(), nb::arg("schemes"), nb::arg("histogram"), nb::arg("allow_nonfinite"));
+  m.def("kernel_seconds", &kernel_seconds, nb::arg("x").noconvert(), nb::arg("scheme"), nb::arg("repeats"),
+        "Best seconds per call of the C++ quantize alone (the benchmark's baseline).");
   m.def("synthetic", &synthetic, nb::arg("distribution"), nb::arg("rows"), nb::arg("cols"), nb::arg("seed"),
         "The CLI's synthetic weights (bitsmith error --synthetic D --shape RxC --seed S).");
 }
