@@ -63,13 +63,6 @@ def decode(codes, format: str) -> np.ndarray:
     return _core.decode(as_codes(codes), format)
 
 
-def _scheme_traits(name: str) -> dict:
-    for s in _core.schemes():
-        if s["name"] == name:
-            return s
-    return {}
-
-
 def _unpack(data: np.ndarray, rows: int, cols: int, bits: int, signed: bool) -> np.ndarray:
     """Per-element codes from rows of packed codes: a little-endian bit stream per row (code i in
     bits [i*bits, (i+1)*bits)), each row starting on a byte boundary; signed codes sign-extended."""
@@ -104,8 +97,7 @@ class QuantizedTensor:
         self._q = q
         self.shape = tuple(shape)
         self.scheme = q.scheme
-        self.traits = _scheme_traits(q.scheme) or {"granularity": "", "element_format": "", "scale_format": "none",
-                                                   "block_rows": 1}
+        self.traits = _core.scheme_traits(q.scheme)
 
     @property
     def rows(self) -> int:
@@ -136,7 +128,7 @@ class QuantizedTensor:
     @property
     def codes(self) -> Optional[np.ndarray]:
         t = self.traits
-        if t["granularity"] == "gguf" or not t["element_format"]:
+        if t["granularity"] == "gguf":
             return None
         name, bits, is_int = _core.find_format(t["element_format"])
         signed = is_int and not name.startswith("u")

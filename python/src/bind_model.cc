@@ -215,7 +215,7 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
       try {
         (*progress)(p.index, p.count, p.name, p.input_bytes_done, p.input_bytes_total);
       } catch (nb::python_error& e) {
-        callback_error = std::move(e);
+        callback_error.emplace(std::move(e));
       }
     };
   }

@@ -18,28 +18,29 @@ using quant::QuantizedTensor;
 
 const quant::Scheme& scheme_named(const std::string& name) { return *unwrap(quant::find_scheme(name)); }
 
-// The rows of `bitsmith schemes --json`, same keys (block: the CLI's display text is left out).
+// One row of `bitsmith schemes --json`, same keys (block: the CLI's display text is left out).
+nb::dict traits_record(const quant::SchemeTraits& t) {
+  nb::dict r;
+  r["name"] = t.name;
+  r["element_format"] = t.element_format;
+  r["scale_format"] = t.scale_format;
+  const std::string_view g = quant::granularity_name(t.granularity);
+  r["granularity"] = nb::str(g.data(), g.size());
+  r["block_rows"] = t.block_rows;
+  r["block_cols"] = t.block_cols;
+  r["bits_per_weight"] = number(t.bits_per_weight);
+  r["symmetric"] = t.symmetric;
+  r["description"] = t.description;
+  if (t.gguf_type >= 0) {
+    r["gguf_type"] = t.gguf_type;
+    r["bytes_per_block"] = t.bytes_per_block;
+  }
+  return r;
+}
+
 nb::list scheme_records() {
   nb::list rows;
-  for (const quant::Scheme* s : quant::listed_schemes()) {
-    const quant::SchemeTraits& t = s->traits();
-    nb::dict r;
-    r["name"] = t.name;
-    r["element_format"] = t.element_format;
-    r["scale_format"] = t.scale_format;
-    const std::string_view g = quant::granularity_name(t.granularity);
-    r["granularity"] = nb::str(g.data(), g.size());
-    r["block_rows"] = t.block_rows;
-    r["block_cols"] = t.block_cols;
-    r["bits_per_weight"] = number(t.bits_per_weight);
-    r["symmetric"] = t.symmetric;
-    r["description"] = t.description;
-    if (t.gguf_type >= 0) {
-      r["gguf_type"] = t.gguf_type;
-      r["bytes_per_block"] = t.bytes_per_block;
-    }
-    rows.append(r);
-  }
+  for (const quant::Scheme* s : quant::listed_schemes()) rows.append(traits_record(s->traits()));
   return rows;
 }
 
@@ -183,6 +184,8 @@ double kernel_seconds(const F32In& x, const std::string& scheme, int repeats) {
 
 void bind_quant(nb::module_& m) {
   m.def("schemes", &scheme_records, "Every listed scheme and its traits (bitsmith schemes --json).");
+  m.def("scheme_traits", [](const std::string& name) { return traits_record(scheme_named(name).traits()); },
+        nb::arg("name"), "The traits of any scheme name (int<b>_g<g>[_sym] included), as schemes() lists them.");
   nb::class_<QuantizedTensor>(m, "QuantizedTensor")
       .def_prop_ro("scheme", [](const QuantizedTensor& q) { return q.scheme->name(); })
       .def_prop_ro("rows", [](const QuantizedTensor& q) { return q.rows; })

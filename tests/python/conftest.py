@@ -34,7 +34,8 @@ def cli():
     _need(BIN, "the bitsmith CLI")
 
     def run(*args):
-        p = subprocess.run([BIN, *map(str, args), "--json"], capture_output=True, text=True, timeout=600)
+        args = [str(a) for a in args]
+        p = subprocess.run([BIN, args[0], "--json", *args[1:]], capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, f"bitsmith {' '.join(map(str, args))} exited {p.returncode}: {p.stderr}"
         return json.loads(p.stdout)
     return run
