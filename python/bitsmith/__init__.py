@@ -54,8 +54,9 @@ def cast(x, format: str, rounding: str = "rne", overflow: str = "saturate", seed
     """Encodes x in an element format (`bitsmith cast`): (codes, values), both of x's shape.
     codes are uint8/uint16/uint32 by the format's width; values the decoded float32.
     rounding: rne, rtz or stochastic (element i draws from (seed, i)); overflow: saturate or ieee."""
-    codes, values = _core.cast(as_float32(x), format, rounding, overflow, seed)
-    return CastResult(codes, values)
+    a = as_float32(x, allow_scalar=True)
+    codes, values = _core.cast(a.reshape(-1) if a.ndim == 0 else a, format, rounding, overflow, seed)
+    return CastResult(codes.reshape(a.shape), values.reshape(a.shape))
 
 
 def decode(codes, format: str) -> np.ndarray:
@@ -238,6 +239,15 @@ class Model:
     def inspect(self) -> dict:
         """The whole `bitsmith inspect --json` document."""
         return self._m.inspect()
+
+    def encode(self, text: str, add_bos: Optional[bool] = None) -> list[int]:
+        """Token ids of text with the model's tokenizer; BOS first when the vocabulary asks for
+        it (add_bos=None), as `bitsmith eval` scores text."""
+        return self._m.encode(text, add_bos)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of token ids (bytes that are not UTF-8 become U+FFFD)."""
+        return self._m.decode([int(i) for i in ids]).decode("utf-8", errors="replace")
 
     def tensor(self, name: str) -> np.ndarray:
         """A tensor as float32 (read-only), dequantized on demand; float32 tensors come straight

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
 #include "bitsmith/plan/memory.h"
@@ -21,8 +22,34 @@ namespace {
 // A model file kept open (memory-mapped) for as long as Python holds it or one of its arrays.
 struct OpenModel {
   std::shared_ptr<const Model> model;
+  std::shared_ptr<const infer::Tokenizer> tokenizer;  // made on first use
   const io::FileModel& file() const { return dynamic_cast<const io::FileModel&>(*model); }
+  const infer::Tokenizer& tok() {
+    if (!tokenizer) {
+      if (model->vocabulary().empty()) throw nb::value_error((model->path() + ": no tokenizer").c_str());
+      tokenizer = unwrap(infer::Tokenizer::create(model->vocabulary()));
+    }
+    return *tokenizer;
+  }
 };
+
+// Token ids of text; BOS first where the vocabulary asks for it (add_bos unset), as eval does.
+std::vector<int32_t> encode(OpenModel& m, const std::string& text, std::optional<bool> add_bos) {
+  const infer::Tokenizer& t = m.tok();
+  const bool bos = add_bos.value_or(m.model->vocabulary().add_bos);
+  nb::gil_scoped_release release;
+  return t.encode(text, bos);
+}
+
+// The bytes ids stand for (the Python layer decodes them as UTF-8).
+nb::bytes decode_ids(OpenModel& m, const std::vector<int32_t>& ids) {
+  const infer::Tokenizer& t = m.tok();
+  for (int32_t id : ids) {
+    if (id < 0 || id >= t.size()) throw nb::value_error(("decode: token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(t.size())).c_str());
+  }
+  const std::string text = t.decode(ids);
+  return nb::bytes(text.data(), text.size());
+}
 
 OpenModel open(const std::string& path, const std::string& tokenizer) {
   Result<std::unique_ptr<Model>> m = invalid_argument("not run");
@@ -30,7 +57,7 @@ OpenModel open(const std::string& path, const std::string& tokenizer) {
     nb::gil_scoped_release release;
     m = io::open_model(path, tokenizer);
   }
-  return {std::shared_ptr<const Model>(unwrap(std::move(m)))};
+  return {std::shared_ptr<const Model>(unwrap(std::move(m))), nullptr};
 }
 
 nb::list dims(const Shape& s) {
@@ -275,6 +302,8 @@ void bind_model(nb::module_& m) {
         return d;
       })
       .def("inspect", &inspect)
+      .def("encode", &encode, nb::arg("text"), nb::arg("add_bos").none())
+      .def("decode", &decode_ids, nb::arg("ids"))
       .def("tensor", &tensor, nb::arg("name"))
       .def("has_tensor", [](const OpenModel& o, const std::string& n) { return o.model->has_tensor(n); });
   m.def("open", &open, nb::arg("path"), nb::arg("tokenizer") = "");

@@ -20,6 +20,16 @@ def test_dtype_and_shape_errors(bitsmith):
         bitsmith.quantize(np.ones((3, 17), np.float32), "mxfp4")  # 17 is no multiple of 32
 
 
+def test_empty_and_degenerate_arrays_raise_or_work_but_never_crash(bitsmith):
+    for shape in [(0, 16), (16, 0), (0,), (1, 0, 16)]:
+        try:
+            q = bitsmith.quantize(np.zeros(shape, np.float32), "q8_0")
+            assert q.nbytes == 0 and q.dequantize().shape == shape
+        except ValueError:
+            pass
+        assert bitsmith.cast(np.zeros(shape, np.float32), "e4m3").codes.shape == shape
+
+
 def test_shapes_keep_their_layout(bitsmith):
     w = np.random.default_rng(0).standard_normal((2, 3, 64)).astype(np.float32)
     q = bitsmith.quantize(w, "nvfp4")
@@ -66,8 +76,12 @@ def test_results_outlive_the_quantized_tensor(bitsmith):
 
 def test_torch_tensors_without_copy(bitsmith):
     torch = pytest.importorskip("torch")
+    from bitsmith._arrays import as_float32
     t = torch.randn(16, 64)
     np.testing.assert_array_equal(bitsmith.quantize(t, "nvfp4").data, bitsmith.quantize(t.numpy(), "nvfp4").data)
+    assert as_float32(t).ctypes.data == t.data_ptr()  # the tensor's own memory goes in
+    with pytest.raises(ValueError, match="requires grad"):
+        bitsmith.quantize(torch.randn(4, 16, requires_grad=True), "nvfp4")
 
 
 def _peak_traced_bytes(fn):

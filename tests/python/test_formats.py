@@ -57,6 +57,14 @@ def test_decode_inverts_cast_and_takes_ml_dtypes_arrays(bitsmith):
     np.testing.assert_array_equal(bitsmith.cast(x.astype(np.float16), "fp16").values, x.astype(np.float16).astype(np.float32))
 
 
+def test_scalars_and_float16_codes(bitsmith):
+    codes, values = bitsmith.cast(np.pi, "bf16")
+    assert codes.shape == () and int(codes) == 0x4049 and float(values) == 3.140625
+    h = np.array([1.0, -2.5, 65504.0], np.float16)
+    np.testing.assert_array_equal(bitsmith.decode(h, "fp16"), h.astype(np.float32))
+    assert float(bitsmith.decode(np.uint8(0x38), "e4m3")) == 1.0
+
+
 def test_format_errors(bitsmith):
     with pytest.raises(ValueError, match="e9m9"):
         bitsmith.cast(np.ones(4, np.float32), "e9m9")

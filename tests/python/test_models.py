@@ -36,6 +36,20 @@ def test_tensor_is_the_checkpoints_float32(bitsmith, stories260k):
         bitsmith.open(stories260k).tensor("blk.99.attn_q.weight")
 
 
+def test_tokenizer_equals_llama2c_encoder(bitsmith, stories260k):
+    oracle = pytest.importorskip("llama2c_tokenizer")
+    m = bitsmith.open(stories260k)
+    tokens, scores = oracle.read_tokenizer(os.path.join(os.path.dirname(stories260k), "tok512.bin"),
+                                           m.tokenizer["tokens"])
+    for text in ["Once upon a time, there was a little girl.", "Lily's cat sat. 12 + 3 = 15!", "héllo wörld"]:
+        ids = m.encode(text)
+        assert ids == oracle.encode(text.encode(), tokens, scores), text
+        assert m.decode(ids) == text
+    assert m.encode("a b", add_bos=False) == m.encode("a b")[1:]
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        m.decode([100000])
+
+
 def test_open_errors(bitsmith, tmp_path):
     with pytest.raises(OSError, match="missing.gguf"):
         bitsmith.open(tmp_path / "missing.gguf")
