@@ -19,7 +19,11 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _bitsmith as _core
+try:
+    from . import _bitsmith as _core
+except ImportError as _e:  # the source folder python/bitsmith, imported from python/ itself
+    raise ImportError(f"bitsmith: the extension module is missing beside {__file__}: this is the source tree; "
+                      "install the package (pip install ./python) and import it from another directory") from _e
 from ._arrays import as_codes, as_float32, scale_dtype
 
 __version__ = "0.1.0"
@@ -279,11 +283,31 @@ def memory(params: Union[str, float, None] = None, model=None, schemes: Union[st
 
 
 def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str] = None, *, format: str = "",
-                   allow_requantize: bool = False, progress: Optional[Callable] = None) -> dict:
-    """Writes src quantized into dst (GGUF or safetensors), round to nearest, with one scheme or a
-    recipe (a llama.cpp mix or a recipe JSON file); returns `bitsmith quantize --json`'s report.
+                   method: str = "rtn", calib: Optional[str] = None, calib_samples: int = 128, calib_seqlen: int = 512,
+                   seed: int = 0, imatrix: Optional[str] = None, act_order: bool = False, static_groups: bool = False,
+                   damp: Optional[float] = None, allow_requantize: bool = False,
+                   progress: Optional[Callable] = None) -> dict:
+    """Writes src quantized into dst (GGUF or safetensors) with one scheme or a recipe (a llama.cpp
+    mix or a recipe JSON file), and returns `bitsmith quantize --json`'s report.
+    method: rtn (default), gptq, awq, imatrix or hqq; calib: the calibration text of gptq/awq (and
+    of imatrix without an imatrix file), calib_samples segments of calib_seqlen tokens (seed: their
+    offsets); act_order, static_groups, damp: GPTQ's. A setting the method does not use is an error.
     progress: called after each tensor with Progress(index, count, name, bytes_done, bytes_total),
     or a tqdm bar (its total is set and it advances one tensor at a time)."""
+    if imatrix and method != "imatrix":
+        raise ValueError(f"imatrix= is used by method='imatrix' only (not {method!r})")
+    if calib and (method in ("rtn", "hqq") or (method == "imatrix" and imatrix)):
+        raise ValueError(f"calib= does nothing with method={method!r}" + (" and imatrix=" if imatrix else ""))
+    if (act_order or static_groups or damp is not None) and method != "gptq":
+        raise ValueError("act_order, static_groups and damp are GPTQ settings (method='gptq')")
+    if calib_samples <= 0 or calib_seqlen <= 0:
+        raise ValueError("calib_samples and calib_seqlen must be positive")
+    args = _core.MethodArgs()
+    args.method, args.calib, args.imatrix = method, str(calib or ""), str(imatrix or "")
+    args.calib_samples, args.calib_seqlen, args.seed = calib_samples, calib_seqlen, seed
+    args.act_order, args.static_groups = act_order, static_groups
+    if damp is not None:
+        args.damp = damp
     callback = None
     if progress is not None and hasattr(progress, "update"):  # a tqdm bar
         bar = progress
@@ -294,4 +318,5 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     elif progress is not None:
         def callback(index, count, name, done, total):
             progress(Progress(index, count, name, done, total))
-    return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, callback)
+    return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, args,
+                                callback)

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "bitsmith/algo/methods.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
@@ -215,12 +216,21 @@ nb::dict memory(const std::optional<std::string>& params, const std::optional<Op
 
 using ProgressFn = std::function<void(size_t, size_t, std::string, uint64_t, uint64_t)>;
 
-// Round-to-nearest quantization of a whole checkpoint: what `bitsmith quantize IN OUT --scheme S
-// | --recipe R [--format F] [--allow-requantize] --json` does and prints (calibrated methods are
-// the CLI's for now).
+// Calibration and GPTQ settings of quantize_model (the Python layer checks that each one given
+// is used by the method).
+struct MethodArgs {
+  std::string method = "rtn", calib, imatrix;
+  int64_t calib_samples = 128, calib_seqlen = 512;
+  uint64_t seed = 0;
+  bool act_order = false, static_groups = false;
+  double damp = 0.01;
+};
+
+// A whole checkpoint quantized and written: what `bitsmith quantize IN OUT --scheme S | --recipe R
+// [--format F] [--method M --calib FILE ...] [--allow-requantize] --json` does and prints.
 nb::dict quantize_model(const std::string& src, const std::string& dst, const std::string& scheme,
                         const std::string& recipe_name, const std::string& format, bool allow_requantize,
-                        std::optional<ProgressFn> progress) {
+                        const MethodArgs& ma, std::optional<ProgressFn> progress) {
   if (scheme.empty() == recipe_name.empty()) throw nb::value_error("quantize_model: give scheme= or recipe= (one of them)");
   const plan::Recipe recipe =
       unwrap(scheme.empty() ? plan::find_recipe(recipe_name) : plan::recipe_for_scheme_name(scheme));
@@ -246,10 +256,24 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
       }
     };
   }
+  algo::MethodOptions mo;
+  mo.method = unwrap(algo::parse_method(ma.method));
+  mo.calib = {ma.calib, ma.calib_samples, ma.calib_seqlen, ma.seed};
+  mo.gptq.act_order = ma.act_order;
+  mo.gptq.static_groups = ma.static_groups;
+  mo.gptq.damp = ma.damp;
+  mo.imatrix_path = ma.imatrix;
   Result<io::QuantizeReport> r = invalid_argument("not run");
+  std::vector<std::string> notes;
   {
     nb::gil_scoped_release release;
-    r = io::quantize_model(*m.model, dst, plans, cfg);
+    auto write = algo::prepare_write(*m.model, plans, mo, cfg);  // GPTQ/AWQ run here
+    if (!write.ok()) {
+      r = write.status();
+    } else {
+      r = io::quantize_model((*write)->model(*m.model), dst, plans, cfg);
+      notes = (*write)->notes();
+    }
   }
   if (callback_error) throw std::move(*callback_error);
   const io::QuantizeReport rep = unwrap(std::move(r));
@@ -274,8 +298,8 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
   d["scheme"] = scheme.empty() ? recipe.base : scheme;
   d["recipe"] = recipe.label();
   d["dry_run"] = false;
-  d["method"] = "rtn";
-  d["method_notes"] = nb::list();
+  d["method"] = ma.method;
+  d["method_notes"] = notes;
   d["tensors"] = tensors;
   d["input_bytes"] = rep.input_bytes;
   d["output_bytes"] = rep.output_bytes;
@@ -308,8 +332,19 @@ void bind_model(nb::module_& m) {
       .def("has_tensor", [](const OpenModel& o, const std::string& n) { return o.model->has_tensor(n); });
   m.def("open", &open, nb::arg("path"), nb::arg("tokenizer") = "");
   m.def("memory", &memory, nb::arg("params").none(), nb::arg("model").none(), nb::arg("schemes"), nb::arg("devices"));
-  m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"), nb::arg("format"),
-        nb::arg("allow_requantize"), nb::arg("progress").none());
+  nb::class_<MethodArgs>(m, "MethodArgs")
+      .def(nb::init<>())
+      .def_rw("method", &MethodArgs::method)
+      .def_rw("calib", &MethodArgs::calib)
+      .def_rw("imatrix", &MethodArgs::imatrix)
+      .def_rw("calib_samples", &MethodArgs::calib_samples)
+      .def_rw("calib_seqlen", &MethodArgs::calib_seqlen)
+      .def_rw("seed", &MethodArgs::seed)
+      .def_rw("act_order", &MethodArgs::act_order)
+      .def_rw("static_groups", &MethodArgs::static_groups)
+      .def_rw("damp", &MethodArgs::damp);
+  m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"),
+        nb::arg("format"), nb::arg("allow_requantize"), nb::arg("method_args"), nb::arg("progress").none());
 }
 
 }  // namespace bitsmith::python

@@ -101,10 +101,10 @@ def test_quantize_model_equals_cli_and_its_bytes_equal_quantize(bitsmith, cli, s
 def test_quantize_model_with_tqdm_and_errors(bitsmith, stories260k, tmp_path):
     tqdm = pytest.importorskip("tqdm")
     bar = tqdm.tqdm(file=io.StringIO())
-    rep = bitsmith.quantize_model(stories260k, tmp_path / "o.safetensors", recipe="q4_k_m", progress=bar)
+    rep = bitsmith.quantize_model(stories260k, tmp_path / "o", recipe="q4_k_m", format="safetensors", progress=bar)
     assert bar.n == bar.total == len(rep["tensors"]) and rep["format"] == "safetensors"
     # Written as Hugging Face lays it out (half-split RoPE); the shape of the model is the same.
-    out_hp, src_hp = bitsmith.open(tmp_path / "o.safetensors").hyperparameters, bitsmith.open(stories260k).hyperparameters
+    out_hp, src_hp = bitsmith.open(tmp_path / "o").hyperparameters, bitsmith.open(stories260k).hyperparameters
     assert {k: out_hp[k] for k in ("dim", "n_layers", "n_heads", "vocab_size")} == \
         {k: src_hp[k] for k in ("dim", "n_layers", "n_heads", "vocab_size")}
     with pytest.raises(ValueError, match="one of them"):
@@ -117,3 +117,25 @@ def test_quantize_model_with_tqdm_and_errors(bitsmith, stories260k, tmp_path):
         raise RuntimeError("stop here")
     with pytest.raises(RuntimeError, match="stop here"):
         bitsmith.quantize_model(stories260k, tmp_path / "y.gguf", scheme="q8_0", progress=boom)
+
+
+def test_quantize_model_with_gptq_equals_cli(bitsmith, cli, stories260k, tmp_path):
+    text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "wikitext2_test.txt")
+    if not os.path.exists(text):
+        pytest.skip(f"calibration text not found at {text}")
+    py_out, cli_out = tmp_path / "py", tmp_path / "cli"  # safetensors folders
+    rep = bitsmith.quantize_model(stories260k, py_out, scheme="int4_g32", method="gptq", calib=text,
+                                  calib_samples=4, calib_seqlen=64, act_order=True)
+    doc = cli("quantize", stories260k, cli_out, "--scheme", "int4_g32", "--method", "gptq", "--calib", text,
+              "--calib-samples", 4, "--calib-seqlen", 64, "--act-order")
+    same_record(rep, doc, skip=VOLATILE)
+    assert rep["method"] == "gptq"
+    assert (py_out / "model.safetensors").read_bytes() == (cli_out / "model.safetensors").read_bytes()
+    # GPTQ's bytes are not RTN's (the method really ran).
+    rtn = bitsmith.quantize_model(stories260k, tmp_path / "rtn", scheme="int4_g32")
+    assert (tmp_path / "rtn" / "model.safetensors").read_bytes() != (py_out / "model.safetensors").read_bytes()
+    assert rtn["method"] == "rtn"
+    for kwargs, words in [(dict(method="gptq", imatrix=text), "imatrix"), (dict(calib=text), "does nothing"),
+                          (dict(act_order=True), "GPTQ settings"), (dict(method="gptq"), "")]:
+        with pytest.raises(ValueError, match=words):
+            bitsmith.quantize_model(stories260k, tmp_path / "bad", scheme="int4_g32", **kwargs)

@@ -148,50 +148,26 @@ int run_quantize(const QuantizeCliOptions& o) {
   mo.gptq.static_groups = o.static_groups;
   mo.gptq.damp = o.damp;
   mo.imatrix_path = o.imatrix;
-  std::unique_ptr<algo::PreparedModel> prepared;
-  const Model* to_write = model->get();
-  if (*method != algo::Method::kRtn && !o.dry_run) {
-    std::map<std::string, const quant::Scheme*> planned;
-    for (const auto& p : *plans) planned[p.name] = p.scheme;
-    if (cfg.format == io::OutputFormat::kSafetensors) {
-      auto amax = io::fused_group_amax(**model, *plans);
-      if (!amax.ok()) {
-        std::fprintf(stderr, "bitsmith quantize: %s\n", amax.status().to_string().c_str());
-        return kExitFailed;
-      }
-      mo.shared_amax = std::move(*amax);
-      // The same weights are written unless AWQ rescales them (its overlay's amax differs).
-      if (*method != algo::Method::kAwq) cfg.shared_amax = &mo.shared_amax;
-    }
-    auto prep = algo::prepare_method(**model, [&](const std::string& n) -> const quant::Scheme* {
-      auto it = planned.find(n);
-      return it == planned.end() ? nullptr : it->second;
-    }, mo);
-    if (!prep.ok()) {
-      if (prep.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(prep.status().message());
-      std::fprintf(stderr, "bitsmith quantize: %s\n", prep.status().to_string().c_str());
-      return kExitFailed;
-    }
-    prepared = std::move(*prep);
-    to_write = &prepared->model();
-    cfg.method = [&](const io::TensorPlan& p, const float* w, const quant::QuantizeOptions& qo) {
-      if (p.method == "rtn") return p.scheme->quantize(w, p.shape.rows(), p.shape.cols(), qo);
-      return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
-    };
-    cfg.fractional_zero_points = *method == algo::Method::kHqq;
-  }
+  std::unique_ptr<algo::MethodWrite> write;
   io::QuantizeReport rep;
   if (o.dry_run) {
     for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
   } else {
-    auto r = io::quantize_model(*to_write, o.out, *plans, cfg);
+    auto w = algo::prepare_write(**model, *plans, mo, cfg);
+    if (!w.ok()) {
+      if (w.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(w.status().message());
+      std::fprintf(stderr, "bitsmith quantize: %s\n", w.status().to_string().c_str());
+      return kExitFailed;
+    }
+    write = std::move(*w);
+    auto r = io::quantize_model(write->model(**model), o.out, *plans, cfg);
     if (!r.ok()) {
       std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
       return kExitFailed;
     }
     rep = std::move(*r);
   }
-  const std::vector<std::string> notes = prepared ? prepared->notes() : std::vector<std::string>{};
+  const std::vector<std::string> notes = write ? write->notes() : std::vector<std::string>{};
   if (o.json) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : rep.tensors) {
