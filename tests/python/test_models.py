@@ -136,6 +136,6 @@ def test_quantize_model_with_gptq_equals_cli(bitsmith, cli, stories260k, tmp_pat
     assert (tmp_path / "rtn" / "model.safetensors").read_bytes() != (py_out / "model.safetensors").read_bytes()
     assert rtn["method"] == "rtn"
     for kwargs, words in [(dict(method="gptq", imatrix=text), "imatrix"), (dict(calib=text), "does nothing"),
-                          (dict(act_order=True), "GPTQ settings"), (dict(method="gptq"), "")]:
+                          (dict(act_order=True), "GPTQ settings"), (dict(method="gptq"), "calibration text")]:
         with pytest.raises(ValueError, match=words):
             bitsmith.quantize_model(stories260k, tmp_path / "bad", scheme="int4_g32", **kwargs)
