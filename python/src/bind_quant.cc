@@ -152,7 +152,12 @@ nb::list error(const F32In& x, const std::vector<std::string>& schemes, int hist
 
 nb::ndarray<nb::numpy, float> synthetic(const std::string& distribution, int64_t rows, int64_t cols, uint64_t seed) {
   if (rows <= 0 || cols <= 0) throw nb::value_error("synthetic: rows and cols must be positive");
-  std::vector<float> w = unwrap(quant::synthetic_weights(distribution, rows * cols, seed));
+  Result<std::vector<float>> r = invalid_argument("not run");
+  {
+    nb::gil_scoped_release release;
+    r = quant::synthetic_weights(distribution, rows * cols, seed);
+  }
+  std::vector<float> w = unwrap(std::move(r));
   return owned_array(std::move(w), {static_cast<size_t>(rows), static_cast<size_t>(cols)});
 }
 

@@ -1,6 +1,7 @@
 """What goes in: dtypes, shapes, contiguity, read-only arrays, torch tensors; no hidden copy of a
 large float32 input (peak memory measured); threads."""
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -161,3 +162,34 @@ def test_thread_count_does_not_change_results_and_threads_run_concurrently(bitsm
         np.testing.assert_array_equal(results[i], one[s], err_msg=s)
     with pytest.raises(ValueError):
         bitsmith.set_threads(-1)
+
+
+def test_the_gil_is_released_while_quantizing(bitsmith):
+    # While another thread is inside a long quantize call, this thread keeps running Python. Were the
+    # GIL held, this thread could run no bytecode from the call's start until it returned: its
+    # timestamps would show one gap about as long as the call.
+    w = np.random.default_rng(5).standard_normal((4096, 4096), dtype=np.float32)
+    span, started = [], threading.Event()
+    before = bitsmith.threads()
+
+    def work():
+        t0 = time.perf_counter()
+        started.set()
+        bitsmith.quantize(w, "q4_k")
+        span.extend([t0, time.perf_counter()])
+    bitsmith.set_threads(1)  # leave a core to this thread
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        started.wait()
+        stamps = []
+        while t.is_alive():
+            stamps.append(time.perf_counter())
+        t.join()
+    finally:
+        bitsmith.set_threads(before)
+    t0, t1 = span
+    if t1 - t0 < 0.05:
+        pytest.skip(f"the call took {1e3 * (t1 - t0):.0f} ms: too short to tell")
+    longest_gap = float(np.max(np.diff([t0, *stamps])))
+    assert longest_gap < (t1 - t0) / 2, f"this thread stood still {1e3 * longest_gap:.0f} ms of a {1e3 * (t1 - t0):.0f} ms call"
