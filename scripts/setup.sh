@@ -11,7 +11,10 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libhwy-dev libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time)
-PIP_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers)
+PIP_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers pytest tqdm)
+# What `pip install ./python` builds with (installed here so that the build needs no isolated
+# environment, and so no network, after the first set-up).
+PIP_BUILD_PACKAGES=(scikit-build-core nanobind)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -26,8 +29,8 @@ fi
 
 PY=python3
 pip_missing=()
-for p in "${PIP_PACKAGES[@]}"; do
-  $PY -c "import ${p}" >/dev/null 2>&1 || pip_missing+=("$p")
+for p in "${PIP_PACKAGES[@]}" "${PIP_BUILD_PACKAGES[@]}"; do
+  $PY -c "import ${p//-/_}" >/dev/null 2>&1 || pip_missing+=("$p")
 done
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: installing Python packages: ${pip_missing[*]}"
@@ -49,3 +52,15 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+
+# The Python package (python/, docs/python.md), built in build-python/ beside build/: the library
+# objects come from ccache (the same compile lines as build/'s), so this compiles the bindings and
+# links. BITSMITH_SKIP_PYTHON=1 skips it (tests/python then skips, saying so).
+if [ "${BITSMITH_SKIP_PYTHON:-0}" != "1" ]; then
+  echo "setup: pip install ./python"
+  # The compiler build/ used (scikit-build-core would otherwise take Python's, e.g. g++ for c++:
+  # the same compiler under another name, and so no ccache hits).
+  export CXX="${CXX:-$(sed -n 's/^CMAKE_CXX_COMPILER:FILEPATH=//p' "$BUILD_DIR/CMakeCache.txt")}"
+  $PY -m pip install -q --no-build-isolation ./python ||
+    $PY -m pip install -q --no-build-isolation --break-system-packages ./python
+fi

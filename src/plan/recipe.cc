@@ -5,6 +5,7 @@
 #include "bitsmith/plan/recipe.h"
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <regex>
 
@@ -294,6 +295,11 @@ double plan_bits_per_weight(const std::vector<quant::TensorPlan>& plans) {
     params += static_cast<double>(p.shape.numel());
   }
   return params > 0 ? bits / params : 0;
+}
+
+std::string Recipe::label() const {
+  if (name.ends_with(".json")) return std::filesystem::path(name).stem().string();
+  return name;
 }
 
 }  // namespace bitsmith::plan

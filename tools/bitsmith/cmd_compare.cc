@@ -121,7 +121,7 @@ int run_compare(const CompareArgs& a) {
   for (const auto& r : recipes) {
     auto p = recipe_plan(**model, r);
     if (!p.ok()) return fail(p.status());
-    rows.push_back({recipe_label(r), std::move(*p), {}, 0, false});
+    rows.push_back({r.label(), std::move(*p), {}, 0, false});
   }
   // One scheme at a time beside the reference: memory is the reference plus one scheme's
   // fake-quantized layers whatever the number of schemes (all of them in lockstep held every

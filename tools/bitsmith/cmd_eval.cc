@@ -115,7 +115,7 @@ int run_eval(const EvalArgs& a) {
     if (!a.linears_only) recipe = recipe_from_flags(a.scheme, a.recipe, a.rules);
     else if (auto s = quant::find_scheme(a.scheme); !s.ok()) throw UsageError(s.status().message());
   }
-  const std::string wlabel = recipe ? recipe_label(*recipe) + (a.rules.empty() ? "" : "+rules") : a.scheme;
+  const std::string wlabel = recipe ? recipe->label() + (a.rules.empty() ? "" : "+rules") : a.scheme;
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto model = open(a.model, a.tokenizer);
   if (!model.ok()) return fail(model.status());

@@ -145,62 +145,28 @@ int run_quantize(const QuantizeCliOptions& o) {
   mo.gptq.static_groups = o.static_groups;
   mo.gptq.damp = o.damp;
   mo.imatrix_path = o.imatrix;
-  std::unique_ptr<algo::PreparedModel> prepared;
-  const Model* to_write = model->get();
-  if (*method != algo::Method::kRtn && !o.dry_run) {
-    std::map<std::string, const quant::Scheme*> planned;
-    for (const auto& p : *plans) planned[p.name] = p.scheme;
-    if (cfg.format == io::OutputFormat::kSafetensors) {
-      auto amax = io::fused_group_amax(**model, *plans);
-      if (!amax.ok()) {
-        std::fprintf(stderr, "bitsmith quantize: %s\n", amax.status().to_string().c_str());
-        return kExitFailed;
-      }
-      mo.shared_amax = std::move(*amax);
-      // The same weights are written unless AWQ rescales them (its overlay's amax differs).
-      if (*method != algo::Method::kAwq) cfg.shared_amax = &mo.shared_amax;
-    }
-    auto prep = algo::prepare_method(**model, [&](const std::string& n) -> const quant::Scheme* {
-      auto it = planned.find(n);
-      return it == planned.end() ? nullptr : it->second;
-    }, mo);
-    if (!prep.ok()) {
-      if (prep.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(prep.status().message());
-      std::fprintf(stderr, "bitsmith quantize: %s\n", prep.status().to_string().c_str());
-      return kExitFailed;
-    }
-    prepared = std::move(*prep);
-    to_write = &prepared->model();
-    cfg.method = [&](const io::TensorPlan& p, const float* w, const quant::QuantizeOptions& qo) {
-      if (p.method == "rtn") return p.scheme->quantize(w, p.shape.rows(), p.shape.cols(), qo);
-      return prepared->quantize(p.name, *p.scheme, w, p.shape.rows(), p.shape.cols(), qo);
-    };
-    cfg.fractional_zero_points = *method == algo::Method::kHqq;
-  }
-  // Static activation ranges come from the model as written (AWQ's rescaled norms change its
-  // linears' inputs), unquantized: one pass over the calibration text.
-  std::map<std::string, float> input_amax;
-  if (static_acts && !o.dry_run) {
-    auto amax = algo::calibrate_input_amax(*to_write, mo.calib);
-    if (!amax.ok()) {
-      std::fprintf(stderr, "bitsmith quantize: %s\n", amax.status().to_string().c_str());
-      return kExitFailed;
-    }
-    input_amax = std::move(*amax);
-    cfg.input_amax = &input_amax;
-  }
+  std::unique_ptr<algo::MethodWrite> write;
   io::QuantizeReport rep;
   if (o.dry_run) {
     for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
   } else {
-    auto r = io::quantize_model(*to_write, o.out, *plans, cfg);
+    auto w = algo::prepare_write(**model, *plans, mo, cfg);
+    if (!w.ok()) {
+      if (w.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(w.status().message());
+      std::fprintf(stderr, "bitsmith quantize: %s\n", w.status().to_string().c_str());
+      return kExitFailed;
+    }
+    write = std::move(*w);
+    auto r = io::quantize_model(write->model(**model), o.out, *plans, cfg);
     if (!r.ok()) {
       std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
       return kExitFailed;
     }
     rep = std::move(*r);
   }
-  const std::vector<std::string> notes = prepared ? prepared->notes() : std::vector<std::string>{};
+  const std::vector<std::string> notes = write ? write->notes() : std::vector<std::string>{};
+  const std::map<std::string, float> no_ranges;
+  const std::map<std::string, float>& input_amax = write ? write->input_amax : no_ranges;
   if (o.json) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : rep.tensors) {
@@ -218,7 +184,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     }
     print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
                 {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
-                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe_label(recipe)},
+                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe.label()},
                 {"dry_run", o.dry_run}, {"method", o.method}, {"activations", o.activations}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
                 {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
                 {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},

@@ -41,11 +41,6 @@ plan::Recipe recipe_from_flags(const std::string& scheme, const std::string& rec
   return std::move(*r);
 }
 
-std::string recipe_label(const plan::Recipe& r) {
-  if (r.name.ends_with(".json")) return std::filesystem::path(r.name).stem().string();
-  return r.name;
-}
-
 void check_user_rules(const plan::Recipe& recipe, size_t n_user, const Model& model) {
   auto unmatched = recipe.unmatched_rules(model);
   if (!unmatched.ok()) throw UsageError(unmatched.status().message());

@@ -19,7 +19,5 @@ plan::Recipe recipe_from_name(const std::string& name);
 // The first n_user rules (--rule) must each match some matrix of the model: UsageError naming
 // the first that matches none. Recipe-file rules that match nothing get a note on stderr.
 void check_user_rules(const plan::Recipe& recipe, size_t n_user, const Model& model);
-// A recipe's label in tables: its name, or the file's stem.
-std::string recipe_label(const plan::Recipe& r);
 
 }  // namespace bitsmith::cli

@@ -15,6 +15,7 @@
 #include "bitsmith/algo/calibration.h"
 #include "bitsmith/algo/gptq.h"
 #include "bitsmith/core/model.h"
+#include "bitsmith/io/quantize.h"
 #include "bitsmith/quant/scheme.h"
 
 namespace bitsmith::algo {
@@ -79,5 +80,25 @@ class PreparedModel {
 
 Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const SchemeFor& scheme_for,
                                                       const MethodOptions& opt);
+
+// A method made ready for io::quantize_model: what `bitsmith quantize` and the Python package's
+// quantize_model both write with. It must outlive the write (cfg points into it).
+struct MethodWrite {
+  std::unique_ptr<PreparedModel> prepared;   // null for rtn: nothing to prepare
+  std::map<std::string, float> shared_amax;  // fused groups' amax (safetensors outputs)
+  std::map<std::string, float> input_amax;   // static activation ranges (cfg.activations static)
+  // The model to write: the input, or AWQ's rescaled overlay.
+  const Model& model(const Model& input) const { return prepared ? prepared->model() : input; }
+  std::vector<std::string> notes() const { return prepared ? prepared->notes() : std::vector<std::string>{}; }
+};
+
+// For a calibrated method (opt.method other than rtn): for a safetensors output the fused groups'
+// amax (one nvfp4 global scale per group; handed to cfg as well unless AWQ rescales the weights),
+// then prepare_method over the planned schemes, and the per-tensor hook installed in cfg (tensors
+// a recipe rule puts on rtn stay RTN; HQQ marks fractional zero points). rtn: an empty MethodWrite.
+// With cfg.activations static, every linear input's max |x| over opt.calib, measured on the model
+// as written (AWQ's rescaled norms change its linears' inputs), unquantized, in one pass.
+Result<std::unique_ptr<MethodWrite>> prepare_write(const Model& model, const std::vector<quant::TensorPlan>& plans,
+                                                   MethodOptions opt, io::QuantizeConfig& cfg);
 
 }  // namespace bitsmith::algo

@@ -51,6 +51,9 @@ struct Recipe {
   std::string llama_ftype;
   std::vector<RecipeRule> rules;
 
+  // How reports name the recipe: its name, or a recipe file's stem ("mix" for "dir/mix.json").
+  std::string label() const;
+
   // A scheme as a recipe; error for an unknown scheme.
   static Result<Recipe> uniform(std::string_view scheme);
   // A named llama.cpp mix; error listing the names otherwise.

@@ -1,0 +1,350 @@
+// open() and Model, memory(), quantize_model(): model files over Python, each returning what the
+// CLI's JSON holds (inspect, memory, quantize), same keys.
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <memory>
+#include <optional>
+
+#include "bitsmith/algo/methods.h"
+#include "bitsmith/infer/tokenizer.h"
+#include "bitsmith/io/model_file.h"
+#include "bitsmith/io/quantize.h"
+#include "bitsmith/plan/memory.h"
+#include "bitsmith/plan/recipe.h"
+#include "common.h"
+
+namespace bitsmith::python {
+namespace {
+
+// A model file kept open (memory-mapped) for as long as Python holds it or one of its arrays.
+struct OpenModel {
+  std::shared_ptr<const Model> model;
+  std::shared_ptr<const infer::Tokenizer> tokenizer;  // made on first use
+  const io::FileModel& file() const { return dynamic_cast<const io::FileModel&>(*model); }
+  const infer::Tokenizer& tok() {
+    if (!tokenizer) {
+      if (model->vocabulary().empty()) throw nb::value_error((model->path() + ": no tokenizer").c_str());
+      tokenizer = unwrap(infer::Tokenizer::create(model->vocabulary()));
+    }
+    return *tokenizer;
+  }
+};
+
+// Token ids of text; BOS first where the vocabulary asks for it (add_bos unset), as eval does.
+std::vector<int32_t> encode(OpenModel& m, const std::string& text, std::optional<bool> add_bos) {
+  const infer::Tokenizer& t = m.tok();
+  const bool bos = add_bos.value_or(m.model->vocabulary().add_bos);
+  nb::gil_scoped_release release;
+  return t.encode(text, bos);
+}
+
+// The bytes ids stand for (the Python layer decodes them as UTF-8).
+nb::bytes decode_ids(OpenModel& m, const std::vector<int32_t>& ids) {
+  const infer::Tokenizer& t = m.tok();
+  for (int32_t id : ids) {
+    if (id < 0 || id >= t.size()) throw nb::value_error(("decode: token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(t.size())).c_str());
+  }
+  const std::string text = t.decode(ids);
+  return nb::bytes(text.data(), text.size());
+}
+
+OpenModel open(const std::string& path, const std::string& tokenizer) {
+  Result<std::unique_ptr<Model>> m = invalid_argument("not run");
+  {
+    nb::gil_scoped_release release;
+    m = io::open_model(path, tokenizer);
+  }
+  return {std::shared_ptr<const Model>(unwrap(std::move(m))), nullptr};
+}
+
+nb::list dims(const Shape& s) {
+  nb::list l;
+  for (int64_t d : s.dims()) l.append(d);
+  return l;
+}
+
+// `bitsmith inspect --json`'s "hyperparameters".
+nb::dict hyperparameters(const OpenModel& m) {
+  const LlamaHyperparameters& hp = m.model->hyperparameters();
+  nb::dict d;
+  d["architecture"] = hp.architecture;
+  d["dim"] = hp.dim;
+  d["hidden_dim"] = hp.hidden_dim;
+  d["n_layers"] = hp.n_layers;
+  d["n_heads"] = hp.n_heads;
+  d["n_kv_heads"] = hp.n_kv_heads;
+  d["head_dim"] = hp.head_dim;
+  d["vocab_size"] = hp.vocab_size;
+  d["context_length"] = hp.context_length;
+  d["rms_norm_eps"] = number(hp.rms_norm_eps);
+  d["rope_theta"] = number(hp.rope_theta);
+  d["rope_style"] = hp.rope_style == RopeStyle::kHalfSplit ? "half_split" : "interleaved";
+  d["tied_embeddings"] = hp.tied_embeddings;
+  d["qkv_bias"] = hp.qkv_bias;
+  return d;
+}
+
+// `bitsmith inspect --json`'s "tokenizer" (None without one).
+nb::object tokenizer(const OpenModel& m) {
+  const Vocabulary& v = m.model->vocabulary();
+  if (v.empty()) return nb::none();
+  nb::dict d;
+  d["model"] = v.model;
+  d["tokens"] = v.tokens.size();
+  d["merges"] = v.merges.size();
+  d["bos_id"] = v.bos_id;
+  d["eos_id"] = v.eos_id;
+  d["unk_id"] = v.unk_id;
+  d["add_bos"] = v.add_bos;
+  d["pre"] = v.pre;
+  return d;
+}
+
+nb::list tensor_records(const OpenModel& m) {
+  nb::list l;
+  for (const ModelTensorInfo& t : m.model->tensors()) {
+    nb::dict d;
+    d["name"] = t.name;
+    d["shape"] = dims(t.shape);
+    d["dtype"] = t.storage;
+    d["bytes"] = t.bytes;
+    l.append(d);
+  }
+  return l;
+}
+
+// The whole `bitsmith inspect --json` document.
+nb::dict inspect(const OpenModel& m) {
+  const io::ModelTotals totals = io::model_totals(*m.model);
+  nb::dict d;
+  d["file"] = m.model->path();
+  const std::string_view f = m.model->file_format();
+  d["format"] = nb::str(f.data(), f.size());
+  d["architecture"] = m.model->hyperparameters().architecture;
+  d["hyperparameters"] = hyperparameters(m);
+  d["tokenizer"] = tokenizer(m);
+  d["tensors"] = tensor_records(m);
+  d["parameters"] = totals.parameters;
+  d["bytes"] = totals.bytes;
+  d["bits_per_weight"] = number(totals.bits_per_weight);
+  return d;
+}
+
+// One tensor as float32, dequantized if stored quantized. Plain F32 tensors come straight from
+// the memory map (read-only, zero-copy; the array keeps the file open).
+nb::ndarray<nb::numpy, const float> tensor(const OpenModel& m, const std::string& name) {
+  if (!m.model->has_tensor(name)) {
+    PyErr_SetString(PyExc_KeyError, (m.model->path() + ": no tensor named '" + name + "'").c_str());
+    throw nb::python_error();
+  }
+  Result<Tensor> t = invalid_argument("not run");
+  {
+    nb::gil_scoped_release release;
+    t = m.model->load_f32(name);
+  }
+  struct Held {
+    Tensor tensor;
+    std::shared_ptr<const Model> model;
+  };
+  auto* held = new Held{unwrap(std::move(t)), m.model};
+  nb::capsule owner(held, [](void* p) noexcept { delete static_cast<Held*>(p); });
+  std::vector<size_t> shape;
+  for (int64_t d : held->tensor.shape().dims()) shape.push_back(static_cast<size_t>(d));
+  return nb::ndarray<nb::numpy, const float>(held->tensor.data(), shape.size(), shape.data(), owner);
+}
+
+// `bitsmith memory --json`: --params or --model, schemes (recipes with a model), devices.
+nb::dict memory(const std::optional<std::string>& params, const std::optional<OpenModel>& model,
+                const std::vector<std::string>& schemes, const std::vector<std::string>& device_specs) {
+  if (params.has_value() == model.has_value()) throw nb::value_error("memory: give params or model (one of them)");
+  std::vector<plan::Device> devices;
+  for (const auto& d : device_specs) devices.push_back(unwrap(plan::parse_device(d)));
+  if (devices.empty()) devices = plan::default_devices();
+  Result<plan::MemoryPlan> mp = invalid_argument("not run");
+  if (model) {
+    std::vector<plan::Recipe> recipes;
+    for (const auto& name : schemes) recipes.push_back(unwrap(plan::recipe_for_scheme_name(name)));
+    if (recipes.empty()) {
+      for (const quant::Scheme* s : plan::default_memory_schemes()) recipes.push_back(unwrap(plan::Recipe::uniform(s->name())));
+    }
+    nb::gil_scoped_release release;
+    mp = plan::plan_memory_for_model(*model->model, recipes, devices);
+  } else {
+    const double count = unwrap(plan::parse_param_count(*params));
+    std::vector<const quant::Scheme*> list;
+    for (const auto& name : schemes) {
+      if (!quant::find_scheme(name).ok() && plan::Recipe::is_named(name)) {
+        throw nb::value_error(("memory: '" + name + "' is a recipe: its bits per weight depend on the model's "
+                               "shapes; give model= instead of params=").c_str());
+      }
+      list.push_back(unwrap(quant::find_scheme(name)));
+    }
+    if (list.empty()) list = plan::default_memory_schemes();
+    mp = plan::plan_memory(count, list, devices);
+  }
+  const plan::MemoryPlan p = unwrap(std::move(mp));
+  nb::list devs, rows;
+  for (const auto& d : p.devices) {
+    nb::dict dd;
+    dd["name"] = d.name;
+    dd["bytes"] = number(d.bytes);
+    devs.append(dd);
+  }
+  for (const auto& r : p.rows) {
+    nb::dict fits;
+    for (size_t i = 0; i < p.devices.size(); ++i) fits[nb::str(p.devices[i].name.c_str())] = static_cast<bool>(r.fits[i]);
+    nb::dict rr;
+    rr["scheme"] = r.label;
+    rr["bits_per_weight"] = number(r.bits_per_weight);
+    rr["naive_bits"] = number(r.naive_bits);
+    rr["bytes"] = number(r.bytes);
+    rr["naive_bytes"] = number(r.naive_bytes);
+    rr["fits"] = fits;
+    rows.append(rr);
+  }
+  nb::dict d;
+  d["params"] = number(p.params);
+  d["devices"] = devs;
+  d["results"] = rows;
+  d["note"] = "weights only; KV cache and activations need more";
+  return d;
+}
+
+using ProgressFn = std::function<void(size_t, size_t, std::string, uint64_t, uint64_t)>;
+
+// Calibration and GPTQ settings of quantize_model (the Python layer checks that each one given
+// is used by the method).
+struct MethodArgs {
+  std::string method = "rtn", calib, imatrix;
+  int64_t calib_samples = 128, calib_seqlen = 512;
+  uint64_t seed = 0;
+  bool act_order = false, static_groups = false;
+  double damp = 0.01;
+};
+
+// A whole checkpoint quantized and written: what `bitsmith quantize IN OUT --scheme S | --recipe R
+// [--format F] [--method M --calib FILE ...] [--allow-requantize] --json` does and prints.
+nb::dict quantize_model(const std::string& src, const std::string& dst, const std::string& scheme,
+                        const std::string& recipe_name, const std::string& format, bool allow_requantize,
+                        const MethodArgs& ma, std::optional<ProgressFn> progress) {
+  if (scheme.empty() == recipe_name.empty()) throw nb::value_error("quantize_model: give scheme= or recipe= (one of them)");
+  const plan::Recipe recipe =
+      unwrap(scheme.empty() ? plan::find_recipe(recipe_name) : plan::recipe_for_scheme_name(scheme));
+  io::QuantizeConfig cfg;
+  cfg.format = unwrap(io::output_format_for(dst, format));
+  const OpenModel m = open(src, "");
+  check(io::check_output_spares_inputs(*m.model, dst, cfg.format));
+  const std::vector<io::TensorPlan> plans = unwrap(recipe.resolve(*m.model, cfg.format));
+  if (auto again = plan::Recipe::requantized(*m.model, plans); !again.empty() && !allow_requantize) {
+    throw nb::value_error((src + ": " + std::to_string(again.size()) + " tensor(s) are stored quantized already (e.g. '" +
+                           again.front() + "'); quantizing them again compounds the error: convert from the original "
+                           "weights, or pass allow_requantize=True").c_str());
+  }
+  std::optional<nb::python_error> callback_error;
+  if (progress) {
+    cfg.progress = [&](const io::QuantizeProgress& p) {
+      nb::gil_scoped_acquire acquire;
+      if (callback_error) return;
+      try {
+        (*progress)(p.index, p.count, p.name, p.input_bytes_done, p.input_bytes_total);
+      } catch (nb::python_error& e) {
+        callback_error.emplace(std::move(e));
+      }
+    };
+  }
+  algo::MethodOptions mo;
+  mo.method = unwrap(algo::parse_method(ma.method));
+  mo.calib = {ma.calib, ma.calib_samples, ma.calib_seqlen, ma.seed};
+  mo.gptq.act_order = ma.act_order;
+  mo.gptq.static_groups = ma.static_groups;
+  mo.gptq.damp = ma.damp;
+  mo.imatrix_path = ma.imatrix;
+  Result<io::QuantizeReport> r = invalid_argument("not run");
+  std::vector<std::string> notes;
+  {
+    nb::gil_scoped_release release;
+    auto write = algo::prepare_write(*m.model, plans, mo, cfg);  // GPTQ/AWQ run here
+    if (!write.ok()) {
+      r = write.status();
+    } else {
+      r = io::quantize_model((*write)->model(*m.model), dst, plans, cfg);
+      notes = (*write)->notes();
+    }
+  }
+  if (callback_error) throw std::move(*callback_error);
+  const io::QuantizeReport rep = unwrap(std::move(r));
+  nb::list tensors;
+  for (const auto& t : rep.tensors) {
+    nb::dict j;
+    j["name"] = t.plan.name;
+    j["shape"] = dims(t.plan.shape);
+    j["scheme"] = t.plan.scheme->name();
+    j["input_bytes"] = t.input_bytes;
+    j["output_bytes"] = t.output_bytes;
+    j["reason"] = t.plan.reason;
+    if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
+    if (!t.plan.method.empty()) j["method"] = t.plan.method;
+    tensors.append(j);
+  }
+  nb::dict d;
+  d["input"] = src;
+  d["output"] = rep.output;
+  d["extra_files"] = rep.extra_files;
+  d["format"] = cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors";
+  d["scheme"] = scheme.empty() ? recipe.base : scheme;
+  d["recipe"] = recipe.label();
+  d["dry_run"] = false;
+  d["method"] = ma.method;
+  d["method_notes"] = notes;
+  d["tensors"] = tensors;
+  d["input_bytes"] = rep.input_bytes;
+  d["output_bytes"] = rep.output_bytes;
+  d["parameters"] = rep.parameters;
+  d["bits_per_weight"] = number(rep.bits_per_weight);
+  d["fallbacks"] = rep.fallbacks;
+  d["seconds"] = number(rep.seconds);
+  d["input_gb_per_s"] = number(rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
+  return d;
+}
+
+}  // namespace
+
+void bind_model(nb::module_& m) {
+  nb::class_<OpenModel>(m, "Model")
+      .def_prop_ro("path", [](const OpenModel& o) { return o.model->path(); })
+      .def_prop_ro("format", [](const OpenModel& o) { return std::string(o.model->file_format()); })
+      .def_prop_ro("hyperparameters", &hyperparameters)
+      .def_prop_ro("tokenizer", &tokenizer)
+      .def_prop_ro("tensors", &tensor_records)
+      .def_prop_ro("metadata", [](const OpenModel& o) {
+        nb::dict d;
+        for (const auto& [k, v] : o.file().metadata()) d[nb::str(k.c_str())] = v;
+        return d;
+      })
+      .def("inspect", &inspect)
+      .def("encode", &encode, nb::arg("text"), nb::arg("add_bos").none())
+      .def("decode", &decode_ids, nb::arg("ids"))
+      .def("tensor", &tensor, nb::arg("name"))
+      .def("has_tensor", [](const OpenModel& o, const std::string& n) { return o.model->has_tensor(n); });
+  m.def("open", &open, nb::arg("path"), nb::arg("tokenizer") = "");
+  m.def("memory", &memory, nb::arg("params").none(), nb::arg("model").none(), nb::arg("schemes"), nb::arg("devices"));
+  nb::class_<MethodArgs>(m, "MethodArgs")
+      .def(nb::init<>())
+      .def_rw("method", &MethodArgs::method)
+      .def_rw("calib", &MethodArgs::calib)
+      .def_rw("imatrix", &MethodArgs::imatrix)
+      .def_rw("calib_samples", &MethodArgs::calib_samples)
+      .def_rw("calib_seqlen", &MethodArgs::calib_seqlen)
+      .def_rw("seed", &MethodArgs::seed)
+      .def_rw("act_order", &MethodArgs::act_order)
+      .def_rw("static_groups", &MethodArgs::static_groups)
+      .def_rw("damp", &MethodArgs::damp);
+  m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"),
+        nb::arg("format"), nb::arg("allow_requantize"), nb::arg("method_args"), nb::arg("progress").none());
+}
+
+}  // namespace bitsmith::python
