@@ -147,6 +147,14 @@ class PlanCli(unittest.TestCase):
             kld[name] = run_json("eval", path, "--ref", ref, "--text", TEXT, "--ctx", "128", "--max-chunks", "40")["kld"]
         self.assertLess(kld["planned"], kld["uniform"], kld)
 
+    def test_target_bytes(self):
+        # A plain integer is bytes; a unit is decimal.
+        a = run_json("plan", MODEL, "--measurements", self.m, "--target-bytes", "240000")["allocation"]
+        self.assertEqual(a["budget_bytes"], 240000)
+        self.assertLessEqual(a["bytes"], 240000)
+        b = run_json("plan", MODEL, "--measurements", self.m, "--target-bytes", "0.24MB")["allocation"]
+        self.assertEqual(b["budget_bytes"], 240000)
+
     def test_device_budget(self):
         # A 24 GB card holds stories260K at its best: every tensor takes its largest option.
         alloc = run_json("plan", MODEL, "--measurements", self.m, "--device", "rtx-4090", "--context", "512")["allocation"]

@@ -321,7 +321,11 @@ int run_plan(const PlanOptions& o) {
   } else if (o.target_bpw > 0) {
     budget = plan::bytes_for_bits_per_weight(m, o.target_bpw);
   } else {
-    auto b = plan::parse_size_bytes(o.target_bytes);
+    // A plain integer is bytes here (parse_size_bytes reads a bare number as GB, as vendors quote
+    // memory); anything with a unit goes through it.
+    const bool digits = !o.target_bytes.empty() &&
+                        o.target_bytes.find_first_not_of("0123456789") == std::string::npos && o.target_bytes.size() < 20;
+    auto b = digits ? Result<double>(std::stod(o.target_bytes)) : plan::parse_size_bytes(o.target_bytes);
     if (!b.ok() || *b <= 0) throw UsageError(fmt::format("--target-bytes {}: not a size", o.target_bytes));
     budget = static_cast<uint64_t>(*b);
   }
@@ -386,7 +390,7 @@ std::function<int()> setup_plan(CLI::App& app) {
                   "option, the others scaled by the proxy) or proxy (one pass, no KL divergence)");
   sub->add_option("--measurements", o->measurements, "measurements cache: resumed when it matches, written after every layer");
   sub->add_option("--target-bpw", o->target_bpw, "budget in bits per weight over every parameter");
-  sub->add_option("--target-bytes", o->target_bytes, "budget as a size (\"60MB\", \"1.5GiB\", bytes)");
+  sub->add_option("--target-bytes", o->target_bytes, "budget: bytes (a plain integer) or a size with a unit (\"60MB\", \"1.5GiB\")");
   sub->add_option("--device", o->device, "budget: what fits this device (bitsmith advise --list-devices) beside the KV cache");
   sub->add_option("--context", o->context, "--device: tokens of KV cache per sequence (default: the model's context)");
   sub->add_option("--batch", o->batch, "--device: sequences served at once (default 1)");
