@@ -186,6 +186,7 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "-o", self.p("y.gguf")], "budget"),
             (["--calib", CALIB, "--candidates", "q4_0", "--costs", "some"], "costs"),
             (["--calib", CALIB], "--candidates"),
+            (["--measurements", self.m, "--calib", CALIB, "--target-bpw", "7.5"], "-o"),
             (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "one budget"),
             (["--measurements", self.m, "--device", "no-such-gpu"], "no-such-gpu"),
             (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),

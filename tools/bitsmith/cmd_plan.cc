@@ -154,8 +154,16 @@ void print_allocation(const plan::Measurements& m, const plan::Allocation& a, pl
 int run_plan(const PlanOptions& o) {
   if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
-  const bool measuring = !o.calib.empty() || !o.candidates.empty();
-  if (measuring && (o.calib.empty() || o.candidates.empty())) throw UsageError("measuring needs both --calib FILE and --candidates S1,S2,...");
+  // --candidates measures (with --calib); --calib alone, beside --measurements of a finished run, is
+  // the calibration text the planned file is written with (GPTQ/AWQ/imatrix).
+  const bool measuring = !o.candidates.empty();
+  if (measuring && o.calib.empty()) throw UsageError("measuring needs both --calib FILE and --candidates S1,S2,...");
+  if (!measuring && !o.calib.empty() && o.measurements.empty()) {
+    throw UsageError("give --candidates S1,S2,... with --calib to measure (or --measurements FILE of a finished run)");
+  }
+  if (!measuring && !o.calib.empty() && !is_model_output(o.out)) {
+    throw UsageError("--calib without --candidates is the calibration -o writes with: give -o OUT.gguf|OUT.safetensors");
+  }
   if ((o.target_bpw != 0) + !o.target_bytes.empty() + !o.device.empty() > 1) {
     throw UsageError("give one budget: --target-bpw, --target-bytes or --device, not several");
   }
