@@ -285,18 +285,21 @@ def memory(params: Union[str, float, None] = None, model=None, schemes: Union[st
 def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str] = None, *, format: str = "",
                    method: str = "rtn", calib: Optional[str] = None, calib_samples: int = 128, calib_seqlen: int = 512,
                    seed: int = 0, imatrix: Optional[str] = None, act_order: bool = False, static_groups: bool = False,
-                   damp: Optional[float] = None, allow_requantize: bool = False,
+                   damp: Optional[float] = None, allow_requantize: bool = False, activations: str = "none",
                    progress: Optional[Callable] = None) -> dict:
     """Writes src quantized into dst (GGUF or safetensors) with one scheme or a recipe (a llama.cpp
     mix or a recipe JSON file), and returns `bitsmith quantize --json`'s report.
     method: rtn (default), gptq, awq, imatrix or hqq; calib: the calibration text of gptq/awq (and
     of imatrix without an imatrix file), calib_samples segments of calib_seqlen tokens (seed: their
     offsets); act_order, static_groups, damp: GPTQ's. A setting the method does not use is an error.
+    activations: none (weight-only, default), dynamic or static (fp8/nvfp4 input scales from calib).
     progress: called after each tensor with Progress(index, count, name, bytes_done, bytes_total),
     or a tqdm bar (its total is set and it advances one tensor at a time)."""
     if imatrix and method != "imatrix":
         raise ValueError(f"imatrix= is used by method='imatrix' only (not {method!r})")
-    if calib and (method in ("rtn", "hqq") or (method == "imatrix" and imatrix)):
+    if activations == "static" and not calib:
+        raise ValueError("activations='static' needs calib=: the input ranges are measured on that text")
+    if calib and activations != "static" and (method in ("rtn", "hqq") or (method == "imatrix" and imatrix)):
         raise ValueError(f"calib= does nothing with method={method!r}" + (" and imatrix=" if imatrix else ""))
     if (act_order or static_groups or damp is not None) and method != "gptq":
         raise ValueError("act_order, static_groups and damp are GPTQ settings (method='gptq')")
@@ -306,6 +309,7 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     args.method, args.calib, args.imatrix = method, str(calib or ""), str(imatrix or "")
     args.calib_samples, args.calib_seqlen, args.seed = calib_samples, calib_seqlen, seed
     args.act_order, args.static_groups = act_order, static_groups
+    args.activations = activations
     if damp is not None:
         args.damp = damp
     callback = None

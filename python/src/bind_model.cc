@@ -1,5 +1,6 @@
 // open() and Model, memory(), quantize_model(): model files over Python, each returning what the
 // CLI's JSON holds (inspect, memory, quantize), same keys.
+#include <map>
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -219,7 +220,7 @@ using ProgressFn = std::function<void(size_t, size_t, std::string, uint64_t, uin
 // Calibration and GPTQ settings of quantize_model (the Python layer checks that each one given
 // is used by the method).
 struct MethodArgs {
-  std::string method = "rtn", calib, imatrix;
+  std::string method = "rtn", calib, imatrix, activations = "none";
   int64_t calib_samples = 128, calib_seqlen = 512;
   uint64_t seed = 0;
   bool act_order = false, static_groups = false;
@@ -236,9 +237,11 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
       unwrap(scheme.empty() ? plan::find_recipe(recipe_name) : plan::recipe_for_scheme_name(scheme));
   io::QuantizeConfig cfg;
   cfg.format = unwrap(io::output_format_for(dst, format));
+  cfg.activations = unwrap(io::parse_activations(ma.activations));
   const OpenModel m = open(src, "");
   check(io::check_output_spares_inputs(*m.model, dst, cfg.format));
   const std::vector<io::TensorPlan> plans = unwrap(recipe.resolve(*m.model, cfg.format));
+  check(io::check_activations(plans, cfg.format, cfg.activations));
   if (auto again = plan::Recipe::requantized(*m.model, plans); !again.empty() && !allow_requantize) {
     throw nb::value_error((src + ": " + std::to_string(again.size()) + " tensor(s) are stored quantized already (e.g. '" +
                            again.front() + "'); quantizing them again compounds the error: convert from the original "
@@ -265,6 +268,7 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
   mo.imatrix_path = ma.imatrix;
   Result<io::QuantizeReport> r = invalid_argument("not run");
   std::vector<std::string> notes;
+  std::map<std::string, float> input_amax;
   {
     nb::gil_scoped_release release;
     auto write = algo::prepare_write(*m.model, plans, mo, cfg);  // GPTQ/AWQ run here
@@ -273,6 +277,7 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
     } else {
       r = io::quantize_model((*write)->model(*m.model), dst, plans, cfg);
       notes = (*write)->notes();
+      input_amax = (*write)->input_amax;
     }
   }
   if (callback_error) throw std::move(*callback_error);
@@ -288,6 +293,11 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
     j["reason"] = t.plan.reason;
     if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
     if (!t.plan.method.empty()) j["method"] = t.plan.method;
+    if (cfg.activations != io::Activations::kNone) {
+      const bool quantized = io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations);
+      j["activations"] = quantized ? ma.activations : std::string("none");
+      if (auto a = input_amax.find(t.plan.name); a != input_amax.end() && quantized) j["input_amax"] = number(a->second);
+    }
     tensors.append(j);
   }
   nb::dict d;
@@ -299,6 +309,7 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
   d["recipe"] = recipe.label();
   d["dry_run"] = false;
   d["method"] = ma.method;
+  d["activations"] = ma.activations;
   d["method_notes"] = notes;
   d["tensors"] = tensors;
   d["input_bytes"] = rep.input_bytes;
@@ -342,7 +353,8 @@ void bind_model(nb::module_& m) {
       .def_rw("seed", &MethodArgs::seed)
       .def_rw("act_order", &MethodArgs::act_order)
       .def_rw("static_groups", &MethodArgs::static_groups)
-      .def_rw("damp", &MethodArgs::damp);
+      .def_rw("damp", &MethodArgs::damp)
+      .def_rw("activations", &MethodArgs::activations);
   m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"),
         nb::arg("format"), nb::arg("allow_requantize"), nb::arg("method_args"), nb::arg("progress").none());
 }

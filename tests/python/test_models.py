@@ -139,3 +139,22 @@ def test_quantize_model_with_gptq_equals_cli(bitsmith, cli, stories260k, tmp_pat
                           (dict(act_order=True), "GPTQ settings"), (dict(method="gptq"), "calibration text")]:
         with pytest.raises(ValueError, match=words):
             bitsmith.quantize_model(stories260k, tmp_path / "bad", scheme="int4_g32", **kwargs)
+
+
+def test_quantize_model_with_static_activations_equals_cli(bitsmith, cli, stories260k, tmp_path):
+    text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "wikitext2_test.txt")
+    if not os.path.exists(text):
+        pytest.skip(f"calibration text not found at {text}")
+    py_out, cli_out = tmp_path / "py", tmp_path / "cli"
+    rep = bitsmith.quantize_model(stories260k, py_out, scheme="fp8_e4m3", activations="static", calib=text,
+                                  calib_samples=2, calib_seqlen=64)
+    doc = cli("quantize", stories260k, cli_out, "--scheme", "fp8_e4m3", "--activations", "static", "--calib", text,
+              "--calib-samples", 2, "--calib-seqlen", 64)
+    same_record(rep, doc, skip=VOLATILE)
+    assert rep["activations"] == "static"
+    assert any("input_amax" in t for t in rep["tensors"])
+    assert (py_out / "model.safetensors").read_bytes() == (cli_out / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="needs calib"):
+        bitsmith.quantize_model(stories260k, tmp_path / "x", scheme="fp8_e4m3", activations="static")
+    with pytest.raises(ValueError):
+        bitsmith.quantize_model(stories260k, tmp_path / "y", scheme="int4_g32", activations="static", calib=text)
