@@ -285,6 +285,45 @@ Result<Recipe> find_recipe(std::string_view name_or_file) {
   return Recipe::named(name_or_file);
 }
 
+Result<Recipe> recipe_for_name_or_file(const std::string& name) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(name, ec) ? Recipe::load(name) : recipe_for_scheme_name(name);
+}
+
+Result<Recipe> recipe_from_options(const std::string& scheme, const std::string& recipe,
+                                   const std::vector<std::string>& rules) {
+  if (!scheme.empty() && !recipe.empty()) return invalid_argument("give --scheme or --recipe, not both");
+  if (scheme.empty() && recipe.empty()) return invalid_argument("give --scheme S or --recipe NAME|FILE");
+  BITSMITH_ASSIGN_OR_RETURN(Recipe r, scheme.empty() ? find_recipe(recipe) : recipe_for_scheme_name(scheme));
+  std::vector<RecipeRule> first;
+  for (const auto& text : rules) {
+    const auto eq = text.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+      return invalid_argument("--rule '{}': expected REGEX=SCHEME", text);
+    }
+    RecipeRule rule;
+    rule.pattern = text.substr(0, eq);
+    rule.scheme = text.substr(eq + 1);
+    first.push_back(std::move(rule));
+  }
+  r.prepend_rules(std::move(first));
+  BITSMITH_RETURN_IF_ERROR(r.validate());
+  return r;
+}
+
+Result<std::vector<std::string>> check_rules_match(const Recipe& recipe, size_t n_user, const Model& model) {
+  BITSMITH_ASSIGN_OR_RETURN(auto unmatched, recipe.unmatched_rules(model));
+  std::vector<std::string> notes;
+  for (size_t i : unmatched) {
+    const RecipeRule& r = recipe.rules[i];
+    const std::string what =
+        r.pattern.empty() ? fmt::format("rule {} ({})", i + 1, r.scheme) : fmt::format("'{}={}'", r.pattern, r.scheme);
+    if (i < n_user) return invalid_argument("--rule {} matches no weight matrix of {}", what, model.path());
+    notes.push_back(fmt::format("recipe rule {} matches no weight matrix of {}", what, model.path()));
+  }
+  return notes;
+}
+
 double plan_bits_per_weight(const std::vector<quant::TensorPlan>& plans) {
   double bits = 0, params = 0;
   for (const auto& p : plans) {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bitsmith/eval/fake_quant.h"
+#include "bitsmith/eval/text.h"
 
 namespace bitsmith::eval {
 namespace {

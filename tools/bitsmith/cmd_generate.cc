@@ -4,15 +4,15 @@
 #include <cstdio>
 
 #include "bitsmith/core/npy.h"
+#include "bitsmith/eval/model_eval.h"
 #include "bitsmith/infer/generate.h"
 #include "bitsmith/io/model_file.h"
 #include "command.h"
 #include "json_out.h"
 
 namespace bitsmith::cli {
-// Defined in cmd_eval.cc: a FileModel's stored-form embedding/output and page release.
-infer::EngineOptions file_engine_options(const Model& model);
-void use_static_activations(const Model& model, infer::EngineOptions* o);
+
+using eval::file_engine_options;
 
 namespace {
 
@@ -49,7 +49,9 @@ int run_generate(const GenerateArgs& a) {
   // them again for every generated token would multiply the time per token.
   infer::EngineOptions eo = file_engine_options(**model);
   eo.resident_bytes = kResidentBytes;
-  if (a.static_activations) use_static_activations(**model, &eo);
+  if (a.static_activations) {
+    if (Status st = eval::use_static_activations(**model, &eo); !st.ok()) throw UsageError(st.message());
+  }
   // The cache holds only what this run can reach.
   eo.context = std::min<int64_t>((*model)->hyperparameters().context_length,
                                  static_cast<int64_t>((*tok)->encode(a.prompt, true).size()) +

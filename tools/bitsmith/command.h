@@ -3,9 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "bitsmith/core/status.h"
 
 namespace bitsmith::cli {
 
@@ -48,5 +51,15 @@ struct CommandRegistrar {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A library call that checks a request against the model it opened (--ctx beyond the model's
+// context, a --rule that matches nothing) says so with an invalid-argument status whose message
+// starts with the option's name: that is bad usage (exit 2); any other failure is the work's
+// (exit 1). Prints the one line either way.
+inline int fail_with(const char* command, const Status& st) {
+  const bool usage = st.code() == StatusCode::kInvalidArgument && st.message().starts_with("--");
+  std::fprintf(stderr, "bitsmith %s: %s\n", command, st.to_string().c_str());
+  return usage ? kExitUsage : kExitFailed;
+}
 
 }  // namespace bitsmith::cli

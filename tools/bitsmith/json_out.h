@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace bitsmith::cli {
 
@@ -14,8 +15,26 @@ inline nlohmann::json json_number(double v) {
   return v;
 }
 
+// Non-finite floats anywhere in `doc` become json_number's strings (the library's documents hold
+// plain doubles; nlohmann would print them as null). The walk uses an explicit stack: documents
+// are the CLI's own, but nothing here recurses on depth.
+inline nlohmann::json with_finite_numbers(nlohmann::json doc) {
+  std::vector<nlohmann::json*> stack{&doc};
+  while (!stack.empty()) {
+    nlohmann::json* j = stack.back();
+    stack.pop_back();
+    if (j->is_number_float()) {
+      const double v = j->get<double>();
+      if (!std::isfinite(v)) *j = json_number(v);
+    } else if (j->is_structured()) {
+      for (auto& child : *j) stack.push_back(&child);
+    }
+  }
+  return doc;
+}
+
 inline void print_json(const nlohmann::json& doc) {
-  std::string s = doc.dump(2);
+  std::string s = with_finite_numbers(doc).dump(2);
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);
 }

@@ -93,6 +93,17 @@ Result<Recipe> find_recipe(std::string_view name_or_file);
 // A name where a scheme is expected (--scheme, compare --schemes, memory, error): a scheme is
 // uniform, else a named recipe.
 Result<Recipe> recipe_for_scheme_name(std::string_view name);
+// One entry of a list where schemes are expected (compare --schemes, memory, error, Python's
+// schemes=): a file that exists is read as a recipe, else a scheme or a named recipe.
+Result<Recipe> recipe_for_name_or_file(const std::string& name);
+// --scheme S (a scheme, or a named recipe) or --recipe NAME|FILE, exactly one of them, then the
+// REGEX=SCHEME rules (`rules`, as --rule spells them) in front of the recipe's own; validated.
+// The first n_user rules (the user's --rule) must each match some weight matrix of `model`: an
+// error naming the first that matches none. Recipe-file rules that match nothing come back as
+// notes ("recipe rule 'R=S' matches no weight matrix of M").
+Result<std::vector<std::string>> check_rules_match(const Recipe& recipe, size_t n_user, const Model& model);
+Result<Recipe> recipe_from_options(const std::string& scheme, const std::string& recipe,
+                                   const std::vector<std::string>& rules);
 
 // The scheme llama.cpp falls back to when a tensor's rows do not fit `scheme` (llama-quant.cpp:
 // q2_k/q3_k -> iq4_nl, q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0; then f16), else nearest in

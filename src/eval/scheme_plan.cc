@@ -1,17 +1,6 @@
-#include "bitsmith/eval/fake_quant.h"
-#include "bitsmith/core/text_file.h"
+#include "bitsmith/eval/scheme_plan.h"
+
 #include "bitsmith/core/tensor_names.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
 
 namespace bitsmith::eval {
 
@@ -84,27 +73,18 @@ Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Schem
   return plan;
 }
 
-Result<std::string> read_text(const std::string& path) {
-  BITSMITH_ASSIGN_OR_RETURN(std::string text,
-                            read_file_bounded(path, {.max_bytes = kMaxTextBytes, .reject_nul = true, .what = "text file"}));
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (text.empty()) return invalid_argument("{}: the text file is empty", path);
-  return text;
+Result<SchemePlan> recipe_plan(const Model& model, const plan::Recipe& recipe) {
+  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* requested, quant::find_scheme(recipe.base));
+  BITSMITH_ASSIGN_OR_RETURN(auto plans, recipe.resolve(model, recipe.preferred_format()));
+  // Every fallback is listed when the recipe asks for several schemes (a mix or rules).
+  const bool mix = !recipe.llama_ftype.empty() || !recipe.rules.empty();
+  return plan_from_tensor_plans(model, requested, plans, mix);
 }
 
-std::function<void(int64_t, int64_t, double)> terminal_progress(int64_t tokens_per_chunk) {
-  if (!isatty(STDERR_FILENO)) return {};
-  return [tokens_per_chunk](int64_t done, int64_t total, double seconds) {
-    constexpr int64_t kWidth = 30;
-    const int64_t filled = kWidth * done / std::max<int64_t>(total, 1);
-    const double tps = seconds > 0 ? static_cast<double>(done * tokens_per_chunk) / seconds : 0;
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld chunks, %.0f tokens/s",
-                 std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total), tps);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  };
+Result<SchemePlan> plan_for_name(const Model& model, const std::string& name, bool linears_only) {
+  if (name.empty() || linears_only) return plan_schemes(model, name);
+  BITSMITH_ASSIGN_OR_RETURN(plan::Recipe recipe, plan::recipe_for_name_or_file(name));
+  return recipe_plan(model, recipe);
 }
 
 }  // namespace bitsmith::eval

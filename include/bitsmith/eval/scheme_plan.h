@@ -1,5 +1,4 @@
-// What `eval --scheme` and `compare` fake-quantize, and what the quantized model would weigh;
-// plus the small pieces both commands share (the text file rule, a terminal progress bar).
+// What `eval --scheme` and `compare` fake-quantize, and what the quantized model would weigh.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +9,7 @@
 
 #include "bitsmith/core/model.h"
 #include "bitsmith/core/status.h"
+#include "bitsmith/plan/recipe.h"
 #include "bitsmith/quant/scheme.h"
 #include "bitsmith/quant/tensor_plan.h"
 
@@ -44,13 +44,11 @@ Result<SchemePlan> plan_schemes(const Model& model, const std::string& scheme_na
 Result<SchemePlan> plan_from_tensor_plans(const Model& model, const quant::Scheme* requested,
                                           const std::vector<quant::TensorPlan>& plans, bool mix);
 
-// The whole file minus one trailing newline (what llama-perplexity scores). Pipes and FIFOs are
-// read too (`--text <(zcat wiki.txt.gz)`), but never more than kMaxTextBytes, and a NUL byte
-// stops the read: that is a binary file (or /dev/zero), not text.
-inline constexpr uint64_t kMaxTextBytes = uint64_t{1} << 30;  // 1 GiB: WikiText-2's test set is 1.3 MB
-Result<std::string> read_text(const std::string& path);
-
-// A one-line progress bar with tokens/s on stderr when stderr is a terminal; else empty.
-std::function<void(int64_t, int64_t, double)> terminal_progress(int64_t tokens_per_chunk);
+// The model exactly as `bitsmith quantize` writes it with `recipe` (plan::Recipe::resolve: the
+// same per-tensor plan, fallbacks included), in the recipe's preferred format.
+Result<SchemePlan> recipe_plan(const Model& model, const plan::Recipe& recipe);
+// A name where a scheme is expected (a scheme, a named recipe or a recipe file), planned as
+// quantize writes it; linears_only: plan_schemes (a plain scheme on the fitting block linears).
+Result<SchemePlan> plan_for_name(const Model& model, const std::string& name, bool linears_only);
 
 }  // namespace bitsmith::eval
