@@ -28,7 +28,8 @@ from ._arrays import as_codes, as_float32, scale_dtype
 
 __version__ = "0.1.0"
 __all__ = ["formats", "schemes", "cast", "decode", "quantize", "fake_quantize", "error", "synthetic",
-           "QuantizedTensor", "open", "Model", "memory", "quantize_model", "set_threads", "threads"]
+           "QuantizedTensor", "open", "Model", "memory", "quantize_model", "evaluate", "compare", "EvalProgress",
+           "set_threads", "threads"]
 
 CastResult = namedtuple("CastResult", ["codes", "values"])
 Progress = namedtuple("Progress", ["index", "count", "name", "bytes_done", "bytes_total"])
@@ -324,3 +325,66 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
             progress(Progress(index, count, name, done, total))
     return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, args,
                                 callback)
+
+
+EvalProgress = namedtuple("EvalProgress", "stage chunks_done chunks_total seconds tokens_done")
+EvalProgress.__doc__ = ("Where evaluate()/compare() are: the model or scheme being scored (stage), its chunks "
+                        "done and in all, seconds and tokens through its engines so far.")
+
+
+def _eval_progress(progress):
+    """The library's chunk callback for a user's callable or tqdm bar (None: no progress)."""
+    if progress is None:
+        return None
+    if hasattr(progress, "update"):  # a tqdm bar: one bar, reset for each stage (compare's schemes)
+        bar, current = progress, [None]
+
+        def callback(stage, done, total, seconds, tokens):
+            if current[0] != stage:
+                current[0] = stage
+                bar.reset(total=total)
+                bar.set_description(stage)
+            bar.update(done - bar.n)
+        return callback
+
+    def callback(stage, done, total, seconds, tokens):
+        progress(EvalProgress(stage, done, total, seconds, tokens))
+    return callback
+
+
+def _text_args(text, tokenizer, style, ctx, max_chunks, act_scheme):
+    t = _core.TextArgs()
+    t.text, t.tokenizer, t.style = str(text), str(tokenizer or ""), style
+    t.ctx, t.max_chunks, t.act_scheme = ctx, max_chunks, act_scheme or ""
+    return t
+
+
+def evaluate(model, text, *, ref=None, scheme: Optional[str] = None, recipe: Optional[str] = None,
+             rules: Iterable[str] = (), linears_only: bool = False, act_scheme: Optional[str] = None,
+             static_activations: bool = False, style: str = "llamacpp", ctx: int = 0, max_chunks: int = 0,
+             tokenizer: Optional[str] = None, ref_tokenizer: Optional[str] = None,
+             progress: Optional[Callable] = None) -> dict:
+    """Perplexity of `model` (a path) on the text file `text`, and with ref= (a path), scheme=, recipe=,
+    act_scheme= or static_activations=True, KL divergence, top-1 agreement and perplexity ratio against
+    the reference (the model itself, unquantized, when no ref= is given): `bitsmith eval --json`'s
+    document. scheme=/recipe=/rules= fake-quantize the model exactly as quantize_model would write it
+    (rules: "REGEX=SCHEME" strings); linears_only=True puts a plain scheme on the block linears only.
+    style: llamacpp or gptq; ctx: tokens per chunk (0: min(512, the model's context)); max_chunks: 0 = all.
+    progress: called after each chunk with EvalProgress(...), or a tqdm bar."""
+    if isinstance(rules, str):
+        rules = [rules]
+    return _core.evaluate(str(model), _text_args(text, tokenizer, style, ctx, max_chunks, act_scheme),
+                          str(ref or ""), str(ref_tokenizer or ""), scheme or "", recipe or "", list(rules),
+                          linears_only, static_activations, _eval_progress(progress))
+
+
+def compare(model, text, schemes: Union[str, Iterable[str], None] = None, *, recipes: Union[str, Iterable[str], None] = None,
+            linears_only: bool = False, act_scheme: Optional[str] = None, style: str = "llamacpp", ctx: int = 0,
+            max_chunks: int = 0, tokenizer: Optional[str] = None, progress: Optional[Callable] = None) -> dict:
+    """The quality suite (`bitsmith compare --json`'s document): the unquantized model and one
+    fake-quantized copy per scheme (schemes, named recipes or recipe files) and per recipe (llama.cpp mix
+    names or recipe files), scored in lockstep on `text`: bits per weight, bytes, perplexity and its
+    change, KL divergence, top-1 agreement, verdicts and the Pareto front."""
+    return _core.compare(str(model), _text_args(text, tokenizer, style, ctx, max_chunks, act_scheme),
+                         _scheme_list(schemes or []), _scheme_list(recipes or []), linears_only,
+                         _eval_progress(progress))

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "bitsmith/core/status.h"
 
 namespace bitsmith::python {
@@ -57,7 +59,12 @@ nb::ndarray<nb::numpy, T> owned_array(std::vector<T>&& values, std::vector<size_
 // Non-finite doubles as Python floats (the CLI's JSON writes them as "nan"/"inf" strings).
 inline nb::float_ number(double v) { return nb::float_(v); }
 
+// One of the library's JSON documents (what the CLI prints with --json) as Python dicts, lists,
+// str, int, float, bool and None, so a Python result and the CLI's JSON come from one builder.
+nb::object to_python(const nlohmann::json& doc);
+
 void bind_formats(nb::module_& m);
+void bind_eval(nb::module_& m);
 void bind_quant(nb::module_& m);
 void bind_model(nb::module_& m);
 

@@ -48,4 +48,5 @@ NB_MODULE(_bitsmith, m) {
   bind_formats(m);
   bind_quant(m);
   bind_model(m);
+  bind_eval(m);
 }
