@@ -287,13 +287,14 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
                    method: str = "rtn", calib: Optional[str] = None, calib_samples: int = 128, calib_seqlen: int = 512,
                    seed: int = 0, imatrix: Optional[str] = None, act_order: bool = False, static_groups: bool = False,
                    damp: Optional[float] = None, allow_requantize: bool = False, activations: str = "none",
-                   progress: Optional[Callable] = None) -> dict:
+                   dry_run: bool = False, progress: Optional[Callable] = None) -> dict:
     """Writes src quantized into dst (GGUF or safetensors) with one scheme or a recipe (a llama.cpp
     mix or a recipe JSON file), and returns `bitsmith quantize --json`'s report.
     method: rtn (default), gptq, awq, imatrix or hqq; calib: the calibration text of gptq/awq (and
     of imatrix without an imatrix file), calib_samples segments of calib_seqlen tokens (seed: their
     offsets); act_order, static_groups, damp: GPTQ's. A setting the method does not use is an error.
     activations: none (weight-only, default), dynamic or static (fp8/nvfp4 input scales from calib).
+    dry_run: every check and the per-tensor plan, nothing run or written (the report's tensors).
     progress: called after each tensor with Progress(index, count, name, bytes_done, bytes_total),
     or a tqdm bar (its total is set and it advances one tensor at a time)."""
     if imatrix and method != "imatrix":
@@ -323,8 +324,8 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     elif progress is not None:
         def callback(index, count, name, done, total):
             progress(Progress(index, count, name, done, total))
-    return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, args,
-                                callback)
+    return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, dry_run,
+                                args, callback)
 
 
 EvalProgress = namedtuple("EvalProgress", "stage chunks_done chunks_total seconds tokens_done")

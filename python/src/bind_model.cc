@@ -10,7 +10,7 @@
 #include <memory>
 #include <optional>
 
-#include "bitsmith/algo/methods.h"
+#include "bitsmith/algo/quantize_file.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
@@ -228,28 +228,33 @@ struct MethodArgs {
 };
 
 // A whole checkpoint quantized and written: what `bitsmith quantize IN OUT --scheme S | --recipe R
-// [--format F] [--method M --calib FILE ...] [--allow-requantize] --json` does and prints.
-nb::dict quantize_model(const std::string& src, const std::string& dst, const std::string& scheme,
-                        const std::string& recipe_name, const std::string& format, bool allow_requantize,
-                        const MethodArgs& ma, std::optional<ProgressFn> progress) {
+// [--format F] [--method M --calib FILE ...] [--allow-requantize] [--dry-run] --json` does and
+// prints (algo::QuantizeJob, algo::to_json: the CLI's code).
+nb::object quantize_model(const std::string& src, const std::string& dst, const std::string& scheme,
+                          const std::string& recipe_name, const std::string& format, bool allow_requantize,
+                          bool dry_run, const MethodArgs& ma, std::optional<ProgressFn> progress) {
   if (scheme.empty() == recipe_name.empty()) throw nb::value_error("quantize_model: give scheme= or recipe= (one of them)");
-  const plan::Recipe recipe =
-      unwrap(scheme.empty() ? plan::find_recipe(recipe_name) : plan::recipe_for_scheme_name(scheme));
-  io::QuantizeConfig cfg;
-  cfg.format = unwrap(io::output_format_for(dst, format));
-  cfg.activations = unwrap(io::parse_activations(ma.activations));
-  const OpenModel m = open(src, "");
-  check(io::check_output_spares_inputs(*m.model, dst, cfg.format));
-  const std::vector<io::TensorPlan> plans = unwrap(recipe.resolve(*m.model, cfg.format));
-  check(io::check_activations(plans, cfg.format, cfg.activations));
-  if (auto again = plan::Recipe::requantized(*m.model, plans); !again.empty() && !allow_requantize) {
-    throw nb::value_error((src + ": " + std::to_string(again.size()) + " tensor(s) are stored quantized already (e.g. '" +
-                           again.front() + "'); quantizing them again compounds the error: convert from the original "
-                           "weights, or pass allow_requantize=True").c_str());
-  }
+  algo::QuantizeRequest rq;
+  rq.in = src;
+  rq.out = dst;
+  rq.format = format;
+  rq.recipe = unwrap(plan::recipe_from_options(scheme, recipe_name, {}));
+  rq.scheme = scheme;
+  rq.method = ma.method;
+  rq.calib = ma.calib;
+  rq.imatrix = ma.imatrix;
+  rq.calib_samples = ma.calib_samples;
+  rq.calib_seqlen = ma.calib_seqlen;
+  rq.seed = ma.seed;
+  rq.gptq.act_order = ma.act_order;
+  rq.gptq.static_groups = ma.static_groups;
+  rq.gptq.damp = ma.damp;
+  rq.activations = ma.activations;
+  rq.allow_requantize = allow_requantize;
+  rq.dry_run = dry_run;
   std::optional<nb::python_error> callback_error;
   if (progress) {
-    cfg.progress = [&](const io::QuantizeProgress& p) {
+    rq.progress = [&](const io::QuantizeProgress& p) {
       nb::gil_scoped_acquire acquire;
       if (callback_error) return;
       try {
@@ -259,67 +264,15 @@ nb::dict quantize_model(const std::string& src, const std::string& dst, const st
       }
     };
   }
-  algo::MethodOptions mo;
-  mo.method = unwrap(algo::parse_method(ma.method));
-  mo.calib = {ma.calib, ma.calib_samples, ma.calib_seqlen, ma.seed};
-  mo.gptq.act_order = ma.act_order;
-  mo.gptq.static_groups = ma.static_groups;
-  mo.gptq.damp = ma.damp;
-  mo.imatrix_path = ma.imatrix;
-  Result<io::QuantizeReport> r = invalid_argument("not run");
-  std::vector<std::string> notes;
-  std::map<std::string, float> input_amax;
+  const OpenModel m = open(src, "");
+  const algo::QuantizeJob job = unwrap(algo::QuantizeJob::plan(*m.model, rq));
+  Result<algo::QuantizeFileReport> r = invalid_argument("not run");
   {
     nb::gil_scoped_release release;
-    auto write = algo::prepare_write(*m.model, plans, mo, cfg);  // GPTQ/AWQ run here
-    if (!write.ok()) {
-      r = write.status();
-    } else {
-      r = io::quantize_model((*write)->model(*m.model), dst, plans, cfg);
-      notes = (*write)->notes();
-      input_amax = (*write)->input_amax;
-    }
+    r = job.run();  // GPTQ/AWQ run here
   }
   if (callback_error) throw std::move(*callback_error);
-  const io::QuantizeReport rep = unwrap(std::move(r));
-  nb::list tensors;
-  for (const auto& t : rep.tensors) {
-    nb::dict j;
-    j["name"] = t.plan.name;
-    j["shape"] = dims(t.plan.shape);
-    j["scheme"] = t.plan.scheme->name();
-    j["input_bytes"] = t.input_bytes;
-    j["output_bytes"] = t.output_bytes;
-    j["reason"] = t.plan.reason;
-    if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
-    if (!t.plan.method.empty()) j["method"] = t.plan.method;
-    if (cfg.activations != io::Activations::kNone) {
-      const bool quantized = io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations);
-      j["activations"] = quantized ? ma.activations : std::string("none");
-      if (auto a = input_amax.find(t.plan.name); a != input_amax.end() && quantized) j["input_amax"] = number(a->second);
-    }
-    tensors.append(j);
-  }
-  nb::dict d;
-  d["input"] = src;
-  d["output"] = rep.output;
-  d["extra_files"] = rep.extra_files;
-  d["format"] = cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors";
-  d["scheme"] = scheme.empty() ? recipe.base : scheme;
-  d["recipe"] = recipe.label();
-  d["dry_run"] = false;
-  d["method"] = ma.method;
-  d["activations"] = ma.activations;
-  d["method_notes"] = notes;
-  d["tensors"] = tensors;
-  d["input_bytes"] = rep.input_bytes;
-  d["output_bytes"] = rep.output_bytes;
-  d["parameters"] = rep.parameters;
-  d["bits_per_weight"] = number(rep.bits_per_weight);
-  d["fallbacks"] = rep.fallbacks;
-  d["seconds"] = number(rep.seconds);
-  d["input_gb_per_s"] = number(rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
-  return d;
+  return to_python(algo::to_json(unwrap(std::move(r))));
 }
 
 }  // namespace
@@ -356,7 +309,8 @@ void bind_model(nb::module_& m) {
       .def_rw("damp", &MethodArgs::damp)
       .def_rw("activations", &MethodArgs::activations);
   m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"),
-        nb::arg("format"), nb::arg("allow_requantize"), nb::arg("method_args"), nb::arg("progress").none());
+        nb::arg("format"), nb::arg("allow_requantize"), nb::arg("dry_run"), nb::arg("method_args"),
+        nb::arg("progress").none());
 }
 
 }  // namespace bitsmith::python

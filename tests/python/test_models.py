@@ -119,6 +119,17 @@ def test_quantize_model_with_tqdm_and_errors(bitsmith, stories260k, tmp_path):
         bitsmith.quantize_model(stories260k, tmp_path / "y.gguf", scheme="q8_0", progress=boom)
 
 
+def test_quantize_model_dry_run_equals_cli(bitsmith, cli, stories260k, tmp_path):
+    out = tmp_path / "never.gguf"
+    rep = bitsmith.quantize_model(stories260k, out, recipe="q4_k_m", dry_run=True)
+    doc = cli("quantize", stories260k, out, "--recipe", "q4_k_m", "--dry-run")
+    same_record(rep, doc, skip=VOLATILE)
+    assert rep["dry_run"] is True and rep["tensors"] == doc["tensors"] and not out.exists()
+    # A dry run checks the request as a real run does: GPTQ without a calibration text fails now.
+    with pytest.raises(ValueError, match="needs calibration text"):
+        bitsmith.quantize_model(stories260k, out, scheme="q4_0", method="gptq", dry_run=True)
+
+
 def test_quantize_model_with_gptq_equals_cli(bitsmith, cli, stories260k, tmp_path):
     text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "wikitext2_test.txt")
     if not os.path.exists(text):

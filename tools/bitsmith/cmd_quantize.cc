@@ -10,7 +10,7 @@
 #include <map>
 #include <memory>
 
-#include "bitsmith/algo/methods.h"
+#include "bitsmith/algo/quantize_file.h"
 #include "bitsmith/core/thread_pool.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
@@ -50,169 +50,85 @@ void draw_progress(const io::QuantizeProgress& p) {
   if (p.index == p.count) std::fputc('\n', stderr);
 }
 
-std::string storage_of(const Model& m, const std::string& name) {
-  for (const auto& t : m.tensors()) if (t.name == name) return t.storage;
-  return "?";
-}
-
 }  // namespace
 
 int run_quantize(const QuantizeCliOptions& o) {
-  io::QuantizeConfig cfg;
-  auto fmt_r = io::output_format_for(o.out, o.format);
-  if (!fmt_r.ok()) throw UsageError(fmt_r.status().message());
-  cfg.format = *fmt_r;
-  const plan::Recipe recipe = o.planned ? *o.planned : recipe_from_flags(o.scheme, o.recipe, o.rules);
-  // Per-tensor methods: a rule may ask for rtn on some tensors of a calibrated run; other
-  // mixtures of calibrated methods are not supported (one calibration pass per run).
-  for (const auto& r : recipe.rules) {
-    if (!r.method.empty() && r.method != "rtn" && r.method != o.method) {
-      throw UsageError(fmt::format("recipe rule for {}: method {} differs from --method {} (only rtn may differ)",
-                                   r.scheme, r.method, o.method));
-    }
-  }
+  algo::QuantizeRequest rq;
+  rq.in = o.in;
+  rq.out = o.out;
+  rq.format = o.format;
+  rq.recipe = o.planned ? *o.planned : recipe_from_flags(o.scheme, o.recipe, o.rules);
+  rq.user_rules = o.planned ? 0 : o.rules.size();
+  rq.scheme = o.scheme;
+  rq.method = o.method;
+  rq.calib = o.calib;
+  rq.imatrix = o.imatrix;
+  rq.calib_samples = o.calib_samples;
+  rq.calib_seqlen = o.calib_seqlen;
+  rq.seed = o.seed;
+  rq.gptq.act_order = o.act_order;
+  rq.gptq.static_groups = o.static_groups;
+  rq.gptq.damp = o.damp;
+  rq.activations = o.activations;
+  rq.allow_requantize = o.allow_requantize;
+  rq.dry_run = o.dry_run;
+  if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) rq.progress = draw_progress;
+  if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (!o.save_recipe.empty()) {
-    Status st = recipe.save(o.save_recipe);
+    Status st = rq.recipe.save(o.save_recipe);
     if (!st.ok()) {
       std::fprintf(stderr, "bitsmith quantize: %s\n", st.to_string().c_str());
       return kExitFailed;
     }
   }
-  auto activations = io::parse_activations(o.activations);
-  if (!activations.ok()) throw UsageError(fmt::format("--activations: {}", activations.status().message()));
-  cfg.activations = *activations;
-  const bool static_acts = *activations == io::Activations::kStatic;
-  if (static_acts && o.calib.empty()) {
-    throw UsageError("--activations static needs --calib FILE: the input ranges are measured on that text");
-  }
-  // Options that would do nothing are errors, not silent no-ops.
-  if (!o.imatrix.empty() && o.method != "imatrix") {
-    throw UsageError(fmt::format("--imatrix is used by --method imatrix only (not --method {})", o.method));
-  }
-  if (!o.calib.empty() && !static_acts && (o.method == "rtn" || o.method == "hqq" || (o.method == "imatrix" && !o.imatrix.empty()))) {
-    throw UsageError(fmt::format("--calib does nothing with --method {}{}", o.method,
-                                 o.method == "imatrix" ? " and --imatrix" : ""));
-  }
-  if ((o.act_order || o.static_groups || o.damp != 0.01) && o.method != "gptq") {
-    throw UsageError("--act-order, --static-groups and --damp are GPTQ options (--method gptq)");
-  }
-  if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
-  if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
   auto model = io::open_model(o.in, o.tokenizer);
   if (!model.ok()) {
     std::fprintf(stderr, "bitsmith quantize: %s\n", model.status().to_string().c_str());
     return kExitFailed;
   }
-  // Before any work (GPTQ may run for minutes): the output must not replace an input.
-  if (Status st = io::check_output_spares_inputs(**model, o.out, cfg.format, {o.calib, o.imatrix}); !st.ok()) {
-    throw UsageError(st.message());
-  }
-  auto plans = recipe.resolve(**model, cfg.format);
-  if (!plans.ok()) {
-    // An unknown scheme or a bad rule is the user's spelling, not a failed run.
-    if (plans.status().code() == StatusCode::kInvalidArgument) throw UsageError(plans.status().message());
-    std::fprintf(stderr, "bitsmith quantize: %s\n", plans.status().to_string().c_str());
+  // What the request asks for, checked against the model before any work: an invalid request
+  // (an unknown scheme, an option that would do nothing, an output that would replace an input)
+  // is bad usage; a plan the model's files cannot give is a failed run.
+  auto job = algo::QuantizeJob::plan(**model, rq);
+  if (!job.ok()) {
+    if (job.status().code() == StatusCode::kInvalidArgument) throw UsageError(job.status().message());
+    std::fprintf(stderr, "bitsmith quantize: %s\n", job.status().to_string().c_str());
     return kExitFailed;
   }
-  check_user_rules(recipe, o.rules.size(), **model);
-  if (Status st = io::check_activations(*plans, cfg.format, cfg.activations); !st.ok()) throw UsageError(st.message());
-  if (auto again = plan::Recipe::requantized(**model, *plans); !again.empty() && !o.allow_requantize) {
-    throw UsageError(fmt::format("{}: {} tensor(s) are stored quantized already (e.g. '{}' as {}); quantizing them again "
-                                 "compounds the error: convert from the original weights, or give --allow-requantize",
-                                 o.in, again.size(), again.front(), storage_of(**model, again.front())));
+  auto done = job->run();
+  if (!done.ok()) {
+    std::fprintf(stderr, "bitsmith quantize: %s\n", done.status().to_string().c_str());
+    return kExitFailed;
   }
-  if (o.method == "hqq" && std::none_of(plans->begin(), plans->end(), [](const io::TensorPlan& p) {
-        return p.scheme && algo::hqq_supports(*p.scheme);
-      })) {
-    throw UsageError("--method hqq: no planned scheme is an affine integer grid (int<b>_g<g> with zero points); "
-                     "HQQ would quietly be RTN");
-  }
-  if (o.calib_seqlen > (*model)->hyperparameters().context_length && (*model)->hyperparameters().context_length > 0 &&
-      (static_acts || (o.method != "rtn" && o.method != "hqq"))) {
-    throw UsageError(fmt::format("--calib-seqlen {} exceeds the model's context of {}", o.calib_seqlen,
-                                 (*model)->hyperparameters().context_length));
-  }
-  if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) cfg.progress = draw_progress;
-  // A calibrated method prepares first (GPTQ/AWQ run here), then plugs into the pipeline's
-  // per-tensor hook; AWQ also replaces the model (its scales are folded into the weights).
-  auto method = algo::parse_method(o.method);
-  if (!method.ok()) throw UsageError(method.status().message());
-  algo::MethodOptions mo;
-  mo.method = *method;
-  mo.calib = {o.calib, o.calib_samples, o.calib_seqlen, o.seed};
-  mo.gptq.act_order = o.act_order;
-  mo.gptq.static_groups = o.static_groups;
-  mo.gptq.damp = o.damp;
-  mo.imatrix_path = o.imatrix;
-  std::unique_ptr<algo::MethodWrite> write;
-  io::QuantizeReport rep;
-  if (o.dry_run) {
-    for (const auto& p : *plans) rep.tensors.push_back({p, 0, 0});
-  } else {
-    auto w = algo::prepare_write(**model, *plans, mo, cfg);
-    if (!w.ok()) {
-      if (w.status().code() == StatusCode::kInvalidArgument && o.calib.empty()) throw UsageError(w.status().message());
-      std::fprintf(stderr, "bitsmith quantize: %s\n", w.status().to_string().c_str());
-      return kExitFailed;
-    }
-    write = std::move(*w);
-    auto r = io::quantize_model(write->model(**model), o.out, *plans, cfg);
-    if (!r.ok()) {
-      std::fprintf(stderr, "bitsmith quantize: %s\n", r.status().to_string().c_str());
-      return kExitFailed;
-    }
-    rep = std::move(*r);
-  }
-  const std::vector<std::string> notes = write ? write->notes() : std::vector<std::string>{};
-  const std::map<std::string, float> no_ranges;
-  const std::map<std::string, float>& input_amax = write ? write->input_amax : no_ranges;
+  const algo::QuantizeFileReport& fr = *done;
+  for (const auto& n : fr.rule_notes) std::fprintf(stderr, "bitsmith: note: %s\n", n.c_str());
   if (o.json) {
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& t : rep.tensors) {
-      nlohmann::json j = {{"name", t.plan.name}, {"shape", t.plan.shape.dims()}, {"scheme", t.plan.scheme->name()},
-                          {"input_bytes", t.input_bytes}, {"output_bytes", t.output_bytes}, {"reason", t.plan.reason}};
-      if (!t.plan.requested.empty()) j["fallback_from"] = t.plan.requested;
-      if (!t.plan.method.empty()) j["method"] = t.plan.method;
-      if (cfg.activations != io::Activations::kNone) {
-        j["activations"] = io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations) ? o.activations : "none";
-      }
-      if (auto a = input_amax.find(t.plan.name); a != input_amax.end() && io::quantizes_activations(t.plan.name, *t.plan.scheme, cfg.activations)) {
-        j["input_amax"] = json_number(a->second);
-      }
-      tensors.push_back(j);
-    }
-    print_json({{"input", o.in}, {"output", rep.output}, {"extra_files", rep.extra_files},
-                {"format", cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
-                {"scheme", o.scheme.empty() ? recipe.base : o.scheme}, {"recipe", recipe.label()},
-                {"dry_run", o.dry_run}, {"method", o.method}, {"activations", o.activations}, {"method_notes", notes}, {"tensors", tensors}, {"input_bytes", rep.input_bytes},
-                {"output_bytes", rep.output_bytes}, {"parameters", rep.parameters},
-                {"bits_per_weight", json_number(rep.bits_per_weight)}, {"fallbacks", rep.fallbacks},
-                {"seconds", json_number(rep.seconds)},
-                {"input_gb_per_s", json_number(rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0)}});
+    print_json(algo::to_json(fr));
     return kExitOk;
   }
+  const io::QuantizeReport& rep = fr.report;
   Table t({"tensor", "shape", "scheme", "note"});
-  for (const auto& tr : rep.tensors) {
-    std::string note = tr.plan.requested.empty() ? tr.plan.reason : tr.plan.reason;
-    t.add({tr.plan.name, tr.plan.shape.to_string(), tr.plan.scheme->name(), note});
-  }
+  for (const auto& tr : rep.tensors) t.add({tr.plan.name, tr.plan.shape.to_string(), tr.plan.scheme->name(), tr.plan.reason});
   std::string out = t.render();
+  const char* format = fr.format == io::OutputFormat::kGguf ? "gguf" : "safetensors";
   if (!o.dry_run) {
-    out += fmt::format("wrote {} ({})\n", rep.output, cfg.format == io::OutputFormat::kGguf ? "gguf" : "safetensors");
+    out += fmt::format("wrote {} ({})\n", rep.output, format);
     for (const auto& f : rep.extra_files) out += fmt::format("wrote {}\n", f);
     out += fmt::format("input {} -> output {} ({:.3f} bits per weight over {} parameters), {} fallback(s), {:.2f} s, {:.3f} GB/s of input\n",
                        human_bytes(static_cast<double>(rep.input_bytes)), human_bytes(static_cast<double>(rep.output_bytes)),
                        rep.bits_per_weight, rep.parameters, rep.fallbacks, rep.seconds,
                        rep.seconds > 0 ? static_cast<double>(rep.input_bytes) / rep.seconds / 1e9 : 0.0);
   }
-  if (cfg.activations != io::Activations::kNone) {
+  if (fr.activations != io::Activations::kNone) {
     size_t n = 0;
-    for (const auto& tr : rep.tensors) n += io::quantizes_activations(tr.plan.name, *tr.plan.scheme, cfg.activations);
+    for (const auto& tr : rep.tensors) n += io::quantizes_activations(tr.plan.name, *tr.plan.scheme, fr.activations);
     out += fmt::format("activations: {} on {} linear(s){}\n", o.activations, n,
-                       static_acts ? fmt::format(", input ranges from {} ({} x {} tokens)", o.calib, o.calib_samples, o.calib_seqlen) : "");
+                       fr.activations == io::Activations::kStatic
+                           ? fmt::format(", input ranges from {} ({} x {} tokens)", o.calib, o.calib_samples, o.calib_seqlen)
+                           : "");
   }
-  for (const auto& n : notes) out += fmt::format("{}: {}\n", o.method, n);
+  for (const auto& n : fr.method_notes) out += fmt::format("{}: {}\n", o.method, n);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
