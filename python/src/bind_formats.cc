@@ -6,34 +6,16 @@
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/formats/convert.h"
 #include "bitsmith/formats/format.h"
+#include "bitsmith/formats/records.h"
 #include "common.h"
 
 namespace bitsmith::python {
 namespace {
 
-// The rows of `bitsmith formats --json`, same keys.
+// The rows of `bitsmith formats --json` (formats::format_record, the CLI's builder).
 nb::list format_records() {
   nb::list rows;
-  for (const formats::Format& f : formats::all_formats()) {
-    const formats::FormatProperties p = formats::properties(f);
-    nb::list aliases;
-    for (std::string_view a : f.aliases) aliases.append(nb::str(a.data(), a.size()));
-    nb::dict r;
-    r["name"] = nb::str(f.name.data(), f.name.size());
-    r["aliases"] = aliases;
-    r["bits"] = p.bits;
-    r["exponent_bits"] = p.exponent_bits;
-    r["mantissa_bits"] = p.mantissa_bits;
-    r["bias"] = p.bias;
-    r["max"] = number(p.max);
-    r["min_normal"] = number(p.min_normal);
-    r["min_subnormal"] = number(p.min_subnormal);
-    r["epsilon"] = number(p.epsilon);
-    r["finite_values"] = p.finite_values;
-    r["has_inf"] = p.has_inf;
-    r["has_nan"] = p.has_nan;
-    rows.append(r);
-  }
+  for (const formats::Format& f : formats::all_formats()) rows.append(to_python(formats::format_record(f)));
   return rows;
 }
 

@@ -14,6 +14,7 @@
 #include "bitsmith/infer/tokenizer.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
+#include "bitsmith/io/records.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
 #include "common.h"
@@ -62,78 +63,12 @@ OpenModel open(const std::string& path, const std::string& tokenizer) {
   return {std::shared_ptr<const Model>(unwrap(std::move(m))), nullptr};
 }
 
-nb::list dims(const Shape& s) {
-  nb::list l;
-  for (int64_t d : s.dims()) l.append(d);
-  return l;
-}
 
-// `bitsmith inspect --json`'s "hyperparameters".
-nb::dict hyperparameters(const OpenModel& m) {
-  const LlamaHyperparameters& hp = m.model->hyperparameters();
-  nb::dict d;
-  d["architecture"] = hp.architecture;
-  d["dim"] = hp.dim;
-  d["hidden_dim"] = hp.hidden_dim;
-  d["n_layers"] = hp.n_layers;
-  d["n_heads"] = hp.n_heads;
-  d["n_kv_heads"] = hp.n_kv_heads;
-  d["head_dim"] = hp.head_dim;
-  d["vocab_size"] = hp.vocab_size;
-  d["context_length"] = hp.context_length;
-  d["rms_norm_eps"] = number(hp.rms_norm_eps);
-  d["rope_theta"] = number(hp.rope_theta);
-  d["rope_style"] = hp.rope_style == RopeStyle::kHalfSplit ? "half_split" : "interleaved";
-  d["tied_embeddings"] = hp.tied_embeddings;
-  d["qkv_bias"] = hp.qkv_bias;
-  return d;
-}
-
-// `bitsmith inspect --json`'s "tokenizer" (None without one).
-nb::object tokenizer(const OpenModel& m) {
-  const Vocabulary& v = m.model->vocabulary();
-  if (v.empty()) return nb::none();
-  nb::dict d;
-  d["model"] = v.model;
-  d["tokens"] = v.tokens.size();
-  d["merges"] = v.merges.size();
-  d["bos_id"] = v.bos_id;
-  d["eos_id"] = v.eos_id;
-  d["unk_id"] = v.unk_id;
-  d["add_bos"] = v.add_bos;
-  d["pre"] = v.pre;
-  return d;
-}
-
-nb::list tensor_records(const OpenModel& m) {
-  nb::list l;
-  for (const ModelTensorInfo& t : m.model->tensors()) {
-    nb::dict d;
-    d["name"] = t.name;
-    d["shape"] = dims(t.shape);
-    d["dtype"] = t.storage;
-    d["bytes"] = t.bytes;
-    l.append(d);
-  }
-  return l;
-}
-
-// The whole `bitsmith inspect --json` document.
-nb::dict inspect(const OpenModel& m) {
-  const io::ModelTotals totals = io::model_totals(*m.model);
-  nb::dict d;
-  d["file"] = m.model->path();
-  const std::string_view f = m.model->file_format();
-  d["format"] = nb::str(f.data(), f.size());
-  d["architecture"] = m.model->hyperparameters().architecture;
-  d["hyperparameters"] = hyperparameters(m);
-  d["tokenizer"] = tokenizer(m);
-  d["tensors"] = tensor_records(m);
-  d["parameters"] = totals.parameters;
-  d["bytes"] = totals.bytes;
-  d["bits_per_weight"] = number(totals.bits_per_weight);
-  return d;
-}
+// `bitsmith inspect --json`'s document and its parts (io::inspect_record, the CLI's builder).
+nb::object hyperparameters(const OpenModel& m) { return to_python(io::hyperparameters_record(m.model->hyperparameters())); }
+nb::object tokenizer(const OpenModel& m) { return to_python(io::tokenizer_record(m.model->vocabulary())); }
+nb::object tensor_records(const OpenModel& m) { return to_python(io::tensor_records(*m.model)); }
+nb::object inspect(const OpenModel& m) { return to_python(io::inspect_record(*m.model)); }
 
 // One tensor as float32, dequantized if stored quantized. Plain F32 tensors come straight from
 // the memory map (read-only, zero-copy; the array keeps the file open).
@@ -159,7 +94,7 @@ nb::ndarray<nb::numpy, const float> tensor(const OpenModel& m, const std::string
 }
 
 // `bitsmith memory --json`: --params or --model, schemes (recipes with a model), devices.
-nb::dict memory(const std::optional<std::string>& params, const std::optional<OpenModel>& model,
+nb::object memory(const std::optional<std::string>& params, const std::optional<OpenModel>& model,
                 const std::vector<std::string>& schemes, const std::vector<std::string>& device_specs) {
   if (params.has_value() == model.has_value()) throw nb::value_error("memory: give params or model (one of them)");
   std::vector<plan::Device> devices;
@@ -187,32 +122,7 @@ nb::dict memory(const std::optional<std::string>& params, const std::optional<Op
     if (list.empty()) list = plan::default_memory_schemes();
     mp = plan::plan_memory(count, list, devices);
   }
-  const plan::MemoryPlan p = unwrap(std::move(mp));
-  nb::list devs, rows;
-  for (const auto& d : p.devices) {
-    nb::dict dd;
-    dd["name"] = d.name;
-    dd["bytes"] = number(d.bytes);
-    devs.append(dd);
-  }
-  for (const auto& r : p.rows) {
-    nb::dict fits;
-    for (size_t i = 0; i < p.devices.size(); ++i) fits[nb::str(p.devices[i].name.c_str())] = static_cast<bool>(r.fits[i]);
-    nb::dict rr;
-    rr["scheme"] = r.label;
-    rr["bits_per_weight"] = number(r.bits_per_weight);
-    rr["naive_bits"] = number(r.naive_bits);
-    rr["bytes"] = number(r.bytes);
-    rr["naive_bytes"] = number(r.naive_bytes);
-    rr["fits"] = fits;
-    rows.append(rr);
-  }
-  nb::dict d;
-  d["params"] = number(p.params);
-  d["devices"] = devs;
-  d["results"] = rows;
-  d["note"] = "weights only; KV cache and activations need more";
-  return d;
+  return to_python(plan::to_json(unwrap(std::move(mp))));
 }
 
 using ProgressFn = std::function<void(size_t, size_t, std::string, uint64_t, uint64_t)>;

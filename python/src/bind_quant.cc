@@ -9,6 +9,7 @@
 
 #include "bitsmith/quant/metrics.h"
 #include "bitsmith/quant/scheme.h"
+#include "bitsmith/quant/records.h"
 #include "common.h"
 
 namespace bitsmith::python {
@@ -18,29 +19,12 @@ using quant::QuantizedTensor;
 
 const quant::Scheme& scheme_named(const std::string& name) { return *unwrap(quant::find_scheme(name)); }
 
-// One row of `bitsmith schemes --json`, same keys (block: the CLI's display text is left out).
-nb::dict traits_record(const quant::SchemeTraits& t) {
-  nb::dict r;
-  r["name"] = t.name;
-  r["element_format"] = t.element_format;
-  r["scale_format"] = t.scale_format;
-  const std::string_view g = quant::granularity_name(t.granularity);
-  r["granularity"] = nb::str(g.data(), g.size());
-  r["block_rows"] = t.block_rows;
-  r["block_cols"] = t.block_cols;
-  r["bits_per_weight"] = number(t.bits_per_weight);
-  r["symmetric"] = t.symmetric;
-  r["description"] = t.description;
-  if (t.gguf_type >= 0) {
-    r["gguf_type"] = t.gguf_type;
-    r["bytes_per_block"] = t.bytes_per_block;
-  }
-  return r;
-}
+// One row of `bitsmith schemes --json` (quant::traits_record, the CLI's builder).
+nb::object scheme_record(const quant::SchemeTraits& t) { return to_python(quant::traits_record(t)); }
 
 nb::list scheme_records() {
   nb::list rows;
-  for (const quant::Scheme* s : quant::listed_schemes()) rows.append(traits_record(s->traits()));
+  for (const quant::Scheme* s : quant::listed_schemes()) rows.append(scheme_record(s->traits()));
   return rows;
 }
 
@@ -104,35 +88,6 @@ nb::ndarray<nb::numpy, float> fake_quantize(const F32In& x, const std::string& s
   return owned_array(std::move(out), m.shape);
 }
 
-// One row of `bitsmith error --json`'s results, same keys; a scheme that failed gives
-// {"scheme", "error"} as the CLI does.
-nb::dict error_record(const Result<quant::SchemeError>& r, const quant::Scheme& s) {
-  nb::dict d;
-  d["scheme"] = s.name();
-  if (!r.ok()) {
-    d["error"] = r.status().to_string();
-    return d;
-  }
-  const quant::ErrorMetrics& e = r->metrics;
-  d["bits_per_weight"] = number(r->bits_per_weight);
-  d["mse"] = number(e.mse);
-  d["rmse"] = number(e.rmse);
-  d["mean_abs_error"] = number(e.mean_abs_error);
-  d["max_abs_error"] = number(e.max_abs_error);
-  d["snr_db"] = number(e.snr_db);
-  d["cosine"] = number(e.cosine);
-  if (r->histogram) {
-    nb::dict h;
-    h["lo"] = number(r->histogram->lo);
-    h["hi"] = number(r->histogram->hi);
-    nb::list counts;
-    for (uint64_t c : r->histogram->counts) counts.append(c);
-    h["counts"] = counts;
-    d["histogram"] = h;
-  }
-  return d;
-}
-
 nb::list error(const F32In& x, const std::vector<std::string>& schemes, int histogram, bool allow_nonfinite) {
   if (histogram < 0 || histogram > 10000) throw nb::value_error("histogram: 0..10000 bins");
   std::vector<const quant::Scheme*> list;
@@ -146,7 +101,7 @@ nb::list error(const F32In& x, const std::vector<std::string>& schemes, int hist
     for (const quant::Scheme* s : list) results.push_back(quant::evaluate_scheme(*s, m.data, m.rows, m.cols, histogram, opt));
   }
   nb::list out;
-  for (size_t i = 0; i < list.size(); ++i) out.append(error_record(results[i], *list[i]));
+  for (size_t i = 0; i < list.size(); ++i) out.append(to_python(quant::error_record(results[i], *list[i])));
   return out;
 }
 
@@ -193,7 +148,7 @@ double kernel_seconds(const F32In& x, const std::string& scheme, int repeats) {
 
 void bind_quant(nb::module_& m) {
   m.def("schemes", &scheme_records, "Every listed scheme and its traits (bitsmith schemes --json).");
-  m.def("scheme_traits", [](const std::string& name) { return traits_record(scheme_named(name).traits()); },
+  m.def("scheme_traits", [](const std::string& name) { return scheme_record(scheme_named(name).traits()); },
         nb::arg("name"), "The traits of any scheme name (int<b>_g<g>[_sym] included), as schemes() lists them.");
   nb::class_<QuantizedTensor>(m, "QuantizedTensor")
       .def_prop_ro("scheme", [](const QuantizedTensor& q) { return q.scheme->name(); })

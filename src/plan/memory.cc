@@ -90,6 +90,19 @@ std::vector<const quant::Scheme*> default_memory_schemes() {
   return out;
 }
 
+nlohmann::json to_json(const MemoryPlan& plan) {
+  nlohmann::json devs = nlohmann::json::array(), rows = nlohmann::json::array();
+  for (const auto& d : plan.devices) devs.push_back({{"name", d.name}, {"bytes", d.bytes}});
+  for (const auto& r : plan.rows) {
+    nlohmann::json fits = nlohmann::json::object();
+    for (size_t i = 0; i < plan.devices.size(); ++i) fits[plan.devices[i].name] = static_cast<bool>(r.fits[i]);
+    rows.push_back({{"scheme", r.label}, {"bits_per_weight", r.bits_per_weight}, {"naive_bits", r.naive_bits},
+                    {"bytes", r.bytes}, {"naive_bytes", r.naive_bytes}, {"fits", fits}});
+  }
+  return {{"params", plan.params}, {"devices", devs}, {"results", rows},
+          {"note", "weights only; KV cache and activations need more"}};
+}
+
 Result<MemoryPlan> plan_memory(double params, std::span<const quant::Scheme* const> schemes,
                                std::vector<Device> devices) {
   if (!std::isfinite(params) || params <= 0) {

@@ -14,7 +14,7 @@ def test_schemes_equal_cli(bitsmith, cli):
     doc = cli("schemes")["schemes"]
     assert [s["name"] for s in py] == [s["name"] for s in doc]
     for a, b in zip(py, doc):
-        same_record(a, b, skip=("block",))  # "block" is the CLI table's display text
+        same_record(a, b)
 
 
 def _weights(rows=32, cols=512, seed=3):

@@ -10,6 +10,7 @@
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/formats/format.h"
 #include "command.h"
+#include "bitsmith/formats/records.h"
 #include "json_out.h"
 #include "table.h"
 
@@ -44,15 +45,7 @@ int list_formats(bool json) {
            "epsilon", "finite_values", "inf", "nan"});
   for (const formats::Format& f : formats::all_formats()) {
     const formats::FormatProperties p = formats::properties(f);
-    nlohmann::json aliases = nlohmann::json::array();
-    for (std::string_view a : f.aliases) aliases.push_back(a);
-    rows.push_back({{"name", f.name}, {"aliases", aliases}, {"bits", p.bits},
-                    {"exponent_bits", p.exponent_bits}, {"mantissa_bits", p.mantissa_bits},
-                    {"bias", p.bias}, {"max", json_number(p.max)},
-                    {"min_normal", json_number(p.min_normal)},
-                    {"min_subnormal", json_number(p.min_subnormal)},
-                    {"epsilon", json_number(p.epsilon)}, {"finite_values", p.finite_values},
-                    {"has_inf", p.has_inf}, {"has_nan", p.has_nan}});
+    rows.push_back(formats::format_record(f));
     t.add({std::string(f.name), join_aliases(f), std::to_string(p.bits),
            std::to_string(p.exponent_bits), std::to_string(p.mantissa_bits), std::to_string(p.bias),
            format_number(p.max), format_number(p.min_normal), format_number(p.min_subnormal),

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "bitsmith/io/model_file.h"
+#include "bitsmith/io/records.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
@@ -18,22 +19,6 @@ struct InspectOptions {
   bool metadata = false;
 };
 
-nlohmann::json hyperparameters_json(const LlamaHyperparameters& hp) {
-  return {{"architecture", hp.architecture}, {"dim", hp.dim}, {"hidden_dim", hp.hidden_dim},
-          {"n_layers", hp.n_layers}, {"n_heads", hp.n_heads}, {"n_kv_heads", hp.n_kv_heads},
-          {"head_dim", hp.head_dim}, {"vocab_size", hp.vocab_size}, {"context_length", hp.context_length},
-          {"rms_norm_eps", json_number(hp.rms_norm_eps)}, {"rope_theta", json_number(hp.rope_theta)},
-          {"rope_style", hp.rope_style == RopeStyle::kHalfSplit ? "half_split" : "interleaved"},
-          {"tied_embeddings", hp.tied_embeddings}, {"qkv_bias", hp.qkv_bias}};
-}
-
-nlohmann::json tokenizer_json(const Vocabulary& v) {
-  if (v.empty()) return nullptr;
-  return {{"model", v.model}, {"tokens", v.tokens.size()}, {"merges", v.merges.size()},
-          {"bos_id", v.bos_id}, {"eos_id", v.eos_id}, {"unk_id", v.unk_id}, {"add_bos", v.add_bos},
-          {"pre", v.pre}};
-}
-
 int run_inspect(const InspectOptions& o) {
   auto opened = io::open_model(o.path, o.tokenizer);
   if (!opened.ok()) {
@@ -43,16 +28,7 @@ int run_inspect(const InspectOptions& o) {
   const auto& m = dynamic_cast<const io::FileModel&>(**opened);
   const auto totals = io::model_totals(m);
   if (o.json) {
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& t : m.tensors()) {
-      tensors.push_back({{"name", t.name}, {"shape", t.shape.dims()}, {"dtype", t.storage}, {"bytes", t.bytes}});
-    }
-    nlohmann::json doc = {{"file", m.path()}, {"format", m.file_format()},
-                          {"architecture", m.hyperparameters().architecture},
-                          {"hyperparameters", hyperparameters_json(m.hyperparameters())},
-                          {"tokenizer", tokenizer_json(m.vocabulary())}, {"tensors", tensors},
-                          {"parameters", totals.parameters}, {"bytes", totals.bytes},
-                          {"bits_per_weight", json_number(totals.bits_per_weight)}};
+    nlohmann::json doc = io::inspect_record(m);
     if (o.metadata) doc["metadata"] = m.metadata();
     print_json(doc);
     return kExitOk;

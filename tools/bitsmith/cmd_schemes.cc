@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "bitsmith/quant/records.h"
 #include "bitsmith/quant/scheme.h"
 #include "command.h"
 #include "json_out.h"
@@ -11,37 +12,14 @@
 namespace bitsmith::cli {
 namespace {
 
-std::string block_text(const quant::SchemeTraits& t) {
-  using quant::Granularity;
-  switch (t.granularity) {
-    case Granularity::kElement: return "-";
-    case Granularity::kTensor: return "tensor";
-    case Granularity::kRow: return "row";
-    case Granularity::kGroup: return fmt::format("1x{}", t.block_cols);
-    case Granularity::kBlock2D: return fmt::format("{}x{}", t.block_rows, t.block_cols);
-    case Granularity::kGguf: return fmt::format("1x{} ({} B)", t.block_cols, t.bytes_per_block);
-  }
-  return "-";
-}
+using quant::block_text;
 
 int run_schemes(bool json) {
   const auto schemes = quant::listed_schemes();
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const quant::Scheme* s : schemes) {
-      const auto& t = s->traits();
-      nlohmann::json j = {{"name", t.name}, {"element_format", t.element_format},
-                          {"scale_format", t.scale_format},
-                          {"granularity", std::string(quant::granularity_name(t.granularity))},
-                          {"block_rows", t.block_rows}, {"block_cols", t.block_cols},
-                          {"block", block_text(t)},
-                          {"bits_per_weight", json_number(t.bits_per_weight)},
-                          {"symmetric", t.symmetric}, {"description", t.description}};
-      if (t.gguf_type >= 0) {
-        j["gguf_type"] = t.gguf_type;
-        j["bytes_per_block"] = t.bytes_per_block;
-      }
-      list.push_back(std::move(j));
+      list.push_back(quant::traits_record(s->traits()));
     }
     print_json({{"schemes", list}});
     return kExitOk;

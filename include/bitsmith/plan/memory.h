@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "bitsmith/core/status.h"
 #include "bitsmith/core/model.h"
 #include "bitsmith/plan/devices.h"
@@ -37,6 +39,10 @@ struct MemoryPlan {
   std::vector<Device> devices;
   std::vector<MemoryRow> rows;
 };
+
+// `bitsmith memory --json`'s document (Python's bitsmith.memory() returns the same): params,
+// devices, one row per scheme or recipe with what each device holds.
+nlohmann::json to_json(const MemoryPlan& plan);
 
 // Element bits of a scheme (4 for nvfp4, 8 for int8, 16 for fp16; a GGUF type's nominal bits).
 double naive_bits(const quant::Scheme& s);
