@@ -3,12 +3,11 @@
 #include <cblas.h>
 
 #include <cmath>
-#include <fstream>
 #include <mutex>
 #include <random>
-#include <sstream>
 
 #include "bitsmith/core/tensor_names.h"
+#include "bitsmith/core/text_file.h"
 #include "bitsmith/infer/engine.h"
 #include "bitsmith/infer/tokenizer.h"
 #include "collector.h"
@@ -21,15 +20,14 @@ Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& mode
     return invalid_argument("calibration: --calib-samples {} and --calib-seqlen {} must be positive",
                             opt.samples, opt.seqlen);
   }
-  std::ifstream in(opt.text_path, std::ios::binary);
-  if (!in) return io_error("calibration text '{}': cannot open", opt.text_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  // Bounded, and a FIFO nobody writes or /dev/zero is refused instead of hanging or filling memory.
+  BITSMITH_ASSIGN_OR_RETURN(const std::string text,
+                            read_file_bounded(opt.text_path, {.max_bytes = kMaxCalibrationBytes, .what = "calibration text"}));
   if (model.vocabulary().empty()) {
     return invalid_argument("{}: the model has no tokenizer (pass --tokenizer)", model.path());
   }
   BITSMITH_ASSIGN_OR_RETURN(auto tok, infer::Tokenizer::create(model.vocabulary()));
-  const std::vector<int32_t> ids = tok->encode(ss.str(), /*add_bos=*/false);
+  const std::vector<int32_t> ids = tok->encode(text, /*add_bos=*/false);
   const auto n = static_cast<int64_t>(ids.size());
   if (n < opt.seqlen) {
     return invalid_argument("calibration text '{}' has {} tokens, fewer than --calib-seqlen {}",

@@ -6,6 +6,7 @@
 
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/core/json_guard.h"
+#include "bitsmith/core/text_file.h"
 
 namespace bitsmith::io {
 namespace {
@@ -178,6 +179,12 @@ void permute_rope_rows(const float* in, float* out, int64_t n_heads, int64_t hea
       }
     }
   }
+}
+
+Result<LlamaHyperparameters> load_hf_config(const std::string& path) {
+  BITSMITH_ASSIGN_OR_RETURN(std::string text,
+                            read_file_bounded(path, {.max_bytes = kMaxConfigBytes, .what = "config file"}));
+  return parse_hf_config(text, path);
 }
 
 }  // namespace bitsmith::io

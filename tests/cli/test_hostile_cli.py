@@ -46,6 +46,24 @@ class HostileInputTest(unittest.TestCase):
         p = clitest.run("eval", MODEL, "--tokenizer", TOK, "--text", "/dev/zero", check=False)
         self.one_error(p, "/dev/zero", "NUL byte at offset 0")
 
+    def test_dev_zero_and_fifo_as_calibration_text(self):
+        # The calibration reader is bounded like eval's: neither fills memory nor waits forever.
+        out = os.path.join(self.tmp, "never.gguf")
+        # A FIFO is read as far as a writer gives (here nothing): an empty text, said as such.
+        for calib, needle in [("/dev/zero", "NUL byte at offset 0"), (os.path.join(self.tmp, "calib.fifo"), "has 0 tokens")]:
+            if calib.endswith(".fifo"):
+                os.mkfifo(calib)
+            p = clitest.run("quantize", MODEL, out, "--scheme", "q4_0", "--method", "gptq", "--calib", calib,
+                            "--calib-samples", 2, "--calib-seqlen", 64, check=False)
+            self.one_error(p, calib, needle)
+            self.assertFalse(os.path.exists(out))
+
+    def test_config_fifo_for_advise(self):
+        path = os.path.join(self.tmp, "config.json")
+        os.mkfifo(path)
+        p = clitest.run("advise", path, "--device", "h100", check=False)
+        self.one_error(p, path)
+
     def test_nan_weight(self):
         if not os.path.exists(MODEL):
             self.skipTest("stories260K not present")

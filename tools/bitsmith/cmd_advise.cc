@@ -6,8 +6,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/safetensors.h"
@@ -104,14 +102,6 @@ Status exact_bits_on_model(const Model& model, std::vector<plan::Candidate>* can
   BITSMITH_ASSIGN_OR_RETURN(auto mem, plan::plan_memory_for_model(model, recipes, {}));
   for (size_t k = 0; k < index.size(); ++k) (*candidates)[index[k]].bits_per_weight = mem.rows[k].bits_per_weight;
   return Status::Ok();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 nlohmann::json device_json(const plan::Device& d) {
@@ -258,7 +248,7 @@ int run_advise(const AdviseOptions& o) {
     req.shape = or_usage(plan::shape_for_params(or_usage(plan::parse_param_count(o.params))));
     what = fmt::format("{} parameters", o.params);
   } else if (config_json) {
-    auto hp = io::parse_hf_config(read_text(o.model), o.model);
+    auto hp = io::load_hf_config(o.model);
     auto shape = hp.ok() ? plan::shape_from_hyperparameters(*hp, 0, "from " + o.model + " (parameters counted from the shape)")
                          : Result<plan::ModelShape>(hp.status());
     if (!shape.ok()) {

@@ -15,6 +15,9 @@
 
 namespace bitsmith::algo {
 
+// The most a calibration text may hold (WikiText-2's whole test set is 1.3 MB).
+inline constexpr uint64_t kMaxCalibrationBytes = uint64_t{1} << 30;
+
 struct CalibrationOptions {
   std::string text_path;     // --calib FILE
   int64_t samples = 128;     // --calib-samples

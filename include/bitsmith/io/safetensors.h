@@ -49,6 +49,9 @@ std::string hf_from_canonical(std::string_view canonical);
 // loaders refuse it) and keeps the real one in "bitsmith_model_type".
 inline constexpr const char* kPrivateModelType = "bitsmith_packed";
 Result<LlamaHyperparameters> parse_hf_config(std::string_view json_text, std::string_view name);
+// A config.json file read (bounded: kMaxConfigBytes; FIFOs and NUL bytes refused) and parsed.
+inline constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
+Result<LlamaHyperparameters> load_hf_config(const std::string& path);
 // The config.json text for hp (torch_dtype names the stored float type: "float32", "float16",
 // "bfloat16"); `extra` is merged in at the top level (quantization_config).
 std::string hf_config_json(const LlamaHyperparameters& hp, const Vocabulary& vocab, std::string_view torch_dtype,
