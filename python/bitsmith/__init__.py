@@ -29,7 +29,7 @@ from ._arrays import as_codes, as_float32, scale_dtype
 __version__ = "0.1.0"
 __all__ = ["formats", "schemes", "cast", "decode", "quantize", "fake_quantize", "error", "synthetic",
            "QuantizedTensor", "open", "Model", "memory", "quantize_model", "evaluate", "compare", "EvalProgress",
-           "set_threads", "threads"]
+           "advise", "devices", "set_threads", "threads"]
 
 CastResult = namedtuple("CastResult", ["codes", "values"])
 Progress = namedtuple("Progress", ["index", "count", "name", "bytes_done", "bytes_total"])
@@ -389,3 +389,32 @@ def compare(model, text, schemes: Union[str, Iterable[str], None] = None, *, rec
     return _core.compare(str(model), _text_args(text, tokenizer, style, ctx, max_chunks, act_scheme),
                          _scheme_list(schemes or []), _scheme_list(recipes or []), linears_only,
                          _eval_progress(progress))
+
+
+def devices() -> list[dict]:
+    """The device profiles the advisor knows: memory, bandwidth, dense peaks per compute format,
+    native formats (`bitsmith advise --list-devices --json`)."""
+    return _core.devices()
+
+
+def advise(model=None, *, params: Union[str, float, None] = None, device: Optional[str] = None,
+           memory: Optional[str] = None, bandwidth: Optional[str] = None, task: str = "inference",
+           priority: Optional[str] = None, context: Optional[int] = None, batch: int = 1,
+           kv_cache: Optional[str] = None, lora_rank: Optional[int] = None,
+           schemes: Union[str, Iterable[str], None] = None, measurements=None) -> dict:
+    """Which precision fits a model on a device (`bitsmith advise --json`'s document): each scheme's
+    memory itemised (weights, KV cache, activations, overhead), whether it fits, roofline speed bounds,
+    native or emulated execution, and the recommendation with its reasoning.
+    model: a model file or config.json path (or a Model); or params: a count ("70B", 8e9).
+    device: a profile name (see devices()) or "NAME=SIZE"; memory: a size ("128GB") for a custom device.
+    task: inference, training, lora, qlora; priority: quality, balanced, memory; measurements: a
+    `bitsmith plan` measurements file of this model (the planned mix joins the alternatives)."""
+    a = _core.AdviseArgs()
+    if isinstance(params, (int, float)) and not isinstance(params, bool):
+        params = repr(float(params))
+    a.model = model.path if isinstance(model, Model) else str(model or "")
+    a.params, a.device, a.memory, a.bandwidth = params or "", device or "", memory or "", bandwidth or ""
+    a.task, a.batch, a.measurements = task, batch, str(measurements or "")
+    a.priority, a.kv_cache, a.context, a.lora_rank = priority, kv_cache, context, lora_rank
+    a.schemes = _scheme_list(schemes or [])
+    return _core.advise(a)

@@ -65,6 +65,7 @@ nb::object to_python(const nlohmann::json& doc);
 
 void bind_formats(nb::module_& m);
 void bind_eval(nb::module_& m);
+void bind_plan(nb::module_& m);
 void bind_quant(nb::module_& m);
 void bind_model(nb::module_& m);
 

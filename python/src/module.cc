@@ -49,4 +49,5 @@ NB_MODULE(_bitsmith, m) {
   bind_quant(m);
   bind_model(m);
   bind_eval(m);
+  bind_plan(m);
 }

@@ -10,6 +10,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/plan/advise.h"
+#include "bitsmith/plan/advise_request.h"
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
@@ -29,12 +30,6 @@ struct AdviseOptions {
   CLI::Option *context_opt = nullptr, *priority_opt = nullptr, *kv_opt = nullptr, *rank_opt = nullptr;
 };
 
-template <typename T>
-T or_usage(Result<T> r) {
-  if (!r.ok()) throw UsageError(r.status().message());
-  return std::move(*r);
-}
-
 // Two decimals, or three significant digits below 0.1 GB (small models are not all "0.00").
 std::string gb(double bytes) {
   const double v = bytes / 1e9;
@@ -42,85 +37,10 @@ std::string gb(double bytes) {
 }
 std::string rate(double v, const char* fmt_spec = "{:.1f}") { return v > 0 ? fmt::vformat(fmt_spec, fmt::make_format_args(v)) : "-"; }
 
-plan::Device device_from(const AdviseOptions& o) {
-  if (o.device.empty() && o.memory.empty()) {
-    throw UsageError("give --device NAME (" + plan::known_device_names() + ") or --memory SIZE (e.g. 128GB)");
-  }
-  plan::Device d;
-  if (!o.device.empty()) {
-    d = or_usage(plan::parse_device(o.device));
-    if (!o.memory.empty()) {
-      if (o.device.find('=') != std::string::npos) throw UsageError("--memory repeats the size --device NAME=SIZE gives; give it once");
-      d.bytes = or_usage(plan::parse_size_bytes(o.memory));
-      d.description += fmt::format(" (memory {} GB from --memory)", d.bytes / 1e9);
-    }
-  } else {
-    d = plan::custom_device("custom", or_usage(plan::parse_size_bytes(o.memory)));
-  }
-  if (!o.bandwidth.empty()) d.bandwidth = or_usage(plan::parse_bandwidth(o.bandwidth));
-  return d;
-}
-
-// Schemes named by --schemes, or the task's defaults.
-std::vector<plan::Candidate> scheme_candidates(const AdviseOptions& o, plan::Task task, bool have_model) {
-  if (o.schemes.empty()) return plan::default_candidates(task);
-  std::vector<plan::Candidate> out;
-  for (const auto& name : o.schemes) {
-    if (name == "nf4") {
-      out.push_back(plan::nf4_candidate());
-      continue;
-    }
-    auto s = quant::find_scheme(name);
-    if (!s.ok() && plan::Recipe::is_named(name)) {
-      if (!have_model) {
-        throw UsageError(fmt::format("'{}' is a recipe: its bits per weight depend on the model's shapes; give a MODEL "
-                                     "file instead of --params or config.json", name));
-      }
-      auto r = or_usage(plan::recipe_for_scheme_name(name));
-      plan::Candidate c = plan::candidate_for_scheme(**quant::find_scheme(r.base));
-      c.label = name;
-      out.push_back(std::move(c));
-      continue;
-    }
-    if (!s.ok()) throw UsageError(s.status().message());
-    out.push_back(plan::candidate_for_scheme(**s));
-  }
-  return out;
-}
-
-// With a model file, each scheme's or recipe's bits per weight are the written file's (head
-// rule, mixes, fallbacks, F32 norms): plan_memory_for_model resolves them as quantize would.
-Status exact_bits_on_model(const Model& model, std::vector<plan::Candidate>* candidates) {
-  std::vector<plan::Recipe> recipes;
-  std::vector<size_t> index;
-  for (size_t i = 0; i < candidates->size(); ++i) {
-    auto r = plan::recipe_for_scheme_name((*candidates)[i].label);
-    if (!r.ok()) continue;  // nf4, "bf16 + AdamW": nominal bits
-    recipes.push_back(std::move(*r));
-    index.push_back(i);
-  }
-  BITSMITH_ASSIGN_OR_RETURN(auto mem, plan::plan_memory_for_model(model, recipes, {}));
-  for (size_t k = 0; k < index.size(); ++k) (*candidates)[index[k]].bits_per_weight = mem.rows[k].bits_per_weight;
-  return Status::Ok();
-}
-
-nlohmann::json device_json(const plan::Device& d) {
-  nlohmann::json peaks = nlohmann::json::object();
-  nlohmann::json native = nlohmann::json::array();
-  for (size_t i = 0; i < plan::kComputeFormatCount; ++i) {
-    const auto f = static_cast<plan::ComputeFormat>(i);
-    peaks[std::string(plan::compute_format_name(f))] = d.peak(f);
-    if (d.native(f)) native.push_back(plan::compute_format_name(f));
-  }
-  return {{"name", d.name}, {"description", d.description}, {"bytes", d.bytes}, {"bandwidth_bytes_per_s", d.bandwidth},
-          {"runtime_overhead_bytes", d.runtime_overhead}, {"unified_memory", d.unified_memory},
-          {"peak_dense_flops", peaks}, {"native_formats", native}};
-}
-
 int list_devices(bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& d : plan::device_profiles()) out.push_back(device_json(d));
+    for (const auto& d : plan::device_profiles()) out.push_back(plan::device_record(d));
     print_json({{"devices", out}});
     return kExitOk;
   }
@@ -133,39 +53,6 @@ int list_devices(bool json) {
   std::fputs(t.render().c_str(), stdout);
   std::printf("Dense peaks (datasheet sparse figures halved); '-' = no such units. Sources: src/plan/devices.cc.\n");
   return kExitOk;
-}
-
-void print_json_advice(const plan::Advice& a) {
-  const auto& r = a.request;
-  const auto& s = r.shape;
-  nlohmann::json alts = nlohmann::json::array();
-  for (const auto& alt : a.alternatives) {
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& it : alt.items) {
-      items.push_back({{"label", it.label}, {"bytes", json_number(it.bytes)}, {"counted", it.counted}, {"formula", it.formula}});
-    }
-    auto bound = [](double v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
-    alts.push_back({{"scheme", alt.candidate.label}, {"bits_per_weight", json_number(alt.candidate.bits_per_weight)},
-                    {"precision_bits", alt.candidate.precision_bits}, {"weight_bytes", json_number(alt.weight_bytes)},
-                    {"kv_cache_bytes", json_number(alt.kv_cache_bytes)}, {"activation_bytes", json_number(alt.activation_bytes)},
-                    {"total_bytes", json_number(alt.total_bytes)}, {"fits", alt.fits},
-                    {"headroom_bytes", json_number(alt.headroom_bytes)}, {"checkpointing", alt.checkpointing},
-                    {"path", plan::exec_path_name(alt.path)}, {"runs_as", plan::compute_format_name(alt.runs_as)},
-                    {"path_note", alt.path_note}, {"decode_tokens_per_s_bound", bound(alt.decode_tokens_per_s)},
-                    {r.task == plan::Task::kInference ? "prefill_tokens_per_s_bound" : "train_tokens_per_s_bound",
-                     bound(alt.prefill_tokens_per_s)},
-                    {"quality", alt.candidate.quality_note}, {"items", items}});
-  }
-  nlohmann::json rec = nullptr;
-  if (a.recommended >= 0) rec = a.alternatives[static_cast<size_t>(a.recommended)].candidate.label;
-  print_json({{"model", {{"params", json_number(s.params)}, {"layers", s.n_layers}, {"hidden", s.hidden}, {"ffn", s.ffn},
-                         {"heads", s.n_heads}, {"kv_heads", s.n_kv_heads}, {"head_dim", s.head_dim}, {"vocab", s.vocab},
-                         {"context_length", s.context_length}, {"source", s.source}}},
-              {"device", device_json(r.device)},
-              {"request", {{"task", plan::task_name(r.task)}, {"priority", plan::priority_name(r.priority)},
-                           {"context", r.context}, {"batch", r.batch}, {"kv_cache", plan::kv_cache_name(r.kv_cache)},
-                           {"lora_rank", r.lora_rank}}},
-              {"alternatives", alts}, {"recommendation", rec}, {"reasoning", a.reasoning}, {"notes", a.notes}});
 }
 
 void print_text_advice(const plan::Advice& a, const std::string& what) {
@@ -220,110 +107,56 @@ int run_advise(const AdviseOptions& o) {
     if (!o.model.empty() || !o.params.empty()) throw UsageError("--list-devices lists the device table only; drop the model");
     return list_devices(o.json);
   }
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "bitsmith advise: %s\n", st.to_string().c_str());
+    return kExitFailed;
+  };
+  plan::AdviseOptions ao;
+  ao.params = o.params;
+  ao.source = o.model;
+  ao.device = o.device;
+  ao.memory = o.memory;
+  ao.bandwidth = o.bandwidth;
+  ao.task = o.task;
+  if (o.priority_opt->count()) ao.priority = o.priority;
+  if (o.kv_opt->count()) ao.kv_cache = o.kv_cache;
+  if (o.context_opt->count()) ao.context = o.context;
+  if (o.rank_opt->count()) ao.lora_rank = o.lora_rank;
+  ao.batch = o.batch;
+  ao.schemes = o.schemes;
+  ao.measurements_path = o.measurements;
   if (!o.measurements.empty() && (o.model.empty() || o.model.ends_with(".json"))) {
     throw UsageError("--measurements plans a mix for a MODEL file (the one `bitsmith plan` measured)");
   }
-  if (o.model.empty() == o.params.empty()) {
-    throw UsageError(o.model.empty() ? "give --params N (e.g. 70B) or a MODEL file or config.json"
-                                     : "give --params or a MODEL, not both");
-  }
-  plan::AdviceRequest req;
-  req.task = or_usage(plan::parse_task(o.task));
-  const bool adapters = req.task == plan::Task::kLora || req.task == plan::Task::kQlora;
-  if (o.kv_opt->count() && req.task != plan::Task::kInference) throw UsageError("--kv-cache applies to --task inference only");
-  if (o.rank_opt->count() && !adapters) throw UsageError("--lora-rank applies to --task lora or qlora only");
-  if (req.task == plan::Task::kTraining && (o.priority_opt->count() || !o.schemes.empty())) {
-    throw UsageError("full training has one configuration (bf16 + AdamW): --priority and --schemes do not apply");
-  }
-  req.priority = or_usage(plan::parse_priority(o.priority));
-  req.kv_cache = or_usage(plan::parse_kv_cache(o.kv_cache));
-  req.batch = o.batch;
-  req.lora_rank = o.lora_rank;
-  req.device = device_from(o);
-
-  std::string what;
+  if (!o.model.empty() && !o.params.empty()) throw UsageError("give --params or a MODEL, not both");
+  // The files are read here (plan reads no models): a config.json's hyperparameters, or the model.
   std::unique_ptr<Model> model;
-  const bool config_json = o.model.ends_with(".json") && !o.model.ends_with(".index.json");
-  if (!o.params.empty()) {
-    req.shape = or_usage(plan::shape_for_params(or_usage(plan::parse_param_count(o.params))));
-    what = fmt::format("{} parameters", o.params);
-  } else if (config_json) {
+  if (o.model.ends_with(".json") && !o.model.ends_with(".index.json")) {
     auto hp = io::load_hf_config(o.model);
-    auto shape = hp.ok() ? plan::shape_from_hyperparameters(*hp, 0, "from " + o.model + " (parameters counted from the shape)")
-                         : Result<plan::ModelShape>(hp.status());
-    if (!shape.ok()) {
-      std::fprintf(stderr, "bitsmith advise: %s\n", shape.status().to_string().c_str());
-      return kExitFailed;
-    }
-    req.shape = std::move(*shape);
-    what = fmt::format("{} ({:.4g} parameters)", o.model, req.shape.params);
-  } else {
+    if (!hp.ok()) return fail(hp.status());
+    ao.hyperparameters = std::move(*hp);
+  } else if (!o.model.empty()) {
     auto m = io::open_model(o.model, "");
-    if (!m.ok()) {
-      std::fprintf(stderr, "bitsmith advise: %s\n", m.status().to_string().c_str());
-      return kExitFailed;
-    }
+    if (!m.ok()) return fail(m.status());
     model = std::move(*m);
-    const double params = static_cast<double>(io::model_totals(*model).parameters);
-    auto shape = plan::shape_from_hyperparameters(model->hyperparameters(), params, "from " + o.model);
-    if (!shape.ok()) {
-      std::fprintf(stderr, "bitsmith advise: %s\n", shape.status().to_string().c_str());
-      return kExitFailed;
-    }
-    req.shape = std::move(*shape);
-    what = fmt::format("{} ({:.4g} parameters)", o.model, params);
+    ao.model = model.get();
   }
-  // Default context: 4096, or the model's trained context when that is shorter.
-  req.context = o.context;
-  if (!o.context_opt->count() && req.shape.context_length > 0) req.context = std::min(o.context, req.shape.context_length);
-
-  req.candidates = scheme_candidates(o, req.task, model != nullptr);
-  if (model && req.task != plan::Task::kTraining) {
-    if (Status st = exact_bits_on_model(*model, &req.candidates); !st.ok()) {
-      std::fprintf(stderr, "bitsmith advise: %s\n", st.to_string().c_str());
-      return kExitFailed;
-    }
-  }
-  std::string planned_note;
+  std::optional<plan::Measurements> measurements;
   if (!o.measurements.empty()) {
-    if (req.task != plan::Task::kInference) throw UsageError("--measurements plans an inference mix: --task inference");
     auto m = plan::Measurements::load(o.measurements);
-    if (!m.ok()) {
-      std::fprintf(stderr, "bitsmith advise: %s\n", m.status().to_string().c_str());
-      return kExitFailed;
-    }
-    const auto totals = io::model_totals(*model);
-    if (m->config.model_params != totals.parameters) {
-      throw UsageError(fmt::format("{} was measured on another model ({} parameters; {} has {})", o.measurements,
-                                   m->config.model_params, o.model, totals.parameters));
-    }
-    // The planned mix: the allocation under what the device leaves for weights.
-    auto budget = plan::weight_budget_on_device(req.device, req.shape, req.context, req.batch, req.kv_cache);
-    auto alloc = budget.ok() ? plan::allocate(*m, *budget, m->config.costs == "proxy" ? plan::CostKind::kProxy
-                                                                                         : plan::CostKind::kKld)
-                             : Result<plan::Allocation>(budget.status());
-    if (alloc.ok()) {
-      plan::Candidate c;
-      c.label = "planned mix";
-      c.bits_per_weight = alloc->bits_per_weight;
-      c.precision_bits = std::round(alloc->bits_per_weight);
-      c.weight_only = true;
-      c.gguf = m->config.format == "gguf";
-      c.quality_note = fmt::format("measured: summed KLD {:.4g} on the calibration text", alloc->cost);
-      req.candidates.insert(req.candidates.begin(), c);
-      planned_note = fmt::format("planned mix from {}: `bitsmith plan {} --measurements {} --device {} --context {}` writes it",
-                                 o.measurements, o.model, o.measurements, req.device.name, req.context);
-    } else {
-      planned_note = fmt::format("no planned mix: {}", alloc.status().message());
-    }
+    if (!m.ok()) return fail(m.status());
+    measurements = std::move(*m);
+    ao.measurements = &*measurements;
   }
-  auto advice = plan::advise(std::move(req));
-  if (advice.ok() && !planned_note.empty()) advice->notes.push_back(planned_note);
-  if (!advice.ok()) throw UsageError(advice.status().message());
+  auto advice = plan::advise_with(ao);
+  if (!advice.ok()) {
+    if (advice.status().code() == StatusCode::kInvalidArgument) throw UsageError(advice.status().message());
+    return fail(advice.status());
+  }
   if (o.json) {
-    print_json_advice(*advice);
+    print_json(plan::to_json(*advice));
   } else {
-    print_text_advice(*advice, what);
+    print_text_advice(*advice, plan::advice_subject(ao, *advice));
   }
   return kExitOk;
 }
