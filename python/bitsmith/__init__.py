@@ -307,13 +307,14 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
         raise ValueError("act_order, static_groups and damp are GPTQ settings (method='gptq')")
     if calib_samples <= 0 or calib_seqlen <= 0:
         raise ValueError("calib_samples and calib_seqlen must be positive")
-    args = _core.MethodArgs()
-    args.method, args.calib, args.imatrix = method, str(calib or ""), str(imatrix or "")
-    args.calib_samples, args.calib_seqlen, args.seed = calib_samples, calib_seqlen, seed
-    args.act_order, args.static_groups = act_order, static_groups
-    args.activations = activations
+    r = _core.QuantizeRequest()
+    r.input, r.output, r.format = str(src), str(dst), format
+    r.method, r.calib, r.imatrix = method, str(calib or ""), str(imatrix or "")
+    r.calib_samples, r.calib_seqlen, r.seed = calib_samples, calib_seqlen, seed
+    r.act_order, r.static_groups = act_order, static_groups
+    r.activations, r.allow_requantize, r.dry_run = activations, allow_requantize, dry_run
     if damp is not None:
-        args.damp = damp
+        r.damp = damp
     callback = None
     if progress is not None and hasattr(progress, "update"):  # a tqdm bar
         bar = progress
@@ -324,8 +325,7 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     elif progress is not None:
         def callback(index, count, name, done, total):
             progress(Progress(index, count, name, done, total))
-    return _core.quantize_model(str(src), str(dst), scheme or "", recipe or "", format, allow_requantize, dry_run,
-                                args, callback)
+    return _core.quantize_model(scheme or "", recipe or "", r, callback)
 
 
 EvalProgress = namedtuple("EvalProgress", "stage chunks_done chunks_total seconds tokens_done")
@@ -409,7 +409,7 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
     device: a profile name (see devices()) or "NAME=SIZE"; memory: a size ("128GB") for a custom device.
     task: inference, training, lora, qlora; priority: quality, balanced, memory; measurements: a
     `bitsmith plan` measurements file of this model (the planned mix joins the alternatives)."""
-    a = _core.AdviseArgs()
+    a = _core.AdviseOptions()
     if isinstance(params, (int, float)) and not isinstance(params, bool):
         params = repr(float(params))
     a.model = model.path if isinstance(model, Model) else str(model or "")

@@ -127,41 +127,14 @@ nb::object memory(const std::optional<std::string>& params, const std::optional<
 
 using ProgressFn = std::function<void(size_t, size_t, std::string, uint64_t, uint64_t)>;
 
-// Calibration and GPTQ settings of quantize_model (the Python layer checks that each one given
-// is used by the method).
-struct MethodArgs {
-  std::string method = "rtn", calib, imatrix, activations = "none";
-  int64_t calib_samples = 128, calib_seqlen = 512;
-  uint64_t seed = 0;
-  bool act_order = false, static_groups = false;
-  double damp = 0.01;
-};
-
 // A whole checkpoint quantized and written: what `bitsmith quantize IN OUT --scheme S | --recipe R
 // [--format F] [--method M --calib FILE ...] [--allow-requantize] [--dry-run] --json` does and
 // prints (algo::QuantizeJob, algo::to_json: the CLI's code).
-nb::object quantize_model(const std::string& src, const std::string& dst, const std::string& scheme,
-                          const std::string& recipe_name, const std::string& format, bool allow_requantize,
-                          bool dry_run, const MethodArgs& ma, std::optional<ProgressFn> progress) {
+nb::object quantize_model(const std::string& scheme, const std::string& recipe_name, algo::QuantizeRequest rq,
+                          std::optional<ProgressFn> progress) {
   if (scheme.empty() == recipe_name.empty()) throw nb::value_error("quantize_model: give scheme= or recipe= (one of them)");
-  algo::QuantizeRequest rq;
-  rq.in = src;
-  rq.out = dst;
-  rq.format = format;
   rq.recipe = unwrap(plan::recipe_from_options(scheme, recipe_name, {}));
   rq.scheme = scheme;
-  rq.method = ma.method;
-  rq.calib = ma.calib;
-  rq.imatrix = ma.imatrix;
-  rq.calib_samples = ma.calib_samples;
-  rq.calib_seqlen = ma.calib_seqlen;
-  rq.seed = ma.seed;
-  rq.gptq.act_order = ma.act_order;
-  rq.gptq.static_groups = ma.static_groups;
-  rq.gptq.damp = ma.damp;
-  rq.activations = ma.activations;
-  rq.allow_requantize = allow_requantize;
-  rq.dry_run = dry_run;
   std::optional<nb::python_error> callback_error;
   if (progress) {
     rq.progress = [&](const io::QuantizeProgress& p) {
@@ -174,7 +147,7 @@ nb::object quantize_model(const std::string& src, const std::string& dst, const 
       }
     };
   }
-  const OpenModel m = open(src, "");
+  const OpenModel m = open(rq.in, "");
   const algo::QuantizeJob job = unwrap(algo::QuantizeJob::plan(*m.model, rq));
   Result<algo::QuantizeFileReport> r = invalid_argument("not run");
   {
@@ -206,20 +179,29 @@ void bind_model(nb::module_& m) {
       .def("has_tensor", [](const OpenModel& o, const std::string& n) { return o.model->has_tensor(n); });
   m.def("open", &open, nb::arg("path"), nb::arg("tokenizer") = "");
   m.def("memory", &memory, nb::arg("params").none(), nb::arg("model").none(), nb::arg("schemes"), nb::arg("devices"));
-  nb::class_<MethodArgs>(m, "MethodArgs")
+  // algo::QuantizeRequest's plain fields (the recipe and the progress callback are set by
+  // quantize_model); GPTQ's settings as flat attributes.
+  nb::class_<algo::QuantizeRequest>(m, "QuantizeRequest")
       .def(nb::init<>())
-      .def_rw("method", &MethodArgs::method)
-      .def_rw("calib", &MethodArgs::calib)
-      .def_rw("imatrix", &MethodArgs::imatrix)
-      .def_rw("calib_samples", &MethodArgs::calib_samples)
-      .def_rw("calib_seqlen", &MethodArgs::calib_seqlen)
-      .def_rw("seed", &MethodArgs::seed)
-      .def_rw("act_order", &MethodArgs::act_order)
-      .def_rw("static_groups", &MethodArgs::static_groups)
-      .def_rw("damp", &MethodArgs::damp)
-      .def_rw("activations", &MethodArgs::activations);
-  m.def("quantize_model", &quantize_model, nb::arg("src"), nb::arg("dst"), nb::arg("scheme"), nb::arg("recipe"),
-        nb::arg("format"), nb::arg("allow_requantize"), nb::arg("dry_run"), nb::arg("method_args"),
+      .def_rw("input", &algo::QuantizeRequest::in)
+      .def_rw("output", &algo::QuantizeRequest::out)
+      .def_rw("format", &algo::QuantizeRequest::format)
+      .def_rw("method", &algo::QuantizeRequest::method)
+      .def_rw("calib", &algo::QuantizeRequest::calib)
+      .def_rw("imatrix", &algo::QuantizeRequest::imatrix)
+      .def_rw("calib_samples", &algo::QuantizeRequest::calib_samples)
+      .def_rw("calib_seqlen", &algo::QuantizeRequest::calib_seqlen)
+      .def_rw("seed", &algo::QuantizeRequest::seed)
+      .def_rw("activations", &algo::QuantizeRequest::activations)
+      .def_rw("allow_requantize", &algo::QuantizeRequest::allow_requantize)
+      .def_rw("dry_run", &algo::QuantizeRequest::dry_run)
+      .def_prop_rw("act_order", [](const algo::QuantizeRequest& r) { return r.gptq.act_order; },
+                   [](algo::QuantizeRequest& r, bool v) { r.gptq.act_order = v; })
+      .def_prop_rw("static_groups", [](const algo::QuantizeRequest& r) { return r.gptq.static_groups; },
+                   [](algo::QuantizeRequest& r, bool v) { r.gptq.static_groups = v; })
+      .def_prop_rw("damp", [](const algo::QuantizeRequest& r) { return r.gptq.damp; },
+                   [](algo::QuantizeRequest& r, double v) { r.gptq.damp = v; });
+  m.def("quantize_model", &quantize_model, nb::arg("scheme"), nb::arg("recipe"), nb::arg("request"),
         nb::arg("progress").none());
 }
 

@@ -8,7 +8,6 @@
 #include <optional>
 
 #include "bitsmith/io/model_file.h"
-#include "bitsmith/io/safetensors.h"
 #include "bitsmith/plan/advise_request.h"
 #include "common.h"
 
@@ -16,41 +15,16 @@ namespace bitsmith::python {
 
 namespace {
 
-// The advisor's options as the Python layer passes them (None: the default).
-struct AdviseArgs {
-  std::string model, params, device, memory, bandwidth, task = "inference", measurements;
-  std::optional<std::string> priority, kv_cache;
-  std::optional<int64_t> context, lora_rank;
-  int64_t batch = 1;
-  std::vector<std::string> schemes;
-};
-
-nb::object advise(const AdviseArgs& a) {
-  plan::AdviseOptions o;
-  o.params = a.params;
-  o.source = a.model;
-  o.device = a.device;
-  o.memory = a.memory;
-  o.bandwidth = a.bandwidth;
-  o.task = a.task;
-  o.priority = a.priority;
-  o.kv_cache = a.kv_cache;
-  o.context = a.context;
-  o.lora_rank = a.lora_rank;
-  o.batch = a.batch;
-  o.schemes = a.schemes;
-  o.measurements_path = a.measurements;
-  // The files are read here, as the CLI reads them: a config.json's hyperparameters or the model.
-  std::unique_ptr<Model> model;
-  if (a.model.ends_with(".json") && !a.model.ends_with(".index.json")) {
-    o.hyperparameters = unwrap(io::load_hf_config(a.model));
-  } else if (!a.model.empty()) {
-    model = unwrap(io::open_model(a.model, ""));
-    o.model = model.get();
-  }
+// The advisor's options as the Python layer sets them (plan::AdviseOptions' plain fields; the
+// files they name are read here, as the CLI reads them).
+nb::object advise(plan::AdviseOptions o) {
+  io::ModelOrConfig read;
+  if (!o.source.empty()) read = unwrap(io::open_model_or_config(o.source));
+  o.model = read.model.get();
+  o.hyperparameters = read.hyperparameters;
   std::optional<plan::Measurements> measurements;
-  if (!a.measurements.empty()) {
-    measurements = unwrap(plan::Measurements::load(a.measurements));
+  if (!o.measurements_path.empty()) {
+    measurements = unwrap(plan::Measurements::load(o.measurements_path));
     o.measurements = &*measurements;
   }
   Result<plan::Advice> advice = invalid_argument("not run");
@@ -70,22 +44,22 @@ nb::list devices() {
 }  // namespace
 
 void bind_plan(nb::module_& m) {
-  nb::class_<AdviseArgs>(m, "AdviseArgs")
+  nb::class_<plan::AdviseOptions>(m, "AdviseOptions")
       .def(nb::init<>())
-      .def_rw("model", &AdviseArgs::model)
-      .def_rw("params", &AdviseArgs::params)
-      .def_rw("device", &AdviseArgs::device)
-      .def_rw("memory", &AdviseArgs::memory)
-      .def_rw("bandwidth", &AdviseArgs::bandwidth)
-      .def_rw("task", &AdviseArgs::task)
-      .def_rw("measurements", &AdviseArgs::measurements)
-      .def_rw("priority", &AdviseArgs::priority)
-      .def_rw("kv_cache", &AdviseArgs::kv_cache)
-      .def_rw("context", &AdviseArgs::context)
-      .def_rw("lora_rank", &AdviseArgs::lora_rank)
-      .def_rw("batch", &AdviseArgs::batch)
-      .def_rw("schemes", &AdviseArgs::schemes);
-  m.def("advise", &advise, nb::arg("args"));
+      .def_rw("model", &plan::AdviseOptions::source)
+      .def_rw("params", &plan::AdviseOptions::params)
+      .def_rw("device", &plan::AdviseOptions::device)
+      .def_rw("memory", &plan::AdviseOptions::memory)
+      .def_rw("bandwidth", &plan::AdviseOptions::bandwidth)
+      .def_rw("task", &plan::AdviseOptions::task)
+      .def_rw("measurements", &plan::AdviseOptions::measurements_path)
+      .def_rw("priority", &plan::AdviseOptions::priority)
+      .def_rw("kv_cache", &plan::AdviseOptions::kv_cache)
+      .def_rw("context", &plan::AdviseOptions::context)
+      .def_rw("lora_rank", &plan::AdviseOptions::lora_rank)
+      .def_rw("batch", &plan::AdviseOptions::batch)
+      .def_rw("schemes", &plan::AdviseOptions::schemes);
+  m.def("advise", &advise, nb::arg("options"));
   m.def("devices", &devices, "The device profiles (bitsmith advise --list-devices --json).");
 }
 

@@ -10,6 +10,7 @@
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/formats/convert.h"
 #include "bitsmith/io/model_file.h"
+#include "bitsmith/io/safetensors.h"
 #include "byte_reader.h"
 #include "readers.h"
 
@@ -277,6 +278,16 @@ Result<std::unique_ptr<Model>> open_model(const std::string& path,
   }
   record_source_files(*m, path);
   return std::unique_ptr<Model>(std::move(m));
+}
+
+Result<ModelOrConfig> open_model_or_config(const std::string& path) {
+  ModelOrConfig out;
+  if (path.ends_with(".json") && !path.ends_with(".index.json")) {
+    BITSMITH_ASSIGN_OR_RETURN(out.hyperparameters, load_hf_config(path));
+  } else {
+    BITSMITH_ASSIGN_OR_RETURN(out.model, open_model(path, ""));
+  }
+  return out;
 }
 
 }  // namespace bitsmith::io

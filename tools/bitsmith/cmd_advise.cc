@@ -21,13 +21,9 @@
 namespace bitsmith::cli {
 namespace {
 
-struct AdviseOptions {
-  std::string model, params, device, memory, bandwidth, task = "inference", priority = "balanced";
-  std::string kv_cache = "fp16", measurements;
-  int64_t context = 4096, batch = 1, lora_rank = 16;
-  std::vector<std::string> schemes;
+struct AdviseArgs {
+  plan::AdviseOptions options;  // the flags map one to one onto the library's options
   bool json = false, list_devices = false;
-  CLI::Option *context_opt = nullptr, *priority_opt = nullptr, *kv_opt = nullptr, *rank_opt = nullptr;
 };
 
 // Two decimals, or three significant digits below 0.1 GB (small models are not all "0.00").
@@ -102,48 +98,32 @@ void print_text_advice(const plan::Advice& a, const std::string& what) {
   for (const auto& n : a.notes) std::printf("  - %s\n", n.c_str());
 }
 
-int run_advise(const AdviseOptions& o) {
-  if (o.list_devices) {
-    if (!o.model.empty() || !o.params.empty()) throw UsageError("--list-devices lists the device table only; drop the model");
-    return list_devices(o.json);
+int run_advise(const AdviseArgs& a) {
+  plan::AdviseOptions ao = a.options;
+  if (a.list_devices) {
+    if (!ao.source.empty() || !ao.params.empty()) throw UsageError("--list-devices lists the device table only; drop the model");
+    return list_devices(a.json);
   }
   auto fail = [](const Status& st) {
     std::fprintf(stderr, "bitsmith advise: %s\n", st.to_string().c_str());
     return kExitFailed;
   };
-  plan::AdviseOptions ao;
-  ao.params = o.params;
-  ao.source = o.model;
-  ao.device = o.device;
-  ao.memory = o.memory;
-  ao.bandwidth = o.bandwidth;
-  ao.task = o.task;
-  if (o.priority_opt->count()) ao.priority = o.priority;
-  if (o.kv_opt->count()) ao.kv_cache = o.kv_cache;
-  if (o.context_opt->count()) ao.context = o.context;
-  if (o.rank_opt->count()) ao.lora_rank = o.lora_rank;
-  ao.batch = o.batch;
-  ao.schemes = o.schemes;
-  ao.measurements_path = o.measurements;
-  if (!o.measurements.empty() && (o.model.empty() || o.model.ends_with(".json"))) {
+  if (!ao.measurements_path.empty() && (ao.source.empty() || ao.source.ends_with(".json"))) {
     throw UsageError("--measurements plans a mix for a MODEL file (the one `bitsmith plan` measured)");
   }
-  if (!o.model.empty() && !o.params.empty()) throw UsageError("give --params or a MODEL, not both");
+  if (!ao.source.empty() && !ao.params.empty()) throw UsageError("give --params or a MODEL, not both");
   // The files are read here (plan reads no models): a config.json's hyperparameters, or the model.
-  std::unique_ptr<Model> model;
-  if (o.model.ends_with(".json") && !o.model.ends_with(".index.json")) {
-    auto hp = io::load_hf_config(o.model);
-    if (!hp.ok()) return fail(hp.status());
-    ao.hyperparameters = std::move(*hp);
-  } else if (!o.model.empty()) {
-    auto m = io::open_model(o.model, "");
-    if (!m.ok()) return fail(m.status());
-    model = std::move(*m);
-    ao.model = model.get();
+  io::ModelOrConfig read;
+  if (!ao.source.empty()) {
+    auto r = io::open_model_or_config(ao.source);
+    if (!r.ok()) return fail(r.status());
+    read = std::move(*r);
+    ao.model = read.model.get();
+    ao.hyperparameters = read.hyperparameters;
   }
   std::optional<plan::Measurements> measurements;
-  if (!o.measurements.empty()) {
-    auto m = plan::Measurements::load(o.measurements);
+  if (!ao.measurements_path.empty()) {
+    auto m = plan::Measurements::load(ao.measurements_path);
     if (!m.ok()) return fail(m.status());
     measurements = std::move(*m);
     ao.measurements = &*measurements;
@@ -153,7 +133,7 @@ int run_advise(const AdviseOptions& o) {
     if (advice.status().code() == StatusCode::kInvalidArgument) throw UsageError(advice.status().message());
     return fail(advice.status());
   }
-  if (o.json) {
+  if (a.json) {
     print_json(plan::to_json(*advice));
   } else {
     print_text_advice(*advice, plan::advice_subject(ao, *advice));
@@ -162,27 +142,28 @@ int run_advise(const AdviseOptions& o) {
 }
 
 std::function<int()> setup_advise(CLI::App& app) {
-  auto o = std::make_shared<AdviseOptions>();
+  auto a = std::make_shared<AdviseArgs>();
+  plan::AdviseOptions& o = a->options;
   auto* sub = app.add_subcommand("advise", "Which precision fits a model on a device: memory itemised, speed bounds, a recommendation");
-  sub->add_option("model", o->model, "A model file (GGUF, safetensors, llama2.c) or a Hugging Face config.json");
-  sub->add_option("--params", o->params, "Parameter count instead of a model (70B, 8e9, 135M): a Llama-like shape is assumed");
-  sub->add_option("--device", o->device, "Device profile (" + plan::known_device_names() + ") or NAME=SIZE");
-  sub->add_option("--memory", o->memory, "Memory capacity (128GB, 24GiB): a custom device, or overrides --device's");
-  sub->add_option("--bandwidth", o->bandwidth, "Memory bandwidth (273GB/s, 3.35TB/s) for decode bounds");
-  sub->add_option("--task", o->task, "inference (default), training, lora, qlora");
-  o->priority_opt = sub->add_option("--priority", o->priority, "quality, balanced (default), memory");
-  o->context_opt = sub->add_option("--context", o->context, "Tokens per sequence (default 4096, or the model's context if shorter)")
-                       ->check(at_least(1));
-  sub->add_option("--batch", o->batch, "Sequences at once (default 1)")->check(at_least(1));
-  o->kv_opt = sub->add_option("--kv-cache", o->kv_cache, "KV cache type: fp16 (default), fp8, q8_0 (8.5 bits)");
-  o->rank_opt = sub->add_option("--lora-rank", o->lora_rank, "Adapter rank for lora/qlora (default 16)")->check(at_least(1));
-  sub->add_option("--schemes", o->schemes, "Comma-separated schemes to compare (recipes too with a MODEL file; nf4)")
+  sub->add_option("model", o.source, "A model file (GGUF, safetensors, llama2.c) or a Hugging Face config.json");
+  sub->add_option("--params", o.params, "Parameter count instead of a model (70B, 8e9, 135M): a Llama-like shape is assumed");
+  sub->add_option("--device", o.device, "Device profile (" + plan::known_device_names() + ") or NAME=SIZE");
+  sub->add_option("--memory", o.memory, "Memory capacity (128GB, 24GiB): a custom device, or overrides --device's");
+  sub->add_option("--bandwidth", o.bandwidth, "Memory bandwidth (273GB/s, 3.35TB/s) for decode bounds");
+  sub->add_option("--task", o.task, "inference (default), training, lora, qlora");
+  sub->add_option("--priority", o.priority, "quality, balanced (default), memory");
+  sub->add_option("--context", o.context, "Tokens per sequence (default 4096, or the model's context if shorter)")
+      ->check(at_least(1));
+  sub->add_option("--batch", o.batch, "Sequences at once (default 1)")->check(at_least(1));
+  sub->add_option("--kv-cache", o.kv_cache, "KV cache type: fp16 (default), fp8, q8_0 (8.5 bits)");
+  sub->add_option("--lora-rank", o.lora_rank, "Adapter rank for lora/qlora (default 16)")->check(at_least(1));
+  sub->add_option("--schemes", o.schemes, "Comma-separated schemes to compare (recipes too with a MODEL file; nf4)")
       ->delimiter(',');
-  sub->add_option("--measurements", o->measurements,
+  sub->add_option("--measurements", o.measurements_path,
                   "With a MODEL: its `bitsmith plan` measurements; the mix planned for the device joins the alternatives");
-  sub->add_flag("--list-devices", o->list_devices, "Print the device table and exit");
-  sub->add_flag("--json", o->json, "One JSON document on stdout");
-  return [o] { return run_advise(*o); };
+  sub->add_flag("--list-devices", a->list_devices, "Print the device table and exit");
+  sub->add_flag("--json", a->json, "One JSON document on stdout");
+  return [a] { return run_advise(*a); };
 }
 
 }  // namespace

@@ -360,24 +360,25 @@ int run_plan(const PlanOptions& o) {
   }
   if (!is_model_output(o.out)) return kExitOk;
   QuantizeCliOptions q;
-  q.in = o.model;
-  q.out = o.out;
-  q.format = format;
+  algo::QuantizeRequest& r = q.request;
+  r.in = o.model;
+  r.out = o.out;
+  r.format = format;
   q.tokenizer = o.tokenizer;
   q.planned = recipe;
   q.json = o.json;
   // Written as measured unless --write-method says otherwise (measure imatrix, write gptq).
-  q.method = o.write_method.empty() ? m.config.method : o.write_method;
-  q.imatrix = o.imatrix;
-  q.calib = q.method == "rtn" || q.method == "hqq" || !o.imatrix.empty() ? "" : (o.calib.empty() ? m.config.calib : o.calib);
+  r.method = o.write_method.empty() ? m.config.method : o.write_method;
+  r.imatrix = o.imatrix;
+  r.calib = r.method == "rtn" || r.method == "hqq" || !o.imatrix.empty() ? "" : (o.calib.empty() ? m.config.calib : o.calib);
   // Writing calibrates as `bitsmith quantize` does by default (128 segments of 512 tokens, or the
   // model's context): measuring needs far fewer tokens than GPTQ's Hessians want.
-  const QuantizeCliOptions defaults;
-  q.calib_samples = defaults.calib_samples;
-  q.calib_seqlen = ctx > 0 ? std::min<int64_t>(defaults.calib_seqlen, ctx) : defaults.calib_seqlen;
-  q.seed = o.seed;
-  q.allow_requantize = o.allow_requantize;
-  q.act_order = o.act_order && q.method == "gptq";
+  const algo::QuantizeRequest defaults;
+  r.calib_samples = defaults.calib_samples;
+  r.calib_seqlen = ctx > 0 ? std::min<int64_t>(defaults.calib_seqlen, ctx) : defaults.calib_seqlen;
+  r.seed = o.seed;
+  r.allow_requantize = o.allow_requantize;
+  r.gptq.act_order = o.act_order && r.method == "gptq";
   return run_quantize(q);
 }
 

@@ -53,26 +53,10 @@ void draw_progress(const io::QuantizeProgress& p) {
 }  // namespace
 
 int run_quantize(const QuantizeCliOptions& o) {
-  algo::QuantizeRequest rq;
-  rq.in = o.in;
-  rq.out = o.out;
-  rq.format = o.format;
-  rq.recipe = o.planned ? *o.planned : recipe_from_flags(o.scheme, o.recipe, o.rules);
+  algo::QuantizeRequest rq = o.request;
+  rq.recipe = o.planned ? *o.planned : recipe_from_flags(rq.scheme, o.recipe, o.rules);
   rq.user_rules = o.planned ? 0 : o.rules.size();
-  rq.scheme = o.scheme;
-  rq.method = o.method;
-  rq.calib = o.calib;
-  rq.imatrix = o.imatrix;
-  rq.calib_samples = o.calib_samples;
-  rq.calib_seqlen = o.calib_seqlen;
-  rq.seed = o.seed;
-  rq.gptq.act_order = o.act_order;
-  rq.gptq.static_groups = o.static_groups;
-  rq.gptq.damp = o.damp;
-  rq.activations = o.activations;
-  rq.allow_requantize = o.allow_requantize;
-  rq.dry_run = o.dry_run;
-  if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !o.dry_run) rq.progress = draw_progress;
+  if (!o.json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !rq.dry_run) rq.progress = draw_progress;
   if (o.threads < 0) throw UsageError("--threads must be >= 0");
   if (!o.save_recipe.empty()) {
     Status st = rq.recipe.save(o.save_recipe);
@@ -82,7 +66,7 @@ int run_quantize(const QuantizeCliOptions& o) {
     }
   }
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
-  auto model = io::open_model(o.in, o.tokenizer);
+  auto model = io::open_model(rq.in, o.tokenizer);
   if (!model.ok()) {
     std::fprintf(stderr, "bitsmith quantize: %s\n", model.status().to_string().c_str());
     return kExitFailed;
@@ -112,7 +96,7 @@ int run_quantize(const QuantizeCliOptions& o) {
   for (const auto& tr : rep.tensors) t.add({tr.plan.name, tr.plan.shape.to_string(), tr.plan.scheme->name(), tr.plan.reason});
   std::string out = t.render();
   const char* format = fr.format == io::OutputFormat::kGguf ? "gguf" : "safetensors";
-  if (!o.dry_run) {
+  if (!rq.dry_run) {
     out += fmt::format("wrote {} ({})\n", rep.output, format);
     for (const auto& f : rep.extra_files) out += fmt::format("wrote {}\n", f);
     out += fmt::format("input {} -> output {} ({:.3f} bits per weight over {} parameters), {} fallback(s), {:.2f} s, {:.3f} GB/s of input\n",
@@ -123,12 +107,12 @@ int run_quantize(const QuantizeCliOptions& o) {
   if (fr.activations != io::Activations::kNone) {
     size_t n = 0;
     for (const auto& tr : rep.tensors) n += io::quantizes_activations(tr.plan.name, *tr.plan.scheme, fr.activations);
-    out += fmt::format("activations: {} on {} linear(s){}\n", o.activations, n,
+    out += fmt::format("activations: {} on {} linear(s){}\n", rq.activations, n,
                        fr.activations == io::Activations::kStatic
-                           ? fmt::format(", input ranges from {} ({} x {} tokens)", o.calib, o.calib_samples, o.calib_seqlen)
+                           ? fmt::format(", input ranges from {} ({} x {} tokens)", rq.calib, rq.calib_samples, rq.calib_seqlen)
                            : "");
   }
-  for (const auto& n : fr.method_notes) out += fmt::format("{}: {}\n", o.method, n);
+  for (const auto& n : fr.method_notes) out += fmt::format("{}: {}\n", rq.method, n);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
@@ -138,29 +122,29 @@ namespace {
 std::function<int()> setup_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeCliOptions>();
   auto* sub = app.add_subcommand("quantize", "Quantize or convert a whole checkpoint (round to nearest) into GGUF or safetensors");
-  sub->add_option("input", o->in, "GGUF, safetensors (file, directory, index.json) or llama2.c checkpoint")->required();
-  sub->add_option("output", o->out, "output: FILE.gguf, FILE.safetensors, or a directory for safetensors")->required();
-  sub->add_option("--scheme", o->scheme, "one scheme for every matrix (see `bitsmith schemes`); f32/fp16/bf16 convert");
+  sub->add_option("input", o->request.in, "GGUF, safetensors (file, directory, index.json) or llama2.c checkpoint")->required();
+  sub->add_option("output", o->request.out, "output: FILE.gguf, FILE.safetensors, or a directory for safetensors")->required();
+  sub->add_option("--scheme", o->request.scheme, "one scheme for every matrix (see `bitsmith schemes`); f32/fp16/bf16 convert");
   sub->add_option("--recipe", o->recipe, "llama.cpp mix (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k) or a recipe JSON file");
   sub->add_option("--rule", o->rules, "REGEX=SCHEME for tensors whose canonical name matches (first match wins, over the recipe); repeatable");
   sub->add_option("--save-recipe", o->save_recipe, "also write the recipe (with the --rule overrides) as JSON to FILE");
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
-  sub->add_option("--format", o->format, "gguf or safetensors (default: from the output's extension)");
+  sub->add_option("--format", o->request.format, "gguf or safetensors (default: from the output's extension)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");
-  sub->add_option("--method", o->method, "rtn (default), gptq, awq, imatrix or hqq");
-  sub->add_option("--calib", o->calib, "calibration text for gptq/awq (and imatrix without --imatrix) and --activations static");
-  sub->add_option("--activations", o->activations,
+  sub->add_option("--method", o->request.method, "rtn (default), gptq, awq, imatrix or hqq");
+  sub->add_option("--calib", o->request.calib, "calibration text for gptq/awq (and imatrix without --imatrix) and --activations static");
+  sub->add_option("--activations", o->request.activations,
                   "none (default: weight-only), dynamic (fp8: per-token scales at run time) or static (fp8 input_scale, "
                   "nvfp4 input_global_scale from the inputs' max |x| over --calib), for safetensors outputs");
-  sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 128)");
-  sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 512)");
-  sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
-  sub->add_option("--imatrix", o->imatrix, "llama.cpp imatrix .dat file for --method imatrix");
-  sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal");
-  sub->add_flag("--static-groups", o->static_groups, "gptq: group parameters from the original weights");
-  sub->add_option("--damp", o->damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
-  sub->add_flag("--dry-run", o->dry_run, "print the per-tensor plan, write nothing");
-  sub->add_flag("--allow-requantize", o->allow_requantize,
+  sub->add_option("--calib-samples", o->request.calib_samples, "calibration segments (default 128)");
+  sub->add_option("--calib-seqlen", o->request.calib_seqlen, "tokens per segment (default 512)");
+  sub->add_option("--seed", o->request.seed, "seed of the segment offsets (default 0)");
+  sub->add_option("--imatrix", o->request.imatrix, "llama.cpp imatrix .dat file for --method imatrix");
+  sub->add_flag("--act-order", o->request.gptq.act_order, "gptq: columns by descending Hessian diagonal");
+  sub->add_flag("--static-groups", o->request.gptq.static_groups, "gptq: group parameters from the original weights");
+  sub->add_option("--damp", o->request.gptq.damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
+  sub->add_flag("--dry-run", o->request.dry_run, "print the per-tensor plan, write nothing");
+  sub->add_flag("--allow-requantize", o->request.allow_requantize,
                 "quantize tensors that are stored quantized already (errors compound; as llama-quantize's flag)");
   sub->add_flag("--json", o->json, "One JSON document on stdout");
   return [o] { return run_quantize(*o); };

@@ -7,23 +7,21 @@
 #include <string>
 #include <vector>
 
+#include "bitsmith/algo/quantize_file.h"
 #include "bitsmith/plan/recipe.h"
 
 namespace bitsmith::cli {
 
 struct QuantizeCliOptions {
-  std::string in, out, scheme, recipe, save_recipe, format, tokenizer;
+  // The flags that map one to one onto the library's request (input, output, --format, --scheme,
+  // --method, --calib, --calib-samples/-seqlen, --seed, --imatrix, GPTQ's, --activations,
+  // --allow-requantize, --dry-run); run_quantize adds the recipe and the progress bar.
+  algo::QuantizeRequest request;
+  std::string recipe, save_recipe, tokenizer;
   std::vector<std::string> rules;
   std::optional<plan::Recipe> planned;  // a recipe already built (plan), instead of the flags
   int threads = 0;
   bool json = false;
-  bool dry_run = false;
-  // Calibrated methods (algo::prepare_method).
-  std::string method = "rtn", calib, imatrix, activations = "none";
-  int64_t calib_samples = 128, calib_seqlen = 512;
-  uint64_t seed = 0;
-  bool act_order = false, static_groups = false, allow_requantize = false;
-  double damp = 0.01;
 };
 
 // Prints the report (table or JSON) and returns the exit status; throws UsageError.

@@ -36,6 +36,14 @@ Result<FileFormat> detect_format(const std::string& path);
 Result<std::unique_ptr<Model>> open_model(const std::string& path,
                                            const std::string& tokenizer_path = "");
 
+// A model file, or a Hugging Face config.json (a path ending in .json, not .index.json): its
+// hyperparameters only, which is all `advise` needs to size a model it has no weights of.
+struct ModelOrConfig {
+  std::unique_ptr<Model> model;                        // set for a model file
+  std::optional<LlamaHyperparameters> hyperparameters;  // set for a config.json
+};
+Result<ModelOrConfig> open_model_or_config(const std::string& path);
+
 // Where one tensor's bytes live. Plain arrays have a dtype; quantized ones a scheme plus up to
 // three byte ranges (data, scales, zero points), each possibly in a different shard.
 struct ByteRange {
