@@ -15,6 +15,7 @@
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
@@ -114,23 +115,10 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-nlohmann::json device_json(const plan::Device& d) {
-  nlohmann::json peaks = nlohmann::json::object();
-  nlohmann::json native = nlohmann::json::array();
-  for (size_t i = 0; i < plan::kComputeFormatCount; ++i) {
-    const auto f = static_cast<plan::ComputeFormat>(i);
-    peaks[std::string(plan::compute_format_name(f))] = d.peak(f);
-    if (d.native(f)) native.push_back(plan::compute_format_name(f));
-  }
-  return {{"name", d.name}, {"description", d.description}, {"bytes", d.bytes}, {"bandwidth_bytes_per_s", d.bandwidth},
-          {"runtime_overhead_bytes", d.runtime_overhead}, {"unified_memory", d.unified_memory},
-          {"peak_dense_flops", peaks}, {"native_formats", native}};
-}
-
 int list_devices(bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& d : plan::device_profiles()) out.push_back(device_json(d));
+    for (const auto& d : plan::device_profiles()) out.push_back(report::device_json(d));
     print_json({{"devices", out}});
     return kExitOk;
   }
@@ -143,39 +131,6 @@ int list_devices(bool json) {
   std::fputs(t.render().c_str(), stdout);
   std::printf("Dense peaks (datasheet sparse figures halved); '-' = no such units. Sources: src/plan/devices.cc.\n");
   return kExitOk;
-}
-
-void print_json_advice(const plan::Advice& a) {
-  const auto& r = a.request;
-  const auto& s = r.shape;
-  nlohmann::json alts = nlohmann::json::array();
-  for (const auto& alt : a.alternatives) {
-    nlohmann::json items = nlohmann::json::array();
-    for (const auto& it : alt.items) {
-      items.push_back({{"label", it.label}, {"bytes", json_number(it.bytes)}, {"counted", it.counted}, {"formula", it.formula}});
-    }
-    auto bound = [](double v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
-    alts.push_back({{"scheme", alt.candidate.label}, {"bits_per_weight", json_number(alt.candidate.bits_per_weight)},
-                    {"precision_bits", alt.candidate.precision_bits}, {"weight_bytes", json_number(alt.weight_bytes)},
-                    {"kv_cache_bytes", json_number(alt.kv_cache_bytes)}, {"activation_bytes", json_number(alt.activation_bytes)},
-                    {"total_bytes", json_number(alt.total_bytes)}, {"fits", alt.fits},
-                    {"headroom_bytes", json_number(alt.headroom_bytes)}, {"checkpointing", alt.checkpointing},
-                    {"path", plan::exec_path_name(alt.path)}, {"runs_as", plan::compute_format_name(alt.runs_as)},
-                    {"path_note", alt.path_note}, {"decode_tokens_per_s_bound", bound(alt.decode_tokens_per_s)},
-                    {r.task == plan::Task::kInference ? "prefill_tokens_per_s_bound" : "train_tokens_per_s_bound",
-                     bound(alt.prefill_tokens_per_s)},
-                    {"quality", alt.candidate.quality_note}, {"items", items}});
-  }
-  nlohmann::json rec = nullptr;
-  if (a.recommended >= 0) rec = a.alternatives[static_cast<size_t>(a.recommended)].candidate.label;
-  print_json({{"model", {{"params", json_number(s.params)}, {"layers", s.n_layers}, {"hidden", s.hidden}, {"ffn", s.ffn},
-                         {"heads", s.n_heads}, {"kv_heads", s.n_kv_heads}, {"head_dim", s.head_dim}, {"vocab", s.vocab},
-                         {"context_length", s.context_length}, {"source", s.source}}},
-              {"device", device_json(r.device)},
-              {"request", {{"task", plan::task_name(r.task)}, {"priority", plan::priority_name(r.priority)},
-                           {"context", r.context}, {"batch", r.batch}, {"kv_cache", plan::kv_cache_name(r.kv_cache)},
-                           {"lora_rank", r.lora_rank}}},
-              {"alternatives", alts}, {"recommendation", rec}, {"reasoning", a.reasoning}, {"notes", a.notes}});
 }
 
 void print_text_advice(const plan::Advice& a, const std::string& what) {
@@ -331,7 +286,7 @@ int run_advise(const AdviseOptions& o) {
   if (advice.ok() && !planned_note.empty()) advice->notes.push_back(planned_note);
   if (!advice.ok()) throw UsageError(advice.status().message());
   if (o.json) {
-    print_json_advice(*advice);
+    print_json(report::advice_document(*advice));
   } else {
     print_text_advice(*advice, what);
   }

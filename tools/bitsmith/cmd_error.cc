@@ -8,6 +8,7 @@
 #include "bitsmith/core/npy.h"
 #include "bitsmith/quant/metrics.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
@@ -69,21 +70,6 @@ std::vector<const quant::Scheme*> pick_schemes(const std::vector<std::string>& n
   return out;
 }
 
-nlohmann::json metrics_json(const quant::SchemeError& e) {
-  const auto& m = e.metrics;
-  nlohmann::json j = {{"scheme", e.scheme->name()},
-                      {"bits_per_weight", json_number(e.bits_per_weight)},
-                      {"mse", json_number(m.mse)}, {"rmse", json_number(m.rmse)},
-                      {"mean_abs_error", json_number(m.mean_abs_error)},
-                      {"max_abs_error", json_number(m.max_abs_error)},
-                      {"snr_db", json_number(m.snr_db)}, {"cosine", json_number(m.cosine)}};
-  if (e.histogram) {
-    j["histogram"] = {{"lo", json_number(e.histogram->lo)}, {"hi", json_number(e.histogram->hi)},
-                      {"counts", e.histogram->counts}};
-  }
-  return j;
-}
-
 int run_error(const ErrorOptions& o) {
   if (o.histogram < 0 || o.histogram > 10000) throw UsageError("--histogram: 0..10000 bins");
   const auto schemes = pick_schemes(o.schemes);
@@ -130,7 +116,7 @@ int run_error(const ErrorOptions& o) {
       status = kExitFailed;
       continue;
     }
-    results.push_back(metrics_json(*r));
+    results.push_back(report::scheme_error_json(*r));
     const auto& m = r->metrics;
     table.add({s->name(), fmt::format("{:.4g}", r->bits_per_weight), fmt::format("{:.4g}", m.mse),
                fmt::format("{:.4g}", m.rmse), fmt::format("{:.4g}", m.mean_abs_error),

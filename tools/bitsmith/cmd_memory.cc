@@ -8,6 +8,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"
@@ -73,18 +74,7 @@ int run_memory(const MemoryOptions& o) {
   }
 
   if (o.json) {
-    nlohmann::json devs = nlohmann::json::array(), rows = nlohmann::json::array();
-    for (const auto& d : plan->devices) devs.push_back({{"name", d.name}, {"bytes", d.bytes}});
-    for (const auto& r : plan->rows) {
-      nlohmann::json fits = nlohmann::json::object();
-      for (size_t i = 0; i < plan->devices.size(); ++i) fits[plan->devices[i].name] = r.fits[i];
-      rows.push_back({{"scheme", r.label},
-                      {"bits_per_weight", json_number(r.bits_per_weight)},
-                      {"naive_bits", json_number(r.naive_bits)}, {"bytes", json_number(r.bytes)},
-                      {"naive_bytes", json_number(r.naive_bytes)}, {"fits", fits}});
-    }
-    print_json({{"params", json_number(plan->params)}, {"devices", devs}, {"results", rows},
-                {"note", "weights only; KV cache and activations need more"}});
+    print_json(report::memory_document(*plan));
     return kExitOk;
   }
   std::vector<std::string> header = {"scheme", "bits/weight", "naive bits", "GB", "naive GB"};

@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "bitsmith/report/documents.h"
+
 namespace bitsmith::cli {
 
-inline nlohmann::json json_number(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return v;
-}
+// The library's (report/documents.h builds the documents the report embeds with it too).
+using report::json_number;
 
 inline void print_json(const nlohmann::json& doc) {
   std::string s = doc.dump(2);
