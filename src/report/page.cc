@@ -39,6 +39,15 @@ std::string base64(std::string_view in) {
   return out;
 }
 
+// HTML puts an <svg> element in the SVG namespace by itself; dropping the xmlns attribute keeps
+// the page free of any URL, so a scan for "http" finds only what should not be there.
+std::string inline_svg(std::string_view svg) {
+  static constexpr std::string_view kXmlns = " xmlns=\"http://www.w3.org/2000/svg\"";
+  std::string out(svg);
+  if (const size_t at = out.find(kXmlns); at != std::string::npos) out.erase(at, kXmlns.size());
+  return out;
+}
+
 }  // namespace
 
 std::string render_html(const Report& report) {
@@ -55,7 +64,7 @@ std::string render_html(const Report& report) {
   for (const auto& s : report.sections) {
     h += fmt::format("<section id=\"{}\"><details open><summary><h2>{}</h2></summary>\n<p class=\"caption\">{}</p>\n<div class=\"charts\">\n",
                      section_name(s.section), xml_escape(s.title), xml_escape(s.caption));
-    for (const auto& c : s.charts) h += fmt::format("<figure id=\"chart-{}\" class=\"chart\">{}</figure>\n", c.id, c.svg);
+    for (const auto& c : s.charts) h += fmt::format("<figure id=\"chart-{}\" class=\"chart\">{}</figure>\n", c.id, inline_svg(c.svg));
     h += "</div>\n<ul class=\"notes\">";
     for (const auto& n : s.notes) h += "<li>" + xml_escape(n) + "</li>";
     h += "</ul></details></section>\n";
