@@ -102,11 +102,14 @@ SectionOut error_section(const std::vector<const Document*>& docs) {
     const json& doc = docs[d]->body;
     const std::string prefix = docs.size() > 1 ? fmt::format("error-{}", d + 1) : "error";
     std::vector<const json*> rows;
+    std::string skipped;
     for (const auto& r : doc["results"]) {
       if (r.is_object() && r.contains("mse")) rows.push_back(&r);
+      if (r.is_object() && r.contains("error")) skipped += fmt::format(" {} ({});", r.value("scheme", "?"), r.value("error", ""));
     }
     const std::string what = describe_input(doc["input"]);
     s.notes.push_back(fmt::format("{}: {} ({})", prefix, what, docs[d]->origin));
+    if (!skipped.empty()) s.notes.push_back(fmt::format("{}: not drawn, the scheme cannot hold this array:{}", prefix, skipped));
     for (const json* r : rows) {
       if (r->contains("abs_histogram") && (*r)["abs_histogram"].contains("counts")) {
         s.charts.push_back(histogram_chart(*r, fmt::format("{}-hist-{}", prefix, r->value("scheme", "?"))));

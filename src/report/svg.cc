@@ -310,42 +310,43 @@ std::string Plot::axes() const {
   return s;
 }
 
-std::string Plot::legend() const {
-  std::string s;
-  // One row under the title, wrapped when it runs out of width; the row sits in the top margin.
-  double x = left_ + 8;
-  double y = top_ + 12;
+// The legend sits below the plot, rows wrapped at the plot's width, so it never covers data;
+// it returns the height it adds to the chart.
+double Plot::legend(std::string* out) const {
+  if (legend_.empty()) return 0;
+  double x = left_;
+  double y = height_ + 8.0;
   for (const auto& l : legend_) {
-    const double w = 28 + 7.0 * static_cast<double>(l.name.size());
-    if (x + w > right_ && x > left_ + 8) {
-      x = left_ + 8;
-      y += 16;
+    const double w = 28 + 6.5 * static_cast<double>(l.name.size());
+    if (x + w > right_ && x > left_) {
+      x = left_;
+      y += 18;
     }
     const int c = colour_index(l.colour);
     if (l.kind == 'l') {
-      s += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" class="ln k{3}"/>)", num(x), num(y - 4), num(x + 16), c);
+      *out += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" class="ln k{3}"/>)", num(x), num(y - 4), num(x + 16), c);
     } else if (l.kind == 'b') {
-      s += fmt::format(R"(<rect x="{}" y="{}" width="12" height="10" class="f{}"/>)", num(x + 2), num(y - 9), c);
+      *out += fmt::format(R"(<rect x="{}" y="{}" width="12" height="10" class="f{}"/>)", num(x + 2), num(y - 9), c);
     } else {
-      s += marker_svg(l.marker, x + 8, y - 4, c, 4);
+      *out += marker_svg(l.marker, x + 8, y - 4, c, 4);
     }
-    s += fmt::format(R"(<text x="{}" y="{}">{}</text>)", num(x + 20), num(y), xml_escape(l.name));
+    *out += fmt::format(R"(<text x="{}" y="{}">{}</text>)", num(x + 20), num(y), xml_escape(l.name));
     x += w;
   }
-  return s;
+  return y + 8 - height_;
 }
 
 std::string Plot::svg() const {
-  std::string s = svg_open(width_, height_, title_);
-  s += axes();
-  s += marks_;
-  s += legend();
+  std::string body = axes() + marks_;
+  const double extra = legend(&body);
+  std::string s = svg_open(width_, height_ + static_cast<int>(std::ceil(extra)), title_);
+  s += body;
   s += "</svg>";
   return s;
 }
 
 std::string heatmap_svg(const Heatmap& h) {
-  const double left = 150, top = 40, cell_w = std::clamp(560.0 / static_cast<double>(std::max<size_t>(1, h.cols.size())), 40.0, 110.0);
+  const double left = 150, top = 112, cell_w = std::clamp(560.0 / static_cast<double>(std::max<size_t>(1, h.cols.size())), 40.0, 110.0);
   const double cell_h = std::clamp(480.0 / static_cast<double>(std::max<size_t>(1, h.rows.size())), 9.0, 22.0);
   const double grid_w = cell_w * static_cast<double>(h.cols.size());
   const double grid_h = cell_h * static_cast<double>(h.rows.size());
@@ -363,8 +364,9 @@ std::string heatmap_svg(const Heatmap& h) {
   if (!(hi > lo)) hi = lo + 1;
   std::string s = svg_open(width, height, h.title);
   for (size_t c = 0; c < h.cols.size(); ++c) {
-    s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)", num(left + cell_w * (static_cast<double>(c) + 0.5)),
-                     num(top - 4), xml_escape(h.cols[c]));
+    // Turned 35 degrees: kind names ("embedding / output", "attn_output") are wider than a cell.
+    s += fmt::format(R"~(<text x="{0}" y="{1}" transform="rotate(-35 {0} {1})">{2}</text>)~",
+                     num(left + cell_w * (static_cast<double>(c) + 0.5)), num(top - 6), xml_escape(h.cols[c]));
   }
   const bool row_text = cell_h >= 9;
   for (size_t r = 0; r < h.rows.size(); ++r) {

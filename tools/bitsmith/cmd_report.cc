@@ -72,6 +72,7 @@ int run_report(const ReportOptions& o) {
     if (!s.ok()) throw UsageError(s.status().message());
     req.schemes.push_back(*s);
   }
+  const auto start = std::chrono::steady_clock::now();
   InputFiles inputs;
   for (const auto& f : o.from) {
     auto doc = report::load_document(f);
@@ -79,7 +80,6 @@ int run_report(const ReportOptions& o) {
     req.documents.push_back(std::move(*doc));
     inputs.add(f);
   }
-  const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model;
   if (!o.model.empty()) {
     auto m = io::open_model(o.model, "");

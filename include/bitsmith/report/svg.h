@@ -79,7 +79,7 @@ class Plot {
     Marker marker;
   };
   std::string axes() const;
-  std::string legend() const;
+  double legend(std::string* out) const;
   void add_legend(const std::string& name, int colour, char kind, Marker marker = Marker::kCircle);
   double slot_center(size_t i) const;
   double slot_width() const;
