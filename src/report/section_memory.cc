@@ -82,7 +82,7 @@ Chart footprint_chart(const json& doc, const std::string& id, std::vector<std::s
   Plot probe(title, cats, {"GB (1e9 bytes)", 0, 1});
   const double top = draw_devices(&probe, devices, tallest, off_chart, false);
   Plot p(title, cats, {"GB (1e9 bytes)", 0, top > 0 ? top : 1});
-  p.stacked_bars(layers, {"weights", "KV cache", "activations", "runtime and workspace"}, {0, 1, 2, kGrey});
+  p.stacked_bars(layers, {"weights", "KV cache", "activations", "runtime and workspace"}, {0, 1, 2, 5});
   draw_devices(&p, devices, tallest, off_chart, true);
   return {id, "Memory with KV cache", p.svg()};
 }

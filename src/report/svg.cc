@@ -337,7 +337,10 @@ double Plot::legend(std::string* out) const {
 }
 
 std::string Plot::svg() const {
-  std::string body = axes() + marks_;
+  // The plot area as an element of its own (no paint), so a test can find where the data is.
+  std::string body = fmt::format(R"(<rect class="area" x="{}" y="{}" width="{}" height="{}" fill="none"/>)", num(left_), num(top_),
+                                 num(right_ - left_), num(bottom_ - top_));
+  body += axes() + marks_;
   const double extra = legend(&body);
   std::string s = svg_open(width_, height_ + static_cast<int>(std::ceil(extra)), title_);
   s += body;
@@ -363,6 +366,8 @@ std::string heatmap_svg(const Heatmap& h) {
   }
   if (!(hi > lo)) hi = lo + 1;
   std::string s = svg_open(width, height, h.title);
+  s += fmt::format(R"(<rect class="area" x="{}" y="{}" width="{}" height="{}" fill="none"/>)", num(left), num(top), num(grid_w),
+                   num(grid_h));
   for (size_t c = 0; c < h.cols.size(); ++c) {
     // Turned 35 degrees: kind names ("embedding / output", "attn_output") are wider than a cell.
     s += fmt::format(R"~(<text x="{0}" y="{1}" transform="rotate(-35 {0} {1})">{2}</text>)~",
