@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "bitsmith/report/report.h"
 #include "bitsmith/report/svg.h"
@@ -15,8 +16,10 @@ namespace {
 using nlohmann::json;
 
 std::string describe_input(const json& in) {
-  if (in.contains("tensor")) return fmt::format("tensor {} of {}", in.value("tensor", ""), in.value("model", ""));
-  if (in.contains("file")) return in.value("file", "");
+  // File names without their folders: the title must fit the chart (the notes keep the path).
+  auto base = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
+  if (in.contains("tensor")) return fmt::format("{} of {}", in.value("tensor", ""), base(in.value("model", "")));
+  if (in.contains("file")) return base(in.value("file", ""));
   if (in.contains("synthetic")) {
     std::string shape;
     if (in.contains("shape") && in["shape"].is_array() && in["shape"].size() == 2) {
@@ -108,7 +111,7 @@ SectionOut error_section(const std::vector<const Document*>& docs) {
       if (r.is_object() && r.contains("error")) skipped += fmt::format(" {} ({});", r.value("scheme", "?"), r.value("error", ""));
     }
     const std::string what = describe_input(doc["input"]);
-    s.notes.push_back(fmt::format("{}: {} ({})", prefix, what, docs[d]->origin));
+    s.notes.push_back(fmt::format("{}: {} ({})", prefix, doc["input"].dump(), docs[d]->origin));
     if (!skipped.empty()) s.notes.push_back(fmt::format("{}: not drawn, the scheme cannot hold this array:{}", prefix, skipped));
     for (const json* r : rows) {
       if (r->contains("abs_histogram") && (*r)["abs_histogram"].contains("counts")) {
