@@ -104,6 +104,16 @@ nb::ndarray<nb::numpy, float> fake_quantize(const F32In& x, const std::string& s
   return owned_array(std::move(out), m.shape);
 }
 
+nb::dict histogram_record(const quant::Histogram& h) {
+  nb::dict d;
+  d["lo"] = number(h.lo);
+  d["hi"] = number(h.hi);
+  nb::list counts;
+  for (uint64_t c : h.counts) counts.append(c);
+  d["counts"] = counts;
+  return d;
+}
+
 // One row of `bitsmith error --json`'s results, same keys; a scheme that failed gives
 // {"scheme", "error"} as the CLI does.
 nb::dict error_record(const Result<quant::SchemeError>& r, const quant::Scheme& s) {
@@ -121,15 +131,8 @@ nb::dict error_record(const Result<quant::SchemeError>& r, const quant::Scheme& 
   d["max_abs_error"] = number(e.max_abs_error);
   d["snr_db"] = number(e.snr_db);
   d["cosine"] = number(e.cosine);
-  if (r->histogram) {
-    nb::dict h;
-    h["lo"] = number(r->histogram->lo);
-    h["hi"] = number(r->histogram->hi);
-    nb::list counts;
-    for (uint64_t c : r->histogram->counts) counts.append(c);
-    h["counts"] = counts;
-    d["histogram"] = h;
-  }
+  if (r->histogram) d["histogram"] = histogram_record(*r->histogram);
+  if (r->abs_histogram) d["abs_histogram"] = histogram_record(*r->abs_histogram);
   return d;
 }
 

@@ -15,8 +15,8 @@ namespace {
 // colour-vision deficiencies. Dark mode swaps the dark blue for sky blue and lifts the grey.
 constexpr std::string_view kStyle = R"(svg.bs{--fg:#1a1a1a;--muted:#666;--grid:#d9d9d9;--bg:#fff;)"
     R"(--c0:#0072B2;--c1:#E69F00;--c2:#009E73;--c3:#D55E00;--c4:#56B4E9;--c5:#CC79A7;--c6:#F0E442;--c7:#8c8c8c}
-@media (prefers-color-scheme:dark){svg.bs{--fg:#e6e6e6;--muted:#aaa;--grid:#3c3c3c;--bg:#161616;--c0:#56B4E9;--c4:#9AD0F0;--c7:#a6a6a6}}
-@media print{svg.bs{--fg:#000;--muted:#444;--grid:#ccc;--bg:#fff;--c0:#0072B2;--c4:#56B4E9;--c7:#8c8c8c}}
+@media (prefers-color-scheme:dark){svg.bs{--fg:#e6e6e6;--muted:#aaa;--grid:#3c3c3c;--bg:#161616;--c0:#56B4E9;--c4:#F0E442;--c6:#9AD0F0;--c7:#a6a6a6}}
+@media print{svg.bs{--fg:#000;--muted:#444;--grid:#ccc;--bg:#fff;--c0:#0072B2;--c4:#56B4E9;--c6:#F0E442;--c7:#8c8c8c}}
 svg.bs{background:var(--bg)}svg.bs text{fill:var(--fg);font-family:sans-serif;font-size:12px}
 svg.bs .t{font-size:14px;font-weight:bold}svg.bs .m{fill:var(--muted);font-size:11px}
 svg.bs .ax{stroke:var(--fg);fill:none}svg.bs .gr{stroke:var(--grid);fill:none}

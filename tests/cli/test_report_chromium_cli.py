@@ -198,6 +198,15 @@ class ReportInChromium(unittest.TestCase):
             self.assertGreater(box["w"] * box["h"], 10000, box)
             n = coloured_pixels(png, box)
             self.assertGreater(n, 30, f"{name}: {box['id']} looks blank ({n} coloured pixels sampled in its plot area)")
+        if name == "stories260K":
+            # Dark mode (prefers-color-scheme: dark) draws the same charts in other colours.
+            dark = os.path.join(self.shots, name + "-dark.png")
+            chromium("--force-dark-mode", f"--window-size={WIDTH},{boxes['height']}", f"--screenshot={dark}", url="file://" + path)
+            png = read_png(dark)
+            self.assertLess(sum(png[3][10][:3]), 3 * 80, "the page background is not dark")
+            for box in boxes["charts"]:
+                self.assertGreater(coloured_pixels(png, box), 30, f"{name} (dark): {box['id']} looks blank")
+            shot += ", " + dark
         print(f"{name}: {path} ({len(html)} bytes), screenshot {shot}, {len(boxes['charts'])} charts drawn")
 
 

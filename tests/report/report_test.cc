@@ -7,6 +7,7 @@
 #include <numeric>
 #include <regex>
 
+#include "bitsmith/eval/evaluator.h"
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/plan/sensitivity.h"
 #include "bitsmith/report/report.h"
@@ -177,6 +178,26 @@ TEST(Build, QualityDrawsComparePointsInVerdictColoursAndThePareto) {
   EXPECT_NE(kld.find("class=\"f3 edge\""), std::string::npos);  // too aggressive: vermillion
   EXPECT_NE(kld.find("Pareto front"), std::string::npos);
   EXPECT_EQ(r->sections[0].charts.at(1).id, "quality-ppl");
+}
+
+TEST(Build, LlamaCppFiguresAreSquaresColouredByTheSameVerdict) {
+  // vs_llamacpp.py's rows: llama-perplexity's top-1 ("Same top p") is in percent.
+  json peer = json::array({{{"mix", "Q4_K_M"},
+                            {"llamacpp", {{"bpw", 5.1}, {"kld", 0.03}, {"top1", 93.0}}},
+                            {"planned", {{"bpw", 5.0}, {"kld", 0.025}, {"top1", 94.0}}}}});
+  ReportRequest req;
+  req.documents.push_back(*recognise_document(peer, "results.json"));
+  auto r = build_report(req);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const SectionOut* quality = nullptr;
+  for (const auto& s : r->sections) quality = s.section == Section::kQuality ? &s : quality;
+  ASSERT_NE(quality, nullptr);
+  const std::string& svg = quality->charts.at(0).svg;
+  EXPECT_EQ(eval::verdict(0.03, 0.93), "good");
+  EXPECT_NE(svg.find("<rect x="), std::string::npos);
+  EXPECT_NE(svg.find(R"(class="f4 edge"/><text class="m")"), std::string::npos);  // good: sky blue, labelled
+  EXPECT_NE(svg.find(">Q4_K_M<"), std::string::npos);
+  EXPECT_NE(svg.find("llama.cpp mixes"), std::string::npos);
 }
 
 TEST(Build, SensitivityHeatmapHasACellPerMeasuredMatrix) {
