@@ -176,33 +176,42 @@ Result<SectionOut> sensitivity_section(const std::vector<const Document*>& docs)
   const bool kld = m.config.costs != "proxy";
   Heatmap h;
   h.title = fmt::format("Sensitivity per matrix ({} costs, method {})", m.config.costs, m.config.method);
-  std::map<int64_t, size_t> row_of_layer;
-  std::map<std::string, size_t> col_of_kind;
-  std::vector<std::tuple<size_t, size_t, double, std::string>> cells;
+  // Rows: the token embedding, the layers in order, the output head; columns: a layer's matrices
+  // in the order the forward pass uses them, kinds the list does not know after them.
+  struct Cell {
+    int64_t row;
+    int col;
+    std::string row_label, col_label;
+    double value;
+    std::string text;
+  };
+  static constexpr std::string_view kOrder[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  std::vector<Cell> cells;
   for (const auto& t : m.tensors) {
     if (t.options.empty()) continue;
     const TensorName n = parse_tensor_name(t.name);
-    const std::string row = n.layer >= 0 ? fmt::format("layer {}", n.layer) : n.kind;
-    const std::string col = n.layer >= 0 ? n.kind : "embedding / output";
-    const int64_t row_key = n.layer >= 0 ? n.layer : 1000000 + static_cast<int64_t>(row_of_layer.size());
-    if (!row_of_layer.count(row_key)) {
-      row_of_layer[row_key] = h.rows.size();
-      h.rows.push_back(row);
-    }
-    if (!col_of_kind.count(col)) {
-      col_of_kind[col] = h.cols.size();
-      h.cols.push_back(col);
-    }
+    Cell c;
+    c.row = n.layer >= 0 ? n.layer : (n.kind == "token_embd" ? -1 : (int64_t{1} << 40));
+    c.row_label = n.layer >= 0 ? fmt::format("layer {}", n.layer) : n.kind;
+    c.col_label = n.layer >= 0 ? n.kind : "embedding / output";
+    c.col = n.layer >= 0 ? static_cast<int>(std::find(std::begin(kOrder), std::end(kOrder), n.kind) - std::begin(kOrder)) : -1;
     const auto& smallest = t.options.front();
-    const double v = kld ? smallest.kld : smallest.proxy;
+    c.value = kld ? smallest.kld : smallest.proxy;
     const auto it = chosen.find(t.name);
-    cells.push_back({row_of_layer[row_key], col_of_kind[col], v, it != chosen.end() ? it->second : ""});
+    c.text = it != chosen.end() ? it->second : "";
+    cells.push_back(std::move(c));
   }
+  std::map<std::pair<int64_t, std::string>, size_t> rows;
+  std::map<std::pair<int, std::string>, size_t> cols;
+  for (const auto& c : cells) rows[{c.row, c.row_label}] = 0, cols[{c.col, c.col_label}] = 0;
+  for (auto& [key, index] : rows) index = h.rows.size(), h.rows.push_back(key.second);
+  for (auto& [key, index] : cols) index = h.cols.size(), h.cols.push_back(key.second);
   h.values.assign(h.rows.size(), std::vector<double>(h.cols.size(), NAN));
   h.texts.assign(h.rows.size(), std::vector<std::string>(h.cols.size()));
-  for (const auto& [r, c, v, text] : cells) {
-    h.values[r][c] = v;
-    h.texts[r][c] = text;
+  for (const auto& c : cells) {
+    const size_t r = rows[{c.row, c.row_label}], k = cols[{c.col, c.col_label}];
+    h.values[r][k] = c.value;
+    h.texts[r][k] = c.text;
   }
   h.value_label = kld ? "mean KL divergence (nats/token) with only this matrix in its smallest option, log colour"
                       : "proxy ||dW x||^2 with this matrix in its smallest option, log colour";
