@@ -117,6 +117,18 @@ class ReportCli(unittest.TestCase):
         self.assertEqual([r["scheme"] for r in docs["memory-2.json"]["results"]], ["q8_0", "int8", "fp8_e4m3"])
         self.assertIn("memory-footprint", figures(page))
 
+    def test_npy_input_is_errors_own_document(self):
+        np = __import__("numpy")
+        x = os.path.join(self.dir, "w.npy")
+        np.save(x, np.random.default_rng(3).standard_normal((32, 256)).astype(np.float32))
+        page = self.page("--input", x, "--schemes", "int8,nvfp4,q4_0", "--sections", "error", "--histogram", 20)
+        doc = embedded(page)["error-1.json"]
+        expect = json.loads(run("error", "--input", x, "--scheme", "int8,nvfp4,q4_0", "--histogram", 20, "--json").stdout)
+        self.assertEqual(doc, expect)
+        self.assertEqual(len(doc["results"][0]["abs_histogram"]["counts"]), 20)
+        self.assertEqual(figures(page), ["error-hist-int8", "error-hist-nvfp4", "error-hist-q4_0", "error-snr", "error-bpw",
+                                         "error-lab"])
+
     def test_bad_input(self):
         out = os.path.join(self.dir, "bad.html")
         junk = os.path.join(self.dir, "formats.json")
