@@ -213,7 +213,8 @@ def _scheme_list(schemes: Union[str, Iterable[str]]) -> list[str]:
 def error(w, schemes: Union[str, Iterable[str]] = "all", *, histogram: int = 0,
           allow_nonfinite: bool = False) -> list[dict]:
     """Each scheme's error on w (`bitsmith error --json`'s results): records with scheme,
-    bits_per_weight, mse, rmse, mean_abs_error, max_abs_error, snr_db, cosine (and histogram);
+    bits_per_weight, mse, rmse, mean_abs_error, max_abs_error, snr_db, cosine (and histogram and
+    abs_histogram, the signed and the absolute error, with histogram=N bins);
     a scheme that cannot take w gives {"scheme", "error"}. pandas.DataFrame(records) works."""
     return _core.error(as_float32(w, "w"), _scheme_list(schemes), histogram, allow_nonfinite)
 

@@ -69,4 +69,24 @@ Histogram error_histogram(const float* reference, const float* approx, int64_t n
   return h;
 }
 
+Histogram abs_error_histogram(const float* reference, const float* approx, int64_t n, int bins) {
+  Histogram h;
+  if (bins <= 0) return h;
+  h.counts.assign(static_cast<size_t>(bins), 0);
+  double hi = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double e = std::abs(static_cast<double>(approx[i]) - reference[i]);
+    if (std::isfinite(e)) hi = std::max(hi, e);
+  }
+  h.hi = hi;
+  const double width = hi / bins;
+  for (int64_t i = 0; i < n; ++i) {
+    const double e = std::abs(static_cast<double>(approx[i]) - reference[i]);
+    if (!std::isfinite(e)) continue;
+    const int64_t b = width > 0 ? std::clamp<int64_t>(static_cast<int64_t>(e / width), 0, bins - 1) : 0;
+    ++h.counts[static_cast<size_t>(b)];
+  }
+  return h;
+}
+
 }  // namespace bitsmith::quant

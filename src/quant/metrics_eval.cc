@@ -19,7 +19,10 @@ Result<SchemeError> evaluate_scheme(const Scheme& s, const float* x, int64_t row
   r.bits_per_weight = n > 0 ? static_cast<double>(q.total_bytes()) * 8.0 / static_cast<double>(n)
                             : s.traits().bits_per_weight;
   r.metrics = compute_error_metrics(x, y.data(), n);
-  if (histogram_bins > 0) r.histogram = error_histogram(x, y.data(), n, histogram_bins);
+  if (histogram_bins > 0) {
+    r.histogram = error_histogram(x, y.data(), n, histogram_bins);
+    r.abs_histogram = abs_error_histogram(x, y.data(), n, histogram_bins);
+  }
   return r;
 }
 

@@ -35,8 +35,12 @@ nlohmann::json error_record(const Result<SchemeError>& r, const Scheme& s) {
   nlohmann::json j = {{"scheme", s.name()}, {"bits_per_weight", r->bits_per_weight}, {"mse", m.mse},
                       {"rmse", m.rmse}, {"mean_abs_error", m.mean_abs_error}, {"max_abs_error", m.max_abs_error},
                       {"snr_db", m.snr_db}, {"cosine", m.cosine}};
+  // The signed error x' - x, and the absolute error |x' - x| over [0, max] (the lab's figure).
   if (r->histogram) {
     j["histogram"] = {{"lo", r->histogram->lo}, {"hi", r->histogram->hi}, {"counts", r->histogram->counts}};
+  }
+  if (r->abs_histogram) {
+    j["abs_histogram"] = {{"lo", r->abs_histogram->lo}, {"hi", r->abs_histogram->hi}, {"counts", r->abs_histogram->counts}};
   }
   return j;
 }

@@ -41,6 +41,16 @@ TEST(Metrics, Histogram) {
   EXPECT_EQ(h.counts, (std::vector<uint64_t>{1, 1, 1, 2}));  // 1.0 lands in the last bin
 }
 
+TEST(Metrics, AbsoluteHistogramFoldsTheSign) {
+  const float x[] = {0, 0, 0, 0, 0, 1};
+  const float y[] = {-1, -0.5f, 0, 0.5f, 1, 1.25f};
+  const auto h = abs_error_histogram(x, y, 6, 4);
+  EXPECT_DOUBLE_EQ(h.lo, 0);
+  EXPECT_DOUBLE_EQ(h.hi, 1);
+  // bins of 0.25: |0| -> 0, 0.25 -> 1, |+-0.5| -> 2, |+-1| -> 3 (the maximum lands in the last bin)
+  EXPECT_EQ(h.counts, (std::vector<uint64_t>{1, 1, 2, 2}));
+}
+
 TEST(Synthetic, DeterministicAndShaped) {
   auto a = *synthetic_weights("normal", 100000, 42), b = *synthetic_weights("normal", 100000, 42);
   EXPECT_EQ(a, b);

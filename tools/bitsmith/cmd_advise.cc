@@ -14,6 +14,7 @@
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"

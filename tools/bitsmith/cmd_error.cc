@@ -8,6 +8,7 @@
 #include "bitsmith/core/npy.h"
 #include "bitsmith/quant/metrics.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "bitsmith/quant/records.h"
 #include "json_out.h"

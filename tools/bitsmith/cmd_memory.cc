@@ -8,6 +8,7 @@
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/plan/memory.h"
 #include "bitsmith/plan/recipe.h"
+#include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
 #include "table.h"

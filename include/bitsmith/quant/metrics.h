@@ -31,13 +31,18 @@ struct Histogram {
 };
 // Histogram of the signed error approx - reference over `bins` bins spanning its range.
 Histogram error_histogram(const float* reference, const float* approx, int64_t n, int bins);
+// Histogram of the absolute error |approx - reference| over `bins` bins spanning [0, max]: the
+// lab's figure (absolute error, log count axis), where FP and INT formats differ most visibly
+// in the tail; the signed histogram above shows bias instead.
+Histogram abs_error_histogram(const float* reference, const float* approx, int64_t n, int bins);
 
 // One scheme's error on one array: what `bitsmith error` prints per row.
 struct SchemeError {
   const Scheme* scheme = nullptr;
   double bits_per_weight = 0;  // exact for this shape: (codes + scales + zeros) bits / weights
   ErrorMetrics metrics;
-  std::optional<Histogram> histogram;  // when asked for (bins > 0)
+  std::optional<Histogram> histogram;      // signed error x' - x, when asked for (bins > 0)
+  std::optional<Histogram> abs_histogram;  // |x' - x| over [0, max], with the same bin count
 };
 
 // Quantizes x (rows x cols) with `s`, dequantizes, and measures; histogram_bins 0 = none.
