@@ -132,6 +132,10 @@ Result<Report> build_report(const ReportRequest& request) {
   const bool explicit_sections = !request.sections.empty();
   std::vector<Section> on = explicit_sections ? request.sections : std::vector<Section>{};
   std::vector<Document> docs = request.documents;
+  if (request.compare) {
+    BITSMITH_ASSIGN_OR_RETURN(eval::CompareReport compared, eval::compare_schemes(*request.compare));
+    docs.push_back({DocumentKind::kCompare, std::string(kComputed), with_finite_numbers(eval::to_json(compared))});
+  }
   for (const auto& d : docs) {
     const auto fed = sections_fed(d.kind);
     const bool used = std::any_of(fed.begin(), fed.end(), [&](Section s) { return has(on, s); });

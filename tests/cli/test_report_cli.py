@@ -99,6 +99,23 @@ class ReportCli(unittest.TestCase):
         heat = page[page.index('id="chart-sensitivity-heatmap"'):]
         self.assertIn(f">{chosen['blk.0.attn_q.weight']}<", heat)
 
+    def test_model_text_runs_compare_itself(self):
+        # --model --text: the report runs compare (eval::compare_schemes) and draws and embeds the
+        # very document `compare --json` prints.
+        page = self.page("--model", MODEL, "--tokenizer", TOK, "--text", TEXT, "--ctx", 128, "--max-chunks", 3,
+                         "--schemes", SCHEMES, "--sections", "quality")
+        self.assertEqual(figures(page), ["quality-kld", "quality-ppl"])
+        computed = [d for n, d in embedded(page).items() if n.startswith("compare")]
+        self.assertEqual(len(computed), 1)
+        with open(self.compare) as f:
+            given = json.load(f)
+        for doc in (computed[0], given):
+            doc.pop("tokens_per_second")
+        self.assertEqual(computed[0], given)
+        p = run("report", os.path.join(self.dir, "x.html"), "--text", TEXT, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--text is what compare scores --model on", p.stderr)
+
     def test_params_memory_is_the_advisors_document(self):
         page = self.page("--params", "70B", "--sections", "memory", "--schemes", "bf16,fp8_e4m3,q4_k")
         docs = embedded(page)

@@ -20,7 +20,8 @@ namespace bitsmith::cli {
 namespace {
 
 struct ReportOptions {
-  std::string out, svg_dir, params, model, tensor, input, device, title = "bitsmith report", probe;
+  std::string out, svg_dir, params, model, tensor, input, device, title = "bitsmith report", probe, text, tokenizer;
+  int64_t ctx = 0, max_chunks = 0;
   std::vector<std::string> from, sections, schemes;
   int64_t context = 4096;
   int histogram = 60;
@@ -61,8 +62,10 @@ int run_report(const ReportOptions& o) {
     req.probe = or_usage(formats::parse_number(o.probe));
     if (!std::isfinite(req.probe) || req.probe == 0) throw UsageError("--probe: a finite, non-zero number");
   }
-  if (!o.schemes.empty() && !section_on(req, report::Section::kError) && !section_on(req, report::Section::kMemory)) {
-    throw UsageError("--schemes chooses what the error and memory sections compare; --sections leaves both out");
+  if (!o.schemes.empty() && !section_on(req, report::Section::kError) && !section_on(req, report::Section::kMemory) &&
+      (o.text.empty() || !section_on(req, report::Section::kQuality))) {
+    throw UsageError("--schemes chooses what the error and memory sections (and quality, with --text) compare; "
+                     "--sections leaves them out");
   }
   if ((!o.input.empty() || !o.tensor.empty() || o.histogram_opt->count()) && !section_on(req, report::Section::kError)) {
     throw UsageError("--input, --tensor and --histogram feed the error section, which --sections leaves out");
@@ -71,6 +74,24 @@ int run_report(const ReportOptions& o) {
     auto s = quant::find_scheme(n);
     if (!s.ok()) throw UsageError(s.status().message());
     req.schemes.push_back(*s);
+  }
+  if (!o.text.empty()) {
+    if (o.model.empty()) throw UsageError("--text is what compare scores --model on: give the model");
+    if (!o.sections.empty() && !section_on(req, report::Section::kQuality)) {
+      throw UsageError("--text feeds the quality section, which --sections leaves out");
+    }
+    eval::CompareRequest c;
+    c.model = o.model;
+    c.run.text = o.text;
+    c.run.tokenizer = o.tokenizer;
+    c.run.ctx = o.ctx;
+    c.run.max_chunks = o.max_chunks;
+    for (const quant::Scheme* s : req.schemes.empty() ? report::default_report_schemes() : req.schemes) {
+      c.schemes.push_back(s->name());
+    }
+    req.compare = std::move(c);
+  } else if (o.ctx != 0 || o.max_chunks != 0 || !o.tokenizer.empty()) {
+    throw UsageError("--ctx, --max-chunks and --tokenizer set how --text is scored: give --text");
   }
   const auto start = std::chrono::steady_clock::now();
   InputFiles inputs;
@@ -82,7 +103,7 @@ int run_report(const ReportOptions& o) {
   }
   std::unique_ptr<Model> model;
   if (!o.model.empty()) {
-    auto m = io::open_model(o.model, "");
+    auto m = io::open_model(o.model, o.tokenizer);
     if (!m.ok()) return failed(m.status());
     model = std::move(*m);
     for (const auto& f : model->source_files()) inputs.add(f);
@@ -141,6 +162,10 @@ std::function<int()> setup_report(CLI::App& app) {
   sub->add_option("--schemes", o->schemes, "Schemes the error and memory sections compare (default: bf16 ... q4_k)")->delimiter(',');
   sub->add_option("--params", o->params, "Memory section for a parameter count (70B, 135M): a Llama-like shape is assumed");
   sub->add_option("--model", o->model, "Memory section for a model file (exact bits per weight); with --tensor, the error section too");
+  sub->add_option("--text", o->text, "Quality section: run compare on --model over this text, one row per --schemes entry");
+  sub->add_option("--tokenizer", o->tokenizer, "--model's tokenizer file (llama2.c)");
+  sub->add_option("--ctx", o->ctx, "--text: tokens per chunk (default min(512, the model's context))")->check(at_least(1));
+  sub->add_option("--max-chunks", o->max_chunks, "--text: score at most N chunks (default all)")->check(at_least(1));
   sub->add_option("--tensor", o->tensor, "Error section on this tensor of --model (e.g. blk.0.ffn_down.weight)");
   sub->add_option("--input", o->input, "Error section on this .npy array (float32 or float16)");
   sub->add_option("--device", o->device, "The advisor's device (default dgx-spark, 128 GB): " + plan::known_device_names());

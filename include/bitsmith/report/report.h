@@ -11,6 +11,7 @@
 #include "bitsmith/core/atomic_file.h"
 #include "bitsmith/core/model.h"
 #include "bitsmith/core/status.h"
+#include "bitsmith/eval/model_eval.h"
 #include "bitsmith/plan/devices.h"
 #include "bitsmith/plan/model_shape.h"
 #include "bitsmith/quant/scheme.h"
@@ -46,6 +47,9 @@ struct ReportRequest {
   int64_t context = 4096;        // the advisor's KV cache length
   double probe = 3.14159265358979323846;  // the number every format stores in the number lines
   int histogram_bins = 60;
+  // Quality: run `compare` itself (eval::compare_schemes: the model file on a text, one row per
+  // scheme) and draw its document as if given with --from.
+  std::optional<eval::CompareRequest> compare;
 };
 
 // The lab's comparison, short enough for readable bar charts: 16-bit, FP8, INT8, INT4, NVFP4,
