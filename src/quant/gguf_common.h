@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -81,6 +82,26 @@ inline float hsum8(const float* lane) {
 // Row kernels of one GGUF type. `imp` is that row's importance (length n) or null.
 using QuantizeRowFn = void (*)(const float* x, int64_t n, const float* imp, uint8_t* out);
 using DequantizeRowFn = void (*)(const uint8_t* blocks, int64_t n, float* out);
+// Writes code `c` (an index 0..ncodes-1 into the type's grid) of element j into a block: how
+// the GPTQ group quantizer (group_quantizer_gguf.cc) puts its chosen codes back. Only the code
+// bits of the layout (ggml-common.h) are touched; scales stay as the quantizer wrote them.
+using SetCodeFn = void (*)(uint8_t* block, int j, uint32_t c);
+
+// Nibble blocks of 32 (q4_0, q4_1, q5_*, iq4_nl): byte j % 16, low nibble for j < 16.
+inline void set_nibble32(uint8_t* qs, int j, uint32_t v) {
+  uint8_t& b = qs[j % 16];
+  b = j < 16 ? static_cast<uint8_t>((b & 0xF0) | (v & 0xF))
+             : static_cast<uint8_t>((b & 0x0F) | ((v & 0xF) << 4));
+}
+// Bit i of a little-endian bit array.
+inline void set_bit(uint8_t* bits, int i, uint32_t v) {
+  bits[i / 8] = static_cast<uint8_t>((bits[i / 8] & ~(1u << (i % 8))) | ((v & 1u) << (i % 8)));
+}
+// 4-bit codes in Block::qs (q4_0, q4_1, iq4_nl).
+template <typename Block>
+void set_nibble_code(uint8_t* blk, int j, uint32_t c) {
+  set_nibble32(blk + offsetof(Block, qs), j, c);
+}
 
 struct GgufKernels {
   SchemeTraits traits;          // name, gguf_type, block_cols, bytes_per_block, bpw, ...
@@ -89,6 +110,9 @@ struct GgufKernels {
   DequantizeRowFn dequantize;   // same float operations as ggml's dequantize_row_*
   int scale_offsets[2];         // byte offsets of the fp16 scales in a block (-1 = none),
                                 // checked for overflow to Inf after quantizing
+  // The GPTQ group quantizer's view of the codes (none: the type has no group quantizer).
+  int ncodes = 0;               // grid size: 16 for 4-bit codes, 255 for q8_0 (-127..127)
+  SetCodeFn set_code = nullptr;
 };
 
 // A block type's kernel entry (bits per weight = 8 * bytes / block, e.g. 8 * 18 / 32 = 4.5).

@@ -217,9 +217,12 @@ void iq4nl_dequant(const uint8_t* p, int64_t n, float* y) {
 }  // namespace
 
 void append_nonlinear_kernels(std::vector<GgufKernels>& out) {
-  out.push_back(block_kernels("iq4_nl", kIQ4_NL, kQK, sizeof(BlockIQ4_NL), "iq4_nl_grid", "float16",
-                                iq4nl_ref, iq4nl_fast, iq4nl_dequant, 0,
-                                "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid"));
+  GgufKernels k = block_kernels("iq4_nl", kIQ4_NL, kQK, sizeof(BlockIQ4_NL), "iq4_nl_grid",
+                                "float16", iq4nl_ref, iq4nl_fast, iq4nl_dequant, 0,
+                                "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid");
+  k.ncodes = 16;
+  k.set_code = set_nibble_code<BlockIQ4_NL>;
+  out.push_back(k);
 }
 
 }  // namespace bitsmith::quant::gguf

@@ -454,13 +454,29 @@ void q8_0_dequant(const uint8_t* p, int64_t n, float* y) {
   }
 }
 
+// ---------------------------------------------------------------- code writers (GPTQ)
+
+// 5-bit codes: the low nibble in qs, bit 4 of element j is bit j of the little-endian qh word.
+template <typename Block>
+void set_nibble5_code(uint8_t* blk, int j, uint32_t c) {
+  set_nibble32(blk + offsetof(Block, qs), j, c);
+  set_bit(blk + offsetof(Block, qh), j, c >> 4);
+}
+// q8_0: code c is the stored int8 c - 127 (ggml writes -127..127 only).
+void set_q8_0_code(uint8_t* blk, int j, uint32_t c) {
+  blk[offsetof(BlockQ8_0, qs) + static_cast<size_t>(j)] =
+      static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(c) - 127));
+}
+
 GgufKernels legacy(const char* name, int type, uint64_t bytes, const char* elem, bool sym,
                    QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0, int off1,
-                   const char* desc) {
+                   int ncodes, SetCodeFn set_code, const char* desc) {
   GgufKernels k =
       block_kernels(name, type, kQK, bytes, elem, "float16", ref, fast, deq, off0, desc);
   k.traits.symmetric = sym;
   k.scale_offsets[1] = off1;  // Q4_1/Q5_1: the fp16 min
+  k.ncodes = ncodes;
+  k.set_code = set_code;
   return k;
 }
 
@@ -468,19 +484,23 @@ GgufKernels legacy(const char* name, int type, uint64_t bytes, const char* elem,
 
 void append_legacy_kernels(std::vector<GgufKernels>& out) {
   out.push_back(legacy("q4_0", kQ4_0, sizeof(BlockQ4_0), "uint4", true, q4_0_ref, q4_0_fast,
-                       nibble_dequant<BlockQ4_0, 8, false, false>, 0, -1,
+                       nibble_dequant<BlockQ4_0, 8, false, false>, 0, -1, 16,
+                       set_nibble_code<BlockQ4_0>,
                        "GGUF Q4_0: blocks of 32, fp16 scale, 4-bit codes offset 8"));
   out.push_back(legacy("q4_1", kQ4_1, sizeof(BlockQ4_1), "uint4", false, q4_1_ref, q4_1_fast,
-                       nibble_dequant<BlockQ4_1, 0, true, false>, 0, 2,
+                       nibble_dequant<BlockQ4_1, 0, true, false>, 0, 2, 16,
+                       set_nibble_code<BlockQ4_1>,
                        "GGUF Q4_1: blocks of 32, fp16 scale and min, 4-bit codes"));
   out.push_back(legacy("q5_0", kQ5_0, sizeof(BlockQ5_0), "uint5", true, q5_0_ref, q5_0_fast,
-                       nibble_dequant<BlockQ5_0, 16, false, true>, 0, -1,
+                       nibble_dequant<BlockQ5_0, 16, false, true>, 0, -1, 32,
+                       set_nibble5_code<BlockQ5_0>,
                        "GGUF Q5_0: blocks of 32, fp16 scale, 5-bit codes offset 16"));
   out.push_back(legacy("q5_1", kQ5_1, sizeof(BlockQ5_1), "uint5", false, q5_1_ref, q5_1_fast,
-                       nibble_dequant<BlockQ5_1, 0, true, true>, 0, 2,
+                       nibble_dequant<BlockQ5_1, 0, true, true>, 0, 2, 32,
+                       set_nibble5_code<BlockQ5_1>,
                        "GGUF Q5_1: blocks of 32, fp16 scale and min, 5-bit codes"));
   out.push_back(legacy("q8_0", kQ8_0, sizeof(BlockQ8_0), "int8", true, q8_0_ref, q8_0_fast,
-                       q8_0_dequant, 0, -1, "GGUF Q8_0: blocks of 32, fp16 scale, int8 codes"));
+                       q8_0_dequant, 0, -1, 255, set_q8_0_code, "GGUF Q8_0: blocks of 32, fp16 scale, int8 codes"));
 }
 
 }  // namespace bitsmith::quant::gguf

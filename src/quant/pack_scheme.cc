@@ -7,6 +7,7 @@
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/formats/codec.h"
+#include "group_quantizer_internal.h"
 #include "nonfinite.h"
 #include "pack.h"
 #include "pack_kernels.h"
@@ -101,9 +102,15 @@ Result<QuantizedTensor> ScaledScheme::quantize(const float* x, int64_t rows, int
   return quantize_impl(x, rows, cols, opt, /*ref=*/false);
 }
 
-Result<QuantizedTensor> ScaledScheme::quantize_ref(const float* x, int64_t rows, int64_t cols,
-                                                   const QuantizeOptions& opt) const {
+Result<QuantizedTensor> ScaledScheme::quantize_reference(const float* x, int64_t rows,
+                                                         int64_t cols,
+                                                         const QuantizeOptions& opt) const {
   return quantize_impl(x, rows, cols, opt, /*ref=*/true);
+}
+
+Result<std::unique_ptr<GroupQuantizer>> ScaledScheme::new_group_quantizer(
+    const float* w, int64_t rows, int64_t cols, const QuantizeOptions& opt) const {
+  return make_scaled_group_quantizer(*this, w, rows, cols, opt);
 }
 
 Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows, int64_t cols,
