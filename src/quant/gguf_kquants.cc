@@ -184,7 +184,7 @@ template <class F>
   void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
     name<float>(x, n, imp, out);                                                         \
   }                                                                                      \
-  __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
+  BITSMITH_CPU_CLONES("avx2") void name##_fast(                    \
       const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
     name<v8f>(x, n, imp, out);                                                           \
   }
@@ -200,7 +200,7 @@ void q2k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ2_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    const float d = formats::fp16_to_fp32(blk.d), dmin = formats::fp16_to_fp32(blk.dmin);
     int is = 0;
     for (int h = 0; h < kN; h += 128) {
       const uint8_t* q = blk.qs + h / 4;
@@ -221,7 +221,7 @@ void q3k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ3_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d);
+    const float d = formats::fp16_to_fp32(blk.d);
     for (int i = 0; i < kN; ++i) {
       const int j = i / 16;  // sub-block
       const int lo = j < 8 ? (blk.scales[j] & 0xF) : (blk.scales[j - 8] >> 4);
@@ -239,7 +239,7 @@ void q45k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     Block blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    const float d = formats::fp16_to_fp32(blk.d), dmin = formats::fp16_to_fp32(blk.dmin);
     for (int j = 0; j < 8; ++j) {
       uint8_t sc, m;
       unpack_scale_k4(j, blk.scales, &sc, &m);
@@ -258,7 +258,7 @@ void q6k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ6_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d);
+    const float d = formats::fp16_to_fp32(blk.d);
     for (int i = 0; i < kN; ++i) {
       const int h = i / 128, pos = i % 128, l = pos % 32, quarter = pos / 32;
       const uint8_t ql = blk.ql[64 * h + l + 32 * (quarter % 2)];

@@ -1,6 +1,5 @@
 // GGUF block types (fast == reference bytes is checked for every scheme in
 // scheme_table_test.cc): shapes and bad input are rejected with messages naming row and column, zero/denormal blocks decode to zeros,
-// and the fp16 conversion agrees with the generic formats codec on every code and midpoint.
 // Agreement with ggml itself is tested in tests/gguf (oracle fixtures).
 #include <gtest/gtest.h>
 
@@ -9,7 +8,6 @@
 #include <random>
 #include <vector>
 
-#include "../../src/quant/gguf_common.h"
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/quant/gguf_blocks.h"
 #include "bitsmith/quant/scheme.h"
@@ -97,25 +95,6 @@ TEST(GgufBlocks, ErrorShrinksWithBits) {
   EXPECT_LT(rmse("q3_k"), rmse("q2_k"));
   EXPECT_LT(rmse("q2_k"), 0.5);
   EXPECT_LT(rmse("iq4_nl"), rmse("q4_0"));
-}
-
-TEST(GgufBlocks, Fp16ConversionMatchesFormatsCodec) {
-  for (uint32_t h = 0; h < 0x10000; ++h) {
-    const double v = formats::decode(formats::kFloat16, h);
-    if (std::isnan(v)) continue;
-    const float f = gguf::fp16_to_fp32(static_cast<uint16_t>(h));
-    ASSERT_EQ(static_cast<double>(f), v) << h;
-    ASSERT_EQ(gguf::fp32_to_fp16(f), h) << h;
-    if ((h & 0x7fffu) < 0x7bffu) {  // midpoint to the next code up in magnitude: RNE
-      const double next = formats::decode(formats::kFloat16, h + 1);
-      const float mid = static_cast<float>((v + next) / 2);
-      ASSERT_EQ(gguf::fp32_to_fp16(mid), formats::encode(formats::kFloat16, mid,
-                                                         {formats::Rounding::kRne,
-                                                          formats::Overflow::kIeee})) << h;
-    }
-  }
-  EXPECT_EQ(gguf::fp32_to_fp16(65520.f), 0x7c00u);  // 65504 + half ulp rounds to Inf
-  EXPECT_EQ(gguf::fp32_to_fp16(65519.f), 0x7bffu);
 }
 
 }  // namespace

@@ -198,28 +198,5 @@ TEST(Pack, RoundTripsEveryWidth) {
   EXPECT_EQ(p3[1], 0x00);
 }
 
-TEST(FastEncoder, EveryMidpointOfEverySmallFormatMatchesTheCodec) {
-  // Every pair of adjacent positive codes, their midpoint and its float neighbours.
-  auto check = [](auto fmt_tag, const formats::FloatFormat& f) {
-    constexpr formats::FloatFormat F = decltype(fmt_tag)::value;
-    const uint32_t n = 1u << (f.bits() - 1);
-    for (uint32_t c = 0; c + 1 < n; ++c) {
-      const double a = formats::decode(f, c), b = formats::decode(f, c + 1);
-      if (std::isnan(a) || std::isnan(b) || std::isinf(b)) continue;
-      const float mid = static_cast<float>((a + b) / 2);
-      for (float v : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e30f), -mid,
-                      static_cast<float>(a), static_cast<float>(b) * 1.5f}) {
-        ASSERT_EQ(detail::fast_encode_float<F>(v), formats::encode(f, v)) << v;
-      }
-    }
-  };
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat8E4M3FN>{}, formats::kFloat8E4M3FN);
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat8E5M2>{}, formats::kFloat8E5M2);
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat6E3M2FN>{}, formats::kFloat6E3M2FN);
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat6E2M3FN>{}, formats::kFloat6E2M3FN);
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat4E2M1FN>{}, formats::kFloat4E2M1FN);
-  check(std::integral_constant<formats::FloatFormat, formats::kFloat16>{}, formats::kFloat16);
-}
-
 }  // namespace
 }  // namespace bitsmith::quant
