@@ -110,13 +110,8 @@ template <class F>
     }
   }
   const F zero = splat<F>(0);
-  F amax = zero, max = zero;
-  for (int i = 0; i < kB; ++i) {  // the signed value of largest magnitude, first occurrence
-    const F a = absf(xv[i]);
-    const auto gt = a > amax;
-    amax = gt ? a : amax;
-    max = gt ? xv[i] : max;
-  }
+  F amax, max;
+  signed_absmax(kB, xv, &amax, &max);
   const auto empty = amax < 1e-15f;  // GROUP_MAX_EPS: an all-zero block
   // ggml's candidates: id = 127 / max first, then id = (t - 127) / max (every 5th t here).
   F best_d = zero, best = zero;

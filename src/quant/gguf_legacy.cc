@@ -29,12 +29,10 @@ void pack_nibbles(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
   if (qh) std::memcpy(qh, &h, 4);
 }
 
-// The signed value of largest magnitude, first occurrence (ggml's `amax < fabsf(v)` scan).
-float signed_absmax(const float* x) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < kB; ++j) {
-    if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
-  }
+// The signed value of largest magnitude of a block, first occurrence (gguf_search.h).
+float block_signed_absmax(const float* x) {
+  float amax, max;
+  signed_absmax(kB, x, &amax, &max);
   return max;
 }
 
@@ -43,7 +41,7 @@ float signed_absmax(const float* x) {
 // Symmetric types (Q4_0: nmax 8, Q5_0: nmax 16): d = max / -nmax, q = min(2 nmax - 1,
 // (int8)(x / d + nmax + 0.5)).
 void sym_block_ref(const float* x, int nmax, uint16_t* d16, uint8_t* q) {
-  const float d = signed_absmax(x) / static_cast<float>(-nmax);
+  const float d = block_signed_absmax(x) / static_cast<float>(-nmax);
   const float id = d != 0 ? 1.0f / d : 0.0f;
   *d16 = formats::fp32_to_fp16(d);
   const float off = static_cast<float>(nmax) + 0.5f;
@@ -76,7 +74,7 @@ void asym_block_ref(const float* x, int nmax, uint16_t* d16, uint16_t* m16, uint
 // (a denormal block): there ggml's bytes come from C's out-of-range conversions, which the
 // reference reproduces and a vector conversion need not.
 void sym_block_fast(const float* x, int nmax, uint16_t* d16, uint8_t* q) {
-  const float d = signed_absmax(x) / static_cast<float>(-nmax);
+  const float d = block_signed_absmax(x) / static_cast<float>(-nmax);
   const float id = d != 0 ? 1.0f / d : 0.0f;
   if (!std::isfinite(id)) return sym_block_ref(x, nmax, d16, q);
   *d16 = formats::fp32_to_fp16(d);
@@ -276,7 +274,7 @@ BITSMITH_AVX2 inline float hmin8(__m256 v) {
   m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
   return _mm_cvtss_f32(m);
 }
-// The signed value of largest magnitude, first occurrence (signed_absmax's scan).
+// The signed value of largest magnitude, first occurrence (block_signed_absmax's scan).
 BITSMITH_AVX2 inline float signed_absmax8(const Block32& b, const float* x) {
   const __m256 a0 = abs8(b.v[0]), a1 = abs8(b.v[1]), a2 = abs8(b.v[2]), a3 = abs8(b.v[3]);
   const __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));

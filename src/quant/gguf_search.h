@@ -177,6 +177,21 @@ struct ByEightSum {
 
 // ---------------------------------------------------------------- symmetric search
 
+// The signed value of largest magnitude of each lane's block, first occurrence (ggml's
+// `amax < fabsf(v)` scan), in *max, and that magnitude in *amax; both 0 for an all-zero block.
+template <class F>
+[[gnu::always_inline]] inline void signed_absmax(int n, const F* x, F* amax_out, F* max_out) {
+  F amax = splat<F>(0), max = amax;
+  for (int i = 0; i < n; ++i) {
+    const F a = absf(x[i]);
+    const auto gt = a > amax;
+    amax = gt ? a : amax;
+    max = gt ? x[i] : max;
+  }
+  *amax_out = amax;
+  *max_out = max;
+}
+
 // Symmetric: x ~ scale * l, l in [-nmax, nmax - 1], for each lane's block of n values;
 // 2 nsym + 1 candidate inverse scales -(nmax + step k) / max for k = 0, -nsym..nsym (max = the
 // signed value of largest magnitude, first occurrence; ggml's make_qx_quants: nsym 9, step
@@ -186,13 +201,8 @@ template <class F, template <class> class Sum = InOrderSum>
 [[gnu::always_inline]] inline F sym_search(int nmax, int nsym, float step, int n, const F* x,
                                            const F* w, F* l) {
   const F zero = splat<F>(0);
-  F amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
-    const F a = absf(x[i]);
-    const auto gt = a > amax;
-    amax = gt ? a : amax;
-    max = gt ? x[i] : max;
-  }
+  F amax, max;
+  signed_absmax(n, x, &amax, &max);
   const auto empty = amax < 1e-15f;  // ggml's GROUP_MAX_EPS
   const float lo = static_cast<float>(-nmax), hi = static_cast<float>(nmax - 1);
   F best_iscale = zero, best_sumlx = zero, best_suml2 = zero;
