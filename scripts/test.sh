@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds bitsmith and runs the whole test suite: CTest (unit tests, the oracle tests against
 # ml_dtypes, the gguf package and llama.cpp, the CLI tests), then the file parsers under
-# AddressSanitizer + UndefinedBehaviorSanitizer and a short libFuzzer run of each reader.
+# AddressSanitizer + UndefinedBehaviorSanitizer, a short libFuzzer run of each reader, and the
+# formats and quant tests of a build with SIMD dispatch off (BITSMITH_PORTABLE).
 # Installs what is missing first: Debian/PyPI packages (scripts/setup.sh) and the llama.cpp peer
 # built from the llama-cpp-python sdist on PyPI (scripts/peers/; a few minutes the first time,
 # cached in ~/.cache/bitsmith).
@@ -10,6 +11,7 @@
 # time); if that install fails the run goes on and tests/cli/test_hf_loaders_cli.py skips.
 #   BITSMITH_SKIP_PEERS=1     no llama.cpp, no HF venv (their interop/oracle tests skip, saying so)
 #   BITSMITH_SKIP_SANITIZE=1  skip the sanitizer and fuzz passes
+#   BITSMITH_SKIP_PORTABLE=1  skip the build with SIMD dispatch off (scripts/test_portable.sh)
 #   BITSMITH_FUZZ_RUNS=N      executions per fuzz target (default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,10 @@ if [ "${BITSMITH_SKIP_SANITIZE:-0}" != "1" ]; then
   BITSMITH_ASAN_TARGETS="core_tests io_tests" bash scripts/test_sanitize.sh
   echo "== libFuzzer smoke run of the GGUF, safetensors and llama2.c readers"
   bash scripts/fuzz.sh "${BITSMITH_FUZZ_RUNS:-20000}"
+fi
+if [ "${BITSMITH_SKIP_PORTABLE:-0}" != "1" ]; then
+  echo "== portable build (SIMD dispatch off): formats and quant tests on the baseline kernels"
+  bash scripts/test_portable.sh
 fi
 echo "== test suite"
 BUILD_DIR=${BITSMITH_BUILD_DIR:-build}

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "bitsmith/core/cpu_dispatch.h"
 #include "bitsmith/quant/group_quantizer.h"
 
 namespace bitsmith::algo {
@@ -18,11 +19,10 @@ namespace {
 // The hot loops run compiled for AVX-512, AVX2 and baseline, picked at load time, without
 // contracting w -= e * h into a fused multiply-add: the product and the difference round
 // separately, as numpy's float32 W1 -= outer(err, Hinv) does, for identical results.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GPTQ_MULTIVERSION \
-  __attribute__((optimize("fp-contract=off"), target_clones("avx512f", "avx2", "default")))
+#if defined(__GNUC__) && !defined(__clang__)
+#define GPTQ_NO_FMA __attribute__((optimize("fp-contract=off")))
 #else
-#define GPTQ_MULTIVERSION
+#define GPTQ_NO_FMA
 #endif
 
 // Row-major (rows x cols) -> column-major: out[c * rows + r] = in[r * ld + src_col(c)], in
@@ -85,7 +85,7 @@ constexpr int64_t kRowTile = 64;
 // block's earlier columns, in their order: w -= err_k * Hinv[i1+k, i1+c] for k < c (the same
 // per-element operations, in the same order, as gptq.py's right-looking W1 -= outer(err, Hinv)).
 // hb(k, c) = Hinv[i1+k, i1+c]; err rows are `ld` apart.
-GPTQ_MULTIVERSION
+GPTQ_NO_FMA BITSMITH_CPU_CLONES("avx512f", "avx2")
 void apply_block_updates(float* __restrict col, int64_t n, const float* __restrict err,
                          int64_t ld, const float* __restrict hcol, int64_t c) {
   if (n == kRowTile) {
@@ -108,7 +108,7 @@ void apply_block_updates(float* __restrict col, int64_t n, const float* __restri
 
 // err = (w - q) / d; returns sum (w - q)^2 (the loss report's; in 8 partial sums, which
 // vectorize).
-GPTQ_MULTIVERSION
+GPTQ_NO_FMA BITSMITH_CPU_CLONES("avx512f", "avx2")
 double column_error(const float* __restrict w, const float* __restrict q, int64_t n, float d,
                     float* __restrict err) {
   double part[8] = {};

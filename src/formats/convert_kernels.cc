@@ -16,14 +16,10 @@
 #include <bit>
 #include <cmath>
 
+#include "bitsmith/core/cpu_dispatch.h"
+
 namespace bitsmith::formats::detail {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define BITSMITH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define BITSMITH_CPU_CLONES
-#endif
 
 namespace {
 
@@ -127,13 +123,13 @@ FloatEncodeParams make_float_encode_params(const FloatFormat& f, const EncodeOpt
   return p;
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void encode_float_u8(const FloatEncodeParams& p, const float* x, uint8_t* out, size_t n,
                      uint64_t index0) {
   encode_dispatch(p, x, out, n, index0);
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void encode_float_u16(const FloatEncodeParams& p, const float* x, uint16_t* out, size_t n,
                       uint64_t index0) {
   encode_dispatch(p, x, out, n, index0);
@@ -148,7 +144,7 @@ FloatDecodeParams make_float_decode_params(const FloatFormat& f) {
   return p;
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void decode_ieee16(const FloatDecodeParams& p, const uint16_t* codes, float* out, size_t n) {
   const uint32_t mant_mask = (1u << p.mant_bits) - 1u;
   for (size_t i = 0; i < n; ++i) {
@@ -170,7 +166,7 @@ void decode_ieee16(const FloatDecodeParams& p, const uint16_t* codes, float* out
   }
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void decode_bf16(const uint16_t* codes, float* out, size_t n) {
   // bfloat16 is the top half of a float32, so decoding is a shift; only NaN needs care, since
   // the scalar codec returns the canonical quiet NaN (sign kept) rather than the payload.
@@ -182,12 +178,12 @@ void decode_bf16(const uint16_t* codes, float* out, size_t n) {
   }
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void decode_table_u8(const float* table, const uint8_t* codes, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void decode_table_nibbles(const float* table16, const uint8_t* packed, float* out, size_t n) {
   const size_t pairs = n / 2;
   for (size_t j = 0; j < pairs; ++j) {
@@ -197,7 +193,7 @@ void decode_table_nibbles(const float* table16, const uint8_t* packed, float* ou
   if (n % 2) out[n - 1] = table16[packed[pairs] & 0xF];
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void pack_nibbles(const uint8_t* codes, uint8_t* packed, size_t n) {
   for (size_t j = 0; j < n / 2; ++j) {
     packed[j] = static_cast<uint8_t>((codes[2 * j] & 0xF) | (codes[2 * j + 1] << 4));
@@ -244,7 +240,7 @@ template <Rounding R>
 
 }  // namespace
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void encode_int_u8(const IntEncodeParams& p, const float* x, uint8_t* out, size_t n,
                    uint64_t index0) {
   switch (p.rounding) {
@@ -254,7 +250,7 @@ void encode_int_u8(const IntEncodeParams& p, const float* x, uint8_t* out, size_
   }
 }
 
-BITSMITH_CPU_CLONES
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
 void decode_int_u8(int bits, bool is_signed, float scale, const uint8_t* __restrict codes,
                    float* __restrict out, size_t n) {
   // Move the code's top bit to bit 31, then shift back: arithmetic for signed (sign

@@ -79,12 +79,6 @@ Result<const Format*> find_format(std::string_view name) {
   return invalid_argument("unknown format '{}' (known: {})", name, known);
 }
 
-double max_finite(const FloatFormat& f) {
-  const uint32_t top_mant = f.nan_inf == NanInf::kFnOnlyNan ? (1u << f.mantissa_bits) - 2u
-                                                            : (1u << f.mantissa_bits) - 1u;
-  return decode(f, (static_cast<uint32_t>(f.max_biased_exponent()) << f.mantissa_bits) | top_mant);
-}
-
 double min_normal(const FloatFormat& f) {
   // e8m0 has no subnormals: its biased exponent 0 is already a normal 2^-127.
   return f.has_subnormals() ? std::ldexp(1.0, 1 - f.bias) : std::ldexp(1.0, -f.bias);

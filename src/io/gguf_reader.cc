@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "bitsmith/core/ascii.h"
 #include "bitsmith/core/checked.h"
 #include "bitsmith/io/gguf.h"
 #include "byte_reader.h"
@@ -27,12 +28,6 @@ constexpr GgmlTypeInfo kGgmlTypes[] = {
 };
 constexpr int kMaxArrayDepth = 4;  // GGUF allows nested arrays; bound the recursion
 constexpr uint32_t kMaxDims = 4;   // GGML_MAX_DIMS
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 // Bytes a scalar of this type occupies; 0 for string/array.
 uint64_t scalar_size(GgufType t) {
@@ -262,7 +257,7 @@ const GgmlTypeInfo* ggml_type_info(int id) {
 
 const GgmlTypeInfo* ggml_type_by_name(std::string_view name) {
   for (const auto& t : kGgmlTypes) {
-    if (lower(t.name) == lower(name)) return &t;
+    if (ascii_lower(t.name) == ascii_lower(name)) return &t;
   }
   return nullptr;
 }

@@ -7,7 +7,7 @@
 
 #include <cctype>
 
-#include "ascii.h"
+#include "bitsmith/core/ascii.h"
 #include "bitsmith/plan/memory.h"
 
 namespace bitsmith::plan {
@@ -70,7 +70,6 @@ std::vector<Device> build_profiles() {
   return d;
 }
 
-using detail::ascii_lower;
 
 }  // namespace
 

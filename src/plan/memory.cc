@@ -5,14 +5,13 @@
 #include <cmath>
 #include <string>
 
-#include "ascii.h"
+#include "bitsmith/core/ascii.h"
 #include "bitsmith/formats/format.h"
 
 namespace bitsmith::plan {
 
 namespace {
 
-using detail::ascii_lower;
 
 // Splits "7.2B" into 7.2 and "b"; the number must be finite and positive. (Out-parameters:
 // GCC 12 warns spuriously about a string moved out of a Result.)

@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "ascii.h"
+#include "bitsmith/core/ascii.h"
 #include "llama_mix.h"
 
 namespace bitsmith::plan {
@@ -130,12 +130,12 @@ std::vector<std::string> Recipe::named_recipes() {
 }
 
 bool Recipe::is_named(std::string_view name) {
-  const std::string lower = detail::ascii_lower(name);
+  const std::string lower = ascii_lower(name);
   return detail::find_mixed_ftype(lower) != nullptr;
 }
 
 Result<Recipe> Recipe::named(std::string_view name) {
-  const std::string lower = detail::ascii_lower(name);
+  const std::string lower = ascii_lower(name);
   const detail::MixedFtype* m = detail::find_mixed_ftype(lower);
   if (m == nullptr) {
     return invalid_argument("unknown recipe '{}' (named recipes: {}; or a recipe JSON file)", name,

@@ -43,7 +43,7 @@ Result<QuantizedTensor> CastScheme::quantize(const float* x, int64_t rows, int64
   return quantize_impl(x, rows, cols, opt, false);
 }
 
-Result<QuantizedTensor> CastScheme::quantize_ref(const float* x, int64_t rows, int64_t cols,
+Result<QuantizedTensor> CastScheme::quantize_reference(const float* x, int64_t rows, int64_t cols,
                                                  const QuantizeOptions& opt) const {
   return quantize_impl(x, rows, cols, opt, true);
 }
@@ -97,17 +97,6 @@ Status CastScheme::dequantize_rows(const QuantizedView& q, int64_t row_begin, in
   if (format_.exponent_bits == 5) formats::f16_to_f32(codes, {out, len});
   else formats::bf16_to_f32(codes, {out, len});
   return Status::Ok();
-}
-
-Result<QuantizedTensor> quantize_reference(const Scheme& s, const float* x, int64_t rows,
-                                           int64_t cols, const QuantizeOptions& opt) {
-  if (const auto* sc = dynamic_cast<const ScaledScheme*>(&s)) {
-    return sc->quantize_ref(x, rows, cols, opt);
-  }
-  if (const auto* cs = dynamic_cast<const CastScheme*>(&s)) {
-    return cs->quantize_ref(x, rows, cols, opt);
-  }
-  return unsupported("scheme {} has no reference quantizer in this module", s.name());
 }
 
 namespace {

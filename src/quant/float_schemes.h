@@ -18,8 +18,8 @@ class CastScheme final : public Scheme {
   Status dequantize_rows(const QuantizedView& q, int64_t row_begin, int64_t row_end,
                          float* out) const override;
   // Scalar reference: formats::encode per element.
-  Result<QuantizedTensor> quantize_ref(const float* x, int64_t rows, int64_t cols,
-                                       const QuantizeOptions& opt = {}) const;
+  Result<QuantizedTensor> quantize_reference(const float* x, int64_t rows, int64_t cols,
+                                             const QuantizeOptions& opt = {}) const override;
 
  private:
   Result<QuantizedTensor> quantize_impl(const float* x, int64_t rows, int64_t cols,
@@ -27,10 +27,5 @@ class CastScheme final : public Scheme {
   SchemeTraits traits_;
   formats::FloatFormat format_;
 };
-
-// The scalar reference quantizer of any scheme of this module (ScaledScheme or CastScheme);
-// Unsupported for schemes that keep their own (GGUF).
-Result<QuantizedTensor> quantize_reference(const Scheme& s, const float* x, int64_t rows,
-                                           int64_t cols, const QuantizeOptions& opt = {});
 
 }  // namespace bitsmith::quant::detail

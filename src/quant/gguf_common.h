@@ -1,67 +1,22 @@
-// Helpers shared by the GGUF block codecs (gguf_*.cc): binary16 conversion, ggml's rounding
-// idioms, the 8-lane summation order that the scalar _ref and the SIMD fast paths both use,
-// and the descriptor that turns one type's row kernels into a registry Scheme.
+// Helpers shared by the GGUF block codecs (gguf_*.cc): ggml's truncating int8 conversion, the
+// 8-lane summation order that the scalar _ref and the SIMD fast paths both use, and the
+// descriptor that turns one type's row kernels into a registry Scheme. (Binary16 conversion,
+// bit casts and ggml's rounding trick are formats/float_bits.h's.)
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "bitsmith/core/cpu_dispatch.h"
+#include "bitsmith/formats/float_bits.h"
 #include "bitsmith/quant/gguf_blocks.h"
 #include "bitsmith/quant/scheme.h"
 
 namespace bitsmith::quant::gguf {
-
-inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float bits_f32(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-// float32 -> binary16, round to nearest even, overflow to Inf, NaN stays NaN: what ggml's
-// GGML_FP32_TO_FP16 (F16C or its bit-trick fallback) and numpy's astype(float16) both do.
-inline uint16_t fp32_to_fp16(float f) {
-  const uint32_t x = f32_bits(f);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t a = x & 0x7fffffffu;
-  if (a >= 0x7f800000u) return static_cast<uint16_t>(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
-  // 0x477ff000 = 65520 = 65504 + half an ulp (16): from here on RNE gives Inf.
-  if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (a < 0x38800000u) {
-    // Below 2^-14 the result is subnormal: adding 0.5 (2^-1) aligns the float's mantissa so
-    // that its low 10 bits are x / 2^-24, rounded to nearest even by the FPU itself.
-    const float t = bits_f32(a) + 0.5f;
-    return static_cast<uint16_t>(sign | (f32_bits(t) - 0x3f000000u));
-  }
-  const uint32_t odd = (a >> 13) & 1u;
-  // Rebias the exponent by (15 - 127) << 23 = 0xc8000000 (mod 2^32) and add 0xfff + odd, the
-  // round-to-nearest-even increment for the 13 mantissa bits about to be dropped.
-  a += 0xc8000fffu + odd;
-  return static_cast<uint16_t>(sign | (a >> 13));
-}
-
-// binary16 -> float32, exact.
-inline float fp16_to_fp32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t em = h & 0x7fffu;
-  if (em >= 0x7c00u) return bits_f32(sign | 0x7f800000u | ((em & 0x3ffu) << 13));
-  // (127 - 15) << 23 = 0x38000000 rebias for normal numbers.
-  if (em >= 0x0400u) return bits_f32(sign | ((em << 13) + 0x38000000u));
-  const float v = static_cast<float>(em) * 5.9604644775390625e-8f;  // em * 2^-24, exact
-  return sign ? -v : v;
-}
-
-// ggml's nearest_int: adding 1.5 * 2^23 = 12582912 pushes the integer part into the low
-// mantissa bits, rounding half to even; valid for |v| <= 2^22. Returned as a float so SIMD code
-// (which does the same add and subtract) gives the same value.
-inline float round_magic(float v) { return (v + 12582912.f) - 12582912.f; }
 
 // C's float -> int8_t conversion as x86 compilers emit it (cvttss2si, low byte): truncation,
 // and 0 for NaN, Inf and anything outside int32. ggml's legacy quantizers rely on it for
@@ -81,6 +36,26 @@ inline float hsum8(const float* lane) {
 // Row kernels of one GGUF type. `imp` is that row's importance (length n) or null.
 using QuantizeRowFn = void (*)(const float* x, int64_t n, const float* imp, uint8_t* out);
 using DequantizeRowFn = void (*)(const uint8_t* blocks, int64_t n, float* out);
+// Writes code `c` (an index 0..ncodes-1 into the type's grid) of element j into a block: how
+// the GPTQ group quantizer (group_quantizer_gguf.cc) puts its chosen codes back. Only the code
+// bits of the layout (ggml-common.h) are touched; scales stay as the quantizer wrote them.
+using SetCodeFn = void (*)(uint8_t* block, int j, uint32_t c);
+
+// Nibble blocks of 32 (q4_0, q4_1, q5_*, iq4_nl): byte j % 16, low nibble for j < 16.
+inline void set_nibble32(uint8_t* qs, int j, uint32_t v) {
+  uint8_t& b = qs[j % 16];
+  b = j < 16 ? static_cast<uint8_t>((b & 0xF0) | (v & 0xF))
+             : static_cast<uint8_t>((b & 0x0F) | ((v & 0xF) << 4));
+}
+// Bit i of a little-endian bit array.
+inline void set_bit(uint8_t* bits, int i, uint32_t v) {
+  bits[i / 8] = static_cast<uint8_t>((bits[i / 8] & ~(1u << (i % 8))) | ((v & 1u) << (i % 8)));
+}
+// 4-bit codes in Block::qs (q4_0, q4_1, iq4_nl).
+template <typename Block>
+void set_nibble_code(uint8_t* blk, int j, uint32_t c) {
+  set_nibble32(blk + offsetof(Block, qs), j, c);
+}
 
 struct GgufKernels {
   SchemeTraits traits;          // name, gguf_type, block_cols, bytes_per_block, bpw, ...
@@ -89,6 +64,9 @@ struct GgufKernels {
   DequantizeRowFn dequantize;   // same float operations as ggml's dequantize_row_*
   int scale_offsets[2];         // byte offsets of the fp16 scales in a block (-1 = none),
                                 // checked for overflow to Inf after quantizing
+  // The GPTQ group quantizer's view of the codes (none: the type has no group quantizer).
+  int ncodes = 0;               // grid size: 16 for 4-bit codes, 255 for q8_0 (-127..127)
+  SetCodeFn set_code = nullptr;
 };
 
 // A block type's kernel entry (bits per weight = 8 * bytes / block, e.g. 8 * 18 / 32 = 4.5).

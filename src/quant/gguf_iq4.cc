@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gguf_klanes.h"
+#include "gguf_search.h"
 
 namespace bitsmith::quant::gguf {
 namespace {
@@ -51,7 +51,7 @@ void block_weights(const float* x, const float* imp, float* w) {
 // the midpoints at or below al, the value is a table lookup (exact either way).
 template <class F>
 [[gnu::always_inline]] inline void grid_lookup(F al, F* idx, F* val) {
-  if constexpr (klanes::kLanes<F> == 1) {
+  if constexpr (kLanes<F> == 1) {
     int i = 0;
     for (int k = 0; k < 15; ++k) i += al >= kGrid.mid[k] ? 1 : 0;
     *idx = static_cast<float>(i);
@@ -73,7 +73,7 @@ template <class F>
 // sum e (d q - x)^2.
 template <class F>
 [[gnu::always_inline]] inline F stored_err(const F* x, const F* e, F d, const F* q) {
-  F acc = klanes::splat<F>(0);
+  F acc = splat<F>(0);
   for (int i = 0; i < kB; ++i) {
     const F t = d * q[i] - x[i];
     acc += (e[i] * t) * t;
@@ -85,9 +85,9 @@ template <class F>
 template <class F>
 [[gnu::always_inline]] inline F to_fp16(F d, uint16_t* bits) {
   F r = d;
-  for (int k = 0; k < klanes::kLanes<F>; ++k) {
-    bits[k] = fp32_to_fp16(klanes::get(d, k));
-    klanes::put(r, k, fp16_to_fp32(bits[k]));
+  for (int k = 0; k < kLanes<F>; ++k) {
+    bits[k] = formats::fp32_to_fp16(get(d, k));
+    put(r, k, formats::fp16_to_fp32(bits[k]));
   }
   return r;
 }
@@ -95,15 +95,14 @@ template <class F>
 // kLanes<F> consecutive blocks.
 template <class F>
 [[gnu::always_inline]] inline void iq4nl_blocks(const float* x, const float* imp, uint8_t* out) {
-  using klanes::splat;
-  constexpr int L = klanes::kLanes<F>;
+  constexpr int L = kLanes<F>;
   F xv[kB], wv[kB], ev[kB];
-  klanes::to_lanes(x, kB, kB, xv);
+  to_lanes(x, kB, kB, xv);
   if (imp) {
     float w[kB * L];
     for (int k = 0; k < L; ++k) block_weights(x + k * kB, imp + k * kB, w + k * kB);
-    klanes::to_lanes(w, kB, kB, wv);
-    klanes::to_lanes(imp, kB, kB, ev);
+    to_lanes(w, kB, kB, wv);
+    to_lanes(imp, kB, kB, ev);
   } else {
     for (int i = 0; i < kB; ++i) {
       wv[i] = xv[i] * xv[i];  // block_weights without importance: x^2
@@ -111,13 +110,8 @@ template <class F>
     }
   }
   const F zero = splat<F>(0);
-  F amax = zero, max = zero;
-  for (int i = 0; i < kB; ++i) {  // the signed value of largest magnitude, first occurrence
-    const F a = klanes::absf(xv[i]);
-    const auto gt = a > amax;
-    amax = gt ? a : amax;
-    max = gt ? xv[i] : max;
-  }
+  F amax, max;
+  signed_absmax(kB, xv, &amax, &max);
   const auto empty = amax < 1e-15f;  // GROUP_MAX_EPS: an all-zero block
   // ggml's candidates: id = 127 / max first, then id = (t - 127) / max (every 5th t here).
   F best_d = zero, best = zero;
@@ -160,17 +154,17 @@ template <class F>
     err = active ? e : err;
     for (int i = 0; i < kB; ++i) li[i] = active ? lt[i] : li[i];
     for (int k = 0; k < L; ++k) {
-      if (klanes::get(use_t ? splat<F>(1) : zero, k) != 0) d16[k] = t16[k];
+      if (get(use_t ? splat<F>(1) : zero, k) != 0) d16[k] = t16[k];
     }
     ds = use_t ? tv : ds;
     active = active && ds != 0.f;
   }
   float idx[kB * L];
   for (int i = 0; i < kB; ++i) li[i] = empty ? splat<F>(8) : li[i];  // index 8 is the grid value 1
-  klanes::from_lanes(li, kB, kB, idx);
+  from_lanes(li, kB, kB, idx);
   for (int k = 0; k < L; ++k) {
     BlockIQ4_NL y;
-    y.d = klanes::get(empty ? splat<F>(1) : zero, k) != 0 ? uint16_t{0} : d16[k];
+    y.d = get(empty ? splat<F>(1) : zero, k) != 0 ? uint16_t{0} : d16[k];
     const float* ib = idx + k * kB;
     for (int j = 0; j < 16; ++j) {
       y.qs[j] = static_cast<uint8_t>(static_cast<int>(ib[j]) | (static_cast<int>(ib[j + 16]) << 4));
@@ -182,7 +176,7 @@ template <class F>
 template <class F>
 [[gnu::always_inline]] inline void iq4nl_row(const float* x, int64_t n, const float* imp,
                                              uint8_t* out) {
-  constexpr int L = klanes::kLanes<F>;
+  constexpr int L = kLanes<F>;
   const int64_t nb = n / kB;
   int64_t b = 0;
   for (; b + L <= nb; b += L) {
@@ -196,7 +190,7 @@ template <class F>
 void iq4nl_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {
   iq4nl_row<float>(x, n, imp, out);
 }
-__attribute__((target_clones("avx2", "default"))) void iq4nl_fast(const float* x, int64_t n,
+BITSMITH_CPU_CLONES("avx2") void iq4nl_fast(const float* x, int64_t n,
                                                                   const float* imp, uint8_t* out) {
   iq4nl_row<v8f>(x, n, imp, out);
 }
@@ -206,7 +200,7 @@ void iq4nl_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kB; ++b) {
     BlockIQ4_NL blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d);
+    const float d = formats::fp16_to_fp32(blk.d);
     for (int j = 0; j < 16; ++j) {
       y[b * kB + j] = d * static_cast<float>(kIQ4NLValues[blk.qs[j] & 0xF]);
       y[b * kB + j + 16] = d * static_cast<float>(kIQ4NLValues[blk.qs[j] >> 4]);
@@ -217,9 +211,12 @@ void iq4nl_dequant(const uint8_t* p, int64_t n, float* y) {
 }  // namespace
 
 void append_nonlinear_kernels(std::vector<GgufKernels>& out) {
-  out.push_back(block_kernels("iq4_nl", kIQ4_NL, kQK, sizeof(BlockIQ4_NL), "iq4_nl_grid", "float16",
-                                iq4nl_ref, iq4nl_fast, iq4nl_dequant, 0,
-                                "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid"));
+  GgufKernels k = block_kernels("iq4_nl", kIQ4_NL, kQK, sizeof(BlockIQ4_NL), "iq4_nl_grid",
+                                "float16", iq4nl_ref, iq4nl_fast, iq4nl_dequant, 0,
+                                "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid");
+  k.ncodes = 16;
+  k.set_code = set_nibble_code<BlockIQ4_NL>;
+  out.push_back(k);
 }
 
 }  // namespace bitsmith::quant::gguf

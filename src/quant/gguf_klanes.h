@@ -23,40 +23,6 @@ namespace bitsmith::quant::gguf::klanes {
 
 constexpr int kN = kQK_K;
 
-// ---------------------------------------------------------------- lane helpers
-
-template <class F>
-inline constexpr int kLanes = static_cast<int>(sizeof(F) / sizeof(float));
-
-template <class F>
-[[gnu::always_inline]] inline float get(const F& v, int k) {
-  if constexpr (kLanes<F> == 1) return v; else return v[k];
-}
-template <class F>
-[[gnu::always_inline]] inline void put(F& v, int k, float x) {
-  if constexpr (kLanes<F> == 1) v = x; else v[k] = x;
-}
-template <class F>
-[[gnu::always_inline]] inline F splat(float x) {
-  if constexpr (kLanes<F> == 1) return x; else return F{} + x;
-}
-template <class F>
-[[gnu::always_inline]] inline F rnd(F v) { return (v + 12582912.f) - 12582912.f; }  // round_magic
-template <class F>
-[[gnu::always_inline]] inline F clampf(F v, float lo, float hi) {
-  v = v < lo ? splat<F>(lo) : v;
-  return v > hi ? splat<F>(hi) : v;
-}
-template <class F>
-[[gnu::always_inline]] inline F absf(F v) {
-  if constexpr (kLanes<F> == 1) {
-    return std::fabs(v);
-  } else {
-    typedef int32_t VI __attribute__((vector_size(sizeof(F))));
-    return reinterpret_cast<F>(reinterpret_cast<VI>(v) & 0x7fffffff);
-  }
-}
-
 // ---------------------------------------------------------------- parameters and results
 
 enum class WeightRule { kAbs, kAvPlusAbs, kSquare };
@@ -120,65 +86,6 @@ struct Lanes {
   F x[kN / kLanes<F>], w[kN / kLanes<F>], e[kN / kLanes<F>], l[kN / kLanes<F>];
 };
 
-// 8 x 8 transpose: out[j][k] = r[k][j] (unpack within 128-bit halves, then swap halves).
-[[gnu::always_inline]] inline void transpose8(const v8f* r, v8f* out) {
-// Two-source shuffles with constant lane indices: GCC spells them __builtin_shuffle with a mask
-// vector, clang (the fuzz build) __builtin_shufflevector with the indices as arguments.
-#if defined(__clang__)
-#define BITSMITH_SHUFFLE2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-  __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
-#else
-  typedef int32_t m8 __attribute__((vector_size(32)));
-#define BITSMITH_SHUFFLE2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-  __builtin_shuffle(a, b, m8{i0, i1, i2, i3, i4, i5, i6, i7})
-#endif
-  v8f t[8], u[8];
-  for (int k = 0; k < 4; ++k) {
-    t[2 * k] = BITSMITH_SHUFFLE2(r[2 * k], r[2 * k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-    t[2 * k + 1] = BITSMITH_SHUFFLE2(r[2 * k], r[2 * k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-  }
-  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
-    u[4 * h + 0] = BITSMITH_SHUFFLE2(t[4 * h], t[4 * h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[4 * h + 1] = BITSMITH_SHUFFLE2(t[4 * h], t[4 * h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-    u[4 * h + 2] = BITSMITH_SHUFFLE2(t[4 * h + 1], t[4 * h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[4 * h + 3] = BITSMITH_SHUFFLE2(t[4 * h + 1], t[4 * h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-  }
-  for (int j = 0; j < 4; ++j) {
-    out[j] = BITSMITH_SHUFFLE2(u[j], u[4 + j], 0, 1, 2, 3, 8, 9, 10, 11);
-    out[4 + j] = BITSMITH_SHUFFLE2(u[j], u[4 + j], 4, 5, 6, 7, 12, 13, 14, 15);
-  }
-#undef BITSMITH_SHUFFLE2
-}
-
-// dst[i] lane k = src[k * stride + i], i < n (n a multiple of 8 for vectors).
-template <class F>
-[[gnu::always_inline]] inline void to_lanes(const float* src, int stride, int n, F* dst) {
-  if constexpr (kLanes<F> == 1) {
-    std::copy(src, src + n, dst);
-  } else {
-    static_assert(kLanes<F> == 8);
-    for (int i0 = 0; i0 < n; i0 += 8) {
-      v8f r[8];
-      for (int k = 0; k < 8; ++k) r[k] = load8(src + k * stride + i0);
-      transpose8(r, dst + i0);
-    }
-  }
-}
-
-// The inverse: dst[k * stride + i] = src[i] lane k.
-template <class F>
-[[gnu::always_inline]] inline void from_lanes(const F* src, int n, int stride, float* dst) {
-  if constexpr (kLanes<F> == 1) {
-    std::copy(src, src + n, dst);
-  } else {
-    for (int i0 = 0; i0 < n; i0 += 8) {
-      v8f r[8];
-      transpose8(src + i0, r);
-      for (int k = 0; k < 8; ++k) std::memcpy(dst + k * stride + i0, &r[k], sizeof r[k]);
-    }
-  }
-}
-
 template <class F>
 [[gnu::always_inline]] inline void gather(const float* src, int n, F* t) {
   constexpr int L = kLanes<F>;
@@ -195,72 +102,6 @@ template <class F, typename T>
 }
 
 // ---------------------------------------------------------------- asymmetric search
-
-// gguf_search.h's asym_error on lanes (same expression, same order).
-template <class F>
-[[gnu::always_inline]] inline F asym_error_l(F a, F b, F sw, F sx, F sxx, F sl, F sll, F sxl) {
-  return a * a * sll + 2 * a * b * sl + b * b * sw - 2 * a * sxl - 2 * b * sx + sxx;
-}
-
-// x ~ scale * l + min, l in [0, nmax], min <= 0, for each lane's sub-block (gguf_search.h's
-// asym_search_ref with in-order sums). Levels to l; *scale and *negmin (= -min) per lane.
-template <class F>
-[[gnu::always_inline]] inline void asym_search(const AsymParams& p, int n, const F* x, const F* w,
-                                               F* l, F* scale_out, F* negmin_out) {
-  F mn = x[0], mx = x[0], sw = splat<F>(0), sx = sw, sxx = sw;
-  for (int i = 0; i < n; ++i) {
-    mn = x[i] < mn ? x[i] : mn;
-    mx = x[i] > mx ? x[i] : mx;
-    sw += w[i];
-    sx += w[i] * x[i];
-    sxx += (w[i] * x[i]) * x[i];
-  }
-  const F zero = splat<F>(0);
-  mn = mn < 0.f ? mn : zero;  // min <= 0; also turns -0 into +0 whatever the scan order
-  const auto flat = mx == mn;
-  const float fmax = static_cast<float>(p.nmax);
-  F best_err = zero, best_scale = zero, best_min = mn, best_iscale = zero, best_shift = mn;
-  F shift = mn;
-  for (int k = -1; k <= p.nstep; ++k) {
-    const float num = k < 0 ? fmax : p.rmin + p.rdelta * static_cast<float>(k) + fmax;
-    const F iscale = num / (mx - shift);
-    F sl = zero, sll = zero, sxl = zero;
-    for (int i = 0; i < n; ++i) {
-      const F li = clampf(rnd(iscale * (x[i] - shift)), 0.f, fmax);
-      const F wl = w[i] * li;
-      sl += wl;
-      sll += wl * li;
-      sxl += wl * x[i];
-    }
-    F scale, off;
-    auto better = best_err == best_err;  // all lanes true (k < 0: the plain min/max fit)
-    if (k < 0) {
-      scale = 1.f / iscale;
-      off = mn;
-    } else {
-      const F D = sw * sll - sl * sl;
-      scale = (sw * sxl - sx * sl) / D;
-      off = (sll * sx - sl * sxl) / D;
-      const auto pos = off > 0.f;
-      scale = pos ? sxl / sll : scale;
-      off = pos ? zero : off;
-      better = D > 0.f;
-    }
-    const F err = asym_error_l(scale, off, sw, sx, sxx, sl, sll, sxl);
-    if (k >= 0) better = better && err < best_err;
-    best_err = better ? err : best_err;
-    best_scale = better ? scale : best_scale;
-    best_min = better ? off : best_min;
-    best_iscale = better ? iscale : best_iscale;
-    best_shift = better ? shift : best_shift;
-    shift = better ? off : shift;
-  }
-  for (int i = 0; i < n; ++i) {
-    l[i] = flat ? zero : clampf(rnd(best_iscale * (x[i] - best_shift)), 0.f, fmax);
-  }
-  *scale_out = flat ? zero : best_scale;
-  *negmin_out = flat ? -mn : -best_min;
-}
 
 // ---------------------------------------------------------------- asymmetric final steps
 
@@ -316,7 +157,7 @@ template <class F>
                                               uint16_t* dmin16) {
   const int n = p.sub, ng = kN / (n * kLanes<F>);
   const float fmax = static_cast<float>(p.nmax);
-  double best = asym_total(n, s, s.l, c, fp16_to_fp32(*d16), fp16_to_fp32(*dmin16));
+  double best = asym_total(n, s, s.l, c, formats::fp16_to_fp32(*d16), formats::fp16_to_fp32(*dmin16));
   F t[kN / kLanes<F>];
   for (int round = 0; round < 2; ++round) {
     double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
@@ -338,12 +179,12 @@ template <class F>
     }
     const double det = saa * sbb - sab * sab;
     if (!(det > 0)) return;
-    const uint16_t nd = fp32_to_fp16(static_cast<float>((sax * sbb - sab * sbx) / det));
-    const uint16_t nm = fp32_to_fp16(static_cast<float>((saa * sbx - sab * sax) / det));
+    const uint16_t nd = formats::fp32_to_fp16(static_cast<float>((sax * sbb - sab * sbx) / det));
+    const uint16_t nm = formats::fp32_to_fp16(static_cast<float>((saa * sbx - sab * sax) / det));
     if ((nd & 0x7fffu) >= 0x7c00u || (nm & 0x7fffu) >= 0x7c00u) return;
     std::copy(s.l, s.l + kN / kLanes<F>, t);
-    asym_requant(n, fmax, s, t, c, fp16_to_fp32(nd), fp16_to_fp32(nm));
-    const double e = asym_total(n, s, t, c, fp16_to_fp32(nd), fp16_to_fp32(nm));
+    asym_requant(n, fmax, s, t, c, formats::fp16_to_fp32(nd), formats::fp16_to_fp32(nm));
+    const double e = asym_total(n, s, t, c, formats::fp16_to_fp32(nd), formats::fp16_to_fp32(nm));
     if (!(e < best)) return;
     best = e;
     *d16 = nd;
@@ -397,7 +238,8 @@ template <class F>
   float scales[16], mins[16];
   for (int g = 0; g < ng; ++g) {
     F sc, nm;
-    asym_search(p, n, s.x + g * n, s.w + g * n, s.l + g * n, &sc, &nm);
+    asym_search(p.nmax, p.rmin, p.rdelta, p.nstep, n, s.x + g * n, s.w + g * n, s.l + g * n,
+                &sc, &nm);
     for (int k = 0; k < L; ++k) { scales[g * L + k] = get(sc, k); mins[g * L + k] = get(nm, k); }
   }
   // Sub-block scales and mins as codes under one fp16 scale each (ggml's reference rule).
@@ -411,14 +253,14 @@ template <class F>
   const float inv_min = max_min > 0 ? qmax / max_min : 0.f;
   AsymCodes<F> c{};
   for (int j = 0; j < nsub; ++j) {
-    put(c.sc[j / L], j % L, std::clamp(round_magic(inv_scale * scales[j]), 0.f, qmax));
-    put(c.m[j / L], j % L, std::clamp(round_magic(inv_min * mins[j]), 0.f, qmax));
+    put(c.sc[j / L], j % L, std::clamp(formats::round_half_even_small(inv_scale * scales[j]), 0.f, qmax));
+    put(c.m[j / L], j % L, std::clamp(formats::round_half_even_small(inv_min * mins[j]), 0.f, qmax));
   }
-  r.d = fp32_to_fp16(max_scale / qmax);
-  r.dmin = fp32_to_fp16(max_min / qmax);
-  asym_requant(n, static_cast<float>(p.nmax), s, s.l, c, fp16_to_fp32(r.d), fp16_to_fp32(r.dmin));
+  r.d = formats::fp32_to_fp16(max_scale / qmax);
+  r.dmin = formats::fp32_to_fp16(max_min / qmax);
+  asym_requant(n, static_cast<float>(p.nmax), s, s.l, c, formats::fp16_to_fp32(r.d), formats::fp16_to_fp32(r.dmin));
   asym_refit(p, s, c, &r.d, &r.dmin);
-  asym_tweak(p, s, c, fp16_to_fp32(r.d), fp16_to_fp32(r.dmin));
+  asym_tweak(p, s, c, formats::fp16_to_fp32(r.d), formats::fp16_to_fp32(r.dmin));
   for (int j = 0; j < nsub; ++j) {
     r.sc[j] = static_cast<uint8_t>(get(c.sc[j / L], j % L));
     r.m[j] = static_cast<uint8_t>(get(c.m[j / L], j % L));
@@ -427,42 +269,6 @@ template <class F>
 }
 
 // ---------------------------------------------------------------- symmetric (Q3_K Q6_K)
-
-// x ~ scale * l, l in [-nmax, nmax - 1], per lane (gguf_search.h's sym_search_ref with
-// in-order sums). All-zero lanes get scale 0 and l = -nmax.
-template <class F>
-[[gnu::always_inline]] inline F sym_search(const SymParams& p, int n, const F* x, const F* w,
-                                           F* l) {
-  const F zero = splat<F>(0);
-  F amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
-    const F a = absf(x[i]);
-    const auto gt = a > amax;
-    amax = gt ? a : amax;
-    max = gt ? x[i] : max;
-  }
-  const auto empty = amax < 1e-15f;  // ggml's GROUP_MAX_EPS
-  const float lo = static_cast<float>(-p.nmax), hi = static_cast<float>(p.nmax - 1);
-  F best_iscale = zero, best_sumlx = zero, best_suml2 = zero;
-  for (int k = 0; k <= 2 * p.nsym; ++k) {
-    const int is = k == 0 ? 0 : (k <= p.nsym ? k - p.nsym - 1 : k - p.nsym);
-    const F iscale = -(static_cast<float>(p.nmax) + p.step * static_cast<float>(is)) / max;
-    F sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; ++i) {
-      const F li = clampf(rnd(iscale * x[i]), lo, hi);
-      sumlx += (w[i] * li) * x[i];
-      suml2 += (w[i] * li) * li;
-    }
-    auto better = suml2 > 0.f;
-    if (k > 0) better = better && sumlx * sumlx * best_suml2 > best_sumlx * best_sumlx * suml2;
-    best_iscale = better ? iscale : best_iscale;
-    best_sumlx = better ? sumlx : best_sumlx;
-    best_suml2 = better ? suml2 : best_suml2;
-  }
-  for (int i = 0; i < n; ++i) l[i] = empty ? splat<F>(lo) : clampf(rnd(best_iscale * x[i]), lo, hi);
-  const F scale = best_suml2 > 0.f ? best_sumlx / best_suml2 : zero;
-  return empty ? zero : scale;
-}
 
 template <class F>
 [[gnu::always_inline]] inline void sym_levels(int n, float lo, float hi, const F* x, F dl, F* l) {
@@ -505,7 +311,7 @@ template <class F>
 template <class F>
 [[gnu::always_inline]] inline void sym_refit(const SymParams& p, Lanes<F>& s, const F* sc,
                                              uint16_t* d16) {
-  double best = sym_total(s, s.l, sc, fp16_to_fp32(*d16));
+  double best = sym_total(s, s.l, sc, formats::fp16_to_fp32(*d16));
   F t[kN / kLanes<F>];
   for (int round = 0; round < 2; ++round) {
     double saa = 0, sax = 0;
@@ -523,11 +329,11 @@ template <class F>
       }
     }
     if (!(saa > 0)) return;
-    const uint16_t nd = fp32_to_fp16(static_cast<float>(sax / saa));
+    const uint16_t nd = formats::fp32_to_fp16(static_cast<float>(sax / saa));
     if ((nd & 0x7fffu) >= 0x7c00u) return;
     std::copy(s.l, s.l + kN / kLanes<F>, t);
-    sym_requant(p, s, t, sc, fp16_to_fp32(nd));
-    const double e = sym_total(s, t, sc, fp16_to_fp32(nd));
+    sym_requant(p, s, t, sc, formats::fp16_to_fp32(nd));
+    const double e = sym_total(s, t, sc, formats::fp16_to_fp32(nd));
     if (!(e < best)) return;
     best = e;
     *d16 = nd;
@@ -581,7 +387,7 @@ template <class F>
   else std::fill(s.e, s.e + kN / L, splat<F>(1));
   float scales[16];
   for (int g = 0; g < 16 / L; ++g) {
-    const F sc = sym_search(p, 16, s.x + g * 16, s.w + g * 16, s.l + g * 16);
+    const F sc = sym_search(p.nmax, p.nsym, p.step, 16, s.x + g * 16, s.w + g * 16, s.l + g * 16);
     for (int k = 0; k < L; ++k) scales[g * L + k] = get(sc, k);
   }
   float max_scale = 0, max_abs = 0;
@@ -590,15 +396,15 @@ template <class F>
   }
   if (max_abs < 1e-15f) return false;
   const float iscale = p.scale_neg / max_scale;
-  r.d = fp32_to_fp16(1 / iscale);
+  r.d = formats::fp32_to_fp16(1 / iscale);
   F sc[16] = {};
   for (int j = 0; j < 16; ++j) {
-    put(sc[j / L], j % L, std::clamp(round_magic(iscale * scales[j]), static_cast<float>(p.code_lo),
+    put(sc[j / L], j % L, std::clamp(formats::round_half_even_small(iscale * scales[j]), static_cast<float>(p.code_lo),
                                      static_cast<float>(p.code_hi)));
   }
-  sym_requant(p, s, s.l, sc, fp16_to_fp32(r.d));
+  sym_requant(p, s, s.l, sc, formats::fp16_to_fp32(r.d));
   sym_refit(p, s, sc, &r.d);
-  sym_tweak(p, s, sc, fp16_to_fp32(r.d));
+  sym_tweak(p, s, sc, formats::fp16_to_fp32(r.d));
   for (int j = 0; j < 16; ++j) {
     r.sc[j] = static_cast<int>(get(sc[j / L], j % L));
   }

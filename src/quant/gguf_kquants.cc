@@ -184,7 +184,7 @@ template <class F>
   void name##_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {           \
     name<float>(x, n, imp, out);                                                         \
   }                                                                                      \
-  __attribute__((target_clones("avx2", "default"))) void name##_fast(                    \
+  BITSMITH_CPU_CLONES("avx2") void name##_fast(                    \
       const float* x, int64_t n, const float* imp, uint8_t* out) {                       \
     name<v8f>(x, n, imp, out);                                                           \
   }
@@ -200,7 +200,7 @@ void q2k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ2_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    const float d = formats::fp16_to_fp32(blk.d), dmin = formats::fp16_to_fp32(blk.dmin);
     int is = 0;
     for (int h = 0; h < kN; h += 128) {
       const uint8_t* q = blk.qs + h / 4;
@@ -221,7 +221,7 @@ void q3k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ3_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d);
+    const float d = formats::fp16_to_fp32(blk.d);
     for (int i = 0; i < kN; ++i) {
       const int j = i / 16;  // sub-block
       const int lo = j < 8 ? (blk.scales[j] & 0xF) : (blk.scales[j - 8] >> 4);
@@ -239,7 +239,7 @@ void q45k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     Block blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d), dmin = fp16_to_fp32(blk.dmin);
+    const float d = formats::fp16_to_fp32(blk.d), dmin = formats::fp16_to_fp32(blk.dmin);
     for (int j = 0; j < 8; ++j) {
       uint8_t sc, m;
       unpack_scale_k4(j, blk.scales, &sc, &m);
@@ -258,7 +258,7 @@ void q6k_dequant(const uint8_t* p, int64_t n, float* y) {
   for (int64_t b = 0; b < n / kN; ++b) {
     BlockQ6_K blk;
     std::memcpy(&blk, p + b * sizeof blk, sizeof blk);
-    const float d = fp16_to_fp32(blk.d);
+    const float d = formats::fp16_to_fp32(blk.d);
     for (int i = 0; i < kN; ++i) {
       const int h = i / 128, pos = i % 128, l = pos % 32, quarter = pos / 32;
       const uint8_t ql = blk.ql[64 * h + l + 32 * (quarter % 2)];
@@ -270,13 +270,59 @@ void q6k_dequant(const uint8_t* p, int64_t n, float* y) {
   }
 }
 
+// ---------------------------------------------------------------- code writers (GPTQ)
+
+// q2_K, q3_K: element 128n + 32k + l has 2 bits at shift 2k of qs[32n + l] (q3_K: its third
+// bit is bit 4n + k of hmask[l]).
+template <bool kQ3>
+void set_q23k_code(uint8_t* blk, int j, uint32_t c) {
+  const int n = j / 128, k = (j % 128) / 32, l = j % 32;
+  uint8_t& b = blk[(kQ3 ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs)) +
+                   static_cast<size_t>(32 * n + l)];
+  b = static_cast<uint8_t>((b & ~(3u << (2 * k))) | ((c & 3u) << (2 * k)));
+  if constexpr (kQ3) {
+    uint8_t& h = blk[offsetof(BlockQ3_K, hmask) + static_cast<size_t>(l)];
+    const int bit = 4 * n + k;
+    h = static_cast<uint8_t>((h & ~(1u << bit)) | (((c >> 2) & 1u) << bit));
+  }
+}
+
+// q4_K, q5_K: chunk ch of 64: qs[32ch + l] low nibble = element 64ch + l, high nibble =
+// 64ch + 32 + l; q5_K's fifth bit is bit 2ch (first half) or 2ch + 1 (second half) of qh[l].
+template <bool kQ5>
+void set_q45k_code(uint8_t* blk, int j, uint32_t c) {
+  const int ch = j / 64, half = (j % 64) / 32, l = j % 32;
+  uint8_t& b = blk[(kQ5 ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs)) +
+                   static_cast<size_t>(32 * ch + l)];
+  b = half == 0 ? static_cast<uint8_t>((b & 0xF0) | (c & 0xF))
+                : static_cast<uint8_t>((b & 0x0F) | ((c & 0xF) << 4));
+  if constexpr (kQ5) {
+    uint8_t& h = blk[offsetof(BlockQ5_K, qh) + static_cast<size_t>(l)];
+    const int bit = 2 * ch + half;
+    h = static_cast<uint8_t>((h & ~(1u << bit)) | (((c >> 4) & 1u) << bit));
+  }
+}
+
+// q6_K: element 128n + 32k + l: low 4 bits in ql[64n + l + 32 (k odd)] (high nibble for
+// k >= 2), high 2 bits at shift 2k of qh[32n + l].
+void set_q6k_code(uint8_t* blk, int j, uint32_t c) {
+  const int n = j / 128, k = (j % 128) / 32, l = j % 32;
+  uint8_t& b = blk[offsetof(BlockQ6_K, ql) + static_cast<size_t>(64 * n + l + (k & 1) * 32)];
+  b = k < 2 ? static_cast<uint8_t>((b & 0xF0) | (c & 0xF))
+            : static_cast<uint8_t>((b & 0x0F) | ((c & 0xF) << 4));
+  uint8_t& h = blk[offsetof(BlockQ6_K, qh) + static_cast<size_t>(32 * n + l)];
+  h = static_cast<uint8_t>((h & ~(3u << (2 * k))) | (((c >> 4) & 3u) << (2 * k)));
+}
+
 GgufKernels kquant(const char* name, int type, uint64_t bytes, double bpw, const char* elem,
                    QuantizeRowFn ref, QuantizeRowFn fast, DequantizeRowFn deq, int off0,
-                   int off1, const char* desc) {
+                   int off1, int ncodes, SetCodeFn set_code, const char* desc) {
   GgufKernels k = block_kernels(name, type, kN, bytes, elem, "float16", ref, fast, deq, off0, desc);
   k.traits.bits_per_weight = bpw;
   k.traits.symmetric = std::string(elem).find("uint") == std::string::npos;
   k.scale_offsets[1] = off1;
+  k.ncodes = ncodes;
+  k.set_code = set_code;
   return k;
 }
 
@@ -285,19 +331,21 @@ GgufKernels kquant(const char* name, int type, uint64_t bytes, double bpw, const
 void append_kquant_kernels(std::vector<GgufKernels>& out) {
   // bpw = 8 * bytes / 256, e.g. Q4_K: 8 * 144 / 256 = 4.5.
   out.push_back(kquant("q2_k", kQ2_K, 84, 2.625, "uint2", q2k_row_ref, q2k_row_fast, q2k_dequant,
-                       offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin),
+                       offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin), 4, set_q23k_code<false>,
                        "GGUF Q2_K: 256-value super-blocks, 16x16 with 4-bit scale and min"));
   out.push_back(kquant("q3_k", kQ3_K, 110, 3.4375, "int3", q3k_row_ref, q3k_row_fast, q3k_dequant,
-                       offsetof(BlockQ3_K, d), -1,
+                       offsetof(BlockQ3_K, d), -1, 8, set_q23k_code<true>,
                        "GGUF Q3_K: 256-value super-blocks, 16x16 with 6-bit scales"));
   out.push_back(kquant("q4_k", kQ4_K, 144, 4.5, "uint4", q4k_row_ref, q4k_row_fast,
-                       q45k_dequant<false>, offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin),
+                       q45k_dequant<false>, offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin), 16,
+                       set_q45k_code<false>,
                        "GGUF Q4_K: 256-value super-blocks, 8x32 with 6-bit scale and min"));
   out.push_back(kquant("q5_k", kQ5_K, 176, 5.5, "uint5", q5k_row_ref, q5k_row_fast,
-                       q45k_dequant<true>, offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin),
+                       q45k_dequant<true>, offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin), 32,
+                       set_q45k_code<true>,
                        "GGUF Q5_K: 256-value super-blocks, 8x32 with 6-bit scale and min"));
   out.push_back(kquant("q6_k", kQ6_K, 210, 6.5625, "int6", q6k_row_ref, q6k_row_fast, q6k_dequant,
-                       offsetof(BlockQ6_K, d), -1,
+                       offsetof(BlockQ6_K, d), -1, 64, set_q6k_code,
                        "GGUF Q6_K: 256-value super-blocks, 16x16 with int8 scales"));
 }
 

@@ -18,7 +18,7 @@ constexpr int kB = kQK;
 // ggml_e8m0_to_fp32_half: 2^(e - 128); e = 0, 1 are the subnormals 2^-128 (0x00200000) and
 // 2^-127 (0x00400000), e >= 2 the normal number with biased exponent e - 1.
 float e8m0_half(uint8_t e) {
-  return bits_f32(e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23);
+  return formats::bits_to_float(e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23);
 }
 
 // ggml's exponent: floorf(log2f(amax)) - 2 + 127, through C's float -> uint8_t conversion
@@ -82,7 +82,7 @@ template <bool kSimd>
 void mxfp4_ref(const float* x, int64_t n, const float* imp, uint8_t* out) {
   mxfp4_row<false>(x, n, imp, out);
 }
-__attribute__((target_clones("avx2", "default"))) void mxfp4_fast(const float* x, int64_t n,
+BITSMITH_CPU_CLONES("avx2") void mxfp4_fast(const float* x, int64_t n,
                                                                   const float* imp, uint8_t* out) {
   mxfp4_row<true>(x, n, imp, out);
 }

@@ -8,6 +8,7 @@
 
 #include "bitsmith/core/checked.h"
 #include "gguf_common.h"
+#include "group_quantizer_internal.h"
 #include "registry_internal.h"
 
 namespace bitsmith::quant::gguf {
@@ -80,6 +81,18 @@ class GgufScheme final : public Scheme {
   Result<QuantizedTensor> quantize(const float* x, int64_t rows, int64_t cols,
                                    const QuantizeOptions& opt) const override {
     return run(x, rows, cols, opt, /*fast=*/true);
+  }
+  // One thread, the type's scalar _ref row kernel: the definition of the bytes.
+  Result<QuantizedTensor> quantize_reference(const float* x, int64_t rows, int64_t cols,
+                                             const QuantizeOptions& opt) const override {
+    return run(x, rows, cols, opt, /*fast=*/false);
+  }
+
+  bool has_group_quantizer() const override { return k_.set_code != nullptr; }
+  Result<std::unique_ptr<GroupQuantizer>> new_group_quantizer(
+      const float* /*w*/, int64_t rows, int64_t cols, const QuantizeOptions& opt) const override {
+    if (!has_group_quantizer()) return Scheme::new_group_quantizer(nullptr, rows, cols, opt);
+    return detail::make_gguf_group_quantizer(*this, k_.ncodes, k_.set_code, rows, cols, opt);
   }
 
   Result<QuantizedTensor> run(const float* x, int64_t rows, int64_t cols,
@@ -217,13 +230,6 @@ Result<QuantizedTensor> GgufScheme::run(const float* x, int64_t rows, int64_t co
 
 std::unique_ptr<Scheme> make_gguf_scheme(const GgufKernels& k) {
   return std::make_unique<GgufScheme>(k);
-}
-
-Result<QuantizedTensor> quantize_reference(const Scheme& scheme, const float* x, int64_t rows,
-                                           int64_t cols, const QuantizeOptions& opt) {
-  const auto* g = dynamic_cast<const GgufScheme*>(&scheme);
-  if (!g) return unsupported("{} is not a GGUF block scheme", scheme.name());
-  return g->run(x, rows, cols, opt, /*fast=*/false);
 }
 
 }  // namespace bitsmith::quant::gguf

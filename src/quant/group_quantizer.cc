@@ -1,17 +1,19 @@
-// make_group_quantizer: dispatch on the scheme's kind (group_quantizer.h).
+// make_group_quantizer: checks what every scheme's group quantizer needs (shape, finite
+// weights), then asks the scheme for its own (Scheme::new_group_quantizer).
 #include "bitsmith/quant/group_quantizer.h"
 
 #include <cmath>
 
-#include "group_quantizer_internal.h"
-#include "pack_scheme.h"
-
 namespace bitsmith::quant {
 
-bool has_group_quantizer(const Scheme& scheme) {
-  if (dynamic_cast<const detail::ScaledScheme*>(&scheme) != nullptr) return true;
-  return scheme.traits().granularity == Granularity::kGguf &&
-         detail::gguf_has_code_layout(scheme.traits().gguf_type);
+bool has_group_quantizer(const Scheme& scheme) { return scheme.has_group_quantizer(); }
+
+Result<std::unique_ptr<GroupQuantizer>> Scheme::new_group_quantizer(const float*, int64_t,
+                                                                    int64_t,
+                                                                    const QuantizeOptions&) const {
+  return unsupported("scheme {} has no quantization grid for error-feedback methods (plain "
+                     "casts keep every weight; use it with --method rtn)",
+                     name());
 }
 
 Result<std::unique_ptr<GroupQuantizer>> make_group_quantizer(const Scheme& scheme, const float* w,
@@ -24,13 +26,7 @@ Result<std::unique_ptr<GroupQuantizer>> make_group_quantizer(const Scheme& schem
                               i % cols, w[i]);
     }
   }
-  if (const auto* s = dynamic_cast<const detail::ScaledScheme*>(&scheme)) {
-    return detail::make_scaled_group_quantizer(*s, w, rows, cols, opt);
-  }
-  if (has_group_quantizer(scheme)) return detail::make_gguf_group_quantizer(scheme, rows, cols, opt);
-  return unsupported("scheme {} has no quantization grid for error-feedback methods (plain "
-                     "casts keep every weight; use it with --method rtn)",
-                     scheme.name());
+  return scheme.new_group_quantizer(w, rows, cols, opt);
 }
 
 }  // namespace bitsmith::quant

@@ -1,9 +1,11 @@
-// Constructors of the GroupQuantizer implementations (group_quantizer*.cc).
+// Constructors of the GroupQuantizer implementations (group_quantizer_*.cc), called by the
+// schemes' Scheme::new_group_quantizer.
 #pragma once
 
 #include <memory>
 
 #include "bitsmith/quant/group_quantizer.h"
+#include "gguf_common.h"
 
 namespace bitsmith::quant::detail {
 
@@ -13,9 +15,10 @@ Result<std::unique_ptr<GroupQuantizer>> make_scaled_group_quantizer(const Scaled
                                                                     const float* w, int64_t rows,
                                                                     int64_t cols,
                                                                     const QuantizeOptions& opt);
-Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, int64_t rows,
-                                                                  int64_t cols,
+// A GGUF block type's: `ncodes` and `set_code` from its kernel entry (gguf_common.h).
+Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, int ncodes,
+                                                                  gguf::SetCodeFn set_code,
+                                                                  int64_t rows, int64_t cols,
                                                                   const QuantizeOptions& opt);
-bool gguf_has_code_layout(int gguf_type);
 
 }  // namespace bitsmith::quant::detail

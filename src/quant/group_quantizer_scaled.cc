@@ -20,7 +20,7 @@ namespace {
 
 // Integer elements on integral zero points, one grid per value: the row kernels' encoder
 // (encode_elem<kInt>: round half even of x / d clamped to [lo, hi], plus z), inlined.
-BITSMITH_MULTIVERSION
+BITSMITH_CPU_CLONES("avx2")
 void encode_int_rows(const BlockGrid* __restrict grids, const float* __restrict x, int64_t n,
                      const float* __restrict lut, uint8_t* __restrict codes,
                      float* __restrict out) {
@@ -61,7 +61,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       if (std::isfinite(opt.shared_amax)) amax = std::max(amax, std::fabs(opt.shared_amax));  // a fused group's
       base_.tensor_scale = amax / 2688.0f;
       base_.six_s = 6.0f * base_.tensor_scale;
-      base_.flush_zero = f2u(amax) < 0x00800000u;
+      base_.flush_zero = formats::float_to_bits(amax) < 0x00800000u;
     }
     if (gran == Granularity::kBlock2D) {
       tile_rows_ = sp_.traits.block_rows;
@@ -115,7 +115,7 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
         return invalid_argument("scheme {}: scale {} / zero {} of row {} group {}", s_.name(),
                                 scale[r], zero[r], r, gi);
       }
-      uint16_t hs = float_to_half_bits(scale[r]), hz = float_to_half_bits(zero[r]);
+      uint16_t hs = formats::fp32_to_fp16<formats::Overflow::kSaturate>(scale[r]), hz = formats::fp32_to_fp16<formats::Overflow::kSaturate>(zero[r]);
       if (hs == 0) hs = 0x0001;  // below fp16's range: its smallest subnormal, as the rule does
       std::memcpy(scales_.data() + (r * nb_ + gi) * 2, &hs, 2);
       std::memcpy(zeros_.data() + (r * nb_ + gi) * 2, &hz, 2);
@@ -212,13 +212,13 @@ class ScaledGroupQuantizer final : public GroupQuantizer {
       const int64_t t1 = std::min(rows_, t0 + tr);
       uint32_t amax_bits = 0;
       for (int64_t i = t0 * group_; i < t1 * group_; ++i) {
-        amax_bits = std::max(amax_bits, f2u(values[i]) & 0x7FFFFFFFu);
+        amax_bits = std::max(amax_bits, formats::float_to_bits(values[i]) & 0x7FFFFFFFu);
       }
       if (amax_bits >= kNonFiniteAbsBits) {
         return invalid_argument("scheme {}: non-finite value in rows {}..{} of group {}",
                                 s_.name(), t0, t1 - 1, gi);
       }
-      float d = u2f(amax_bits) / sp_.elem_max;
+      float d = formats::bits_to_float(amax_bits) / sp_.elem_max;
       if (d == 0.0f) d = 1.0f;
       if (tensor) tensor_d_ = d;
       else tile_d_[static_cast<size_t>((t0 / tr) * nb_ + gi)] = d;

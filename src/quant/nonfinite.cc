@@ -7,10 +7,10 @@
 
 namespace bitsmith::quant::detail {
 
-BITSMITH_MULTIVERSION
+BITSMITH_CPU_CLONES("avx2")
 uint32_t max_abs_bits(const float* x, int64_t n) {
   uint32_t m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, f2u(x[i]) & 0x7FFFFFFFu);
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, formats::float_to_bits(x[i]) & 0x7FFFFFFFu);
   return m;
 }
 

@@ -6,7 +6,7 @@
 
 namespace bitsmith::quant::detail {
 
-BITSMITH_MULTIVERSION
+BITSMITH_CPU_CLONES("avx2")
 void pack_codes(const uint8_t* codes, int64_t n, int bits, uint8_t* out) {
   if (bits == 8) {
     std::memcpy(out, codes, static_cast<size_t>(n));
@@ -37,7 +37,7 @@ void pack_codes(const uint8_t* codes, int64_t n, int bits, uint8_t* out) {
   if (filled > 0) *o = static_cast<uint8_t>(acc);
 }
 
-BITSMITH_MULTIVERSION
+BITSMITH_CPU_CLONES("avx2")
 void unpack_codes(const uint8_t* in, int64_t n, int bits, uint8_t* codes) {
   if (bits == 8) {
     std::memcpy(codes, in, static_cast<size_t>(n));
@@ -91,27 +91,6 @@ Status check_dequant_args(const Scheme& s, const QuantizedView& q, int64_t row_b
                         q.scales.size(), q.zeros.size());
   }
   return Status::Ok();
-}
-
-uint16_t float_to_half_bits(float v) {
-  return static_cast<uint16_t>(fast_encode_float<formats::kFloat16>(v));
-}
-
-float half_bits_to_float(uint16_t h) {
-  // Exact: every half is a float. Normals and zero by rebiasing; subnormals via a multiply
-  // by 2^-24 (their quantum), which is exact.
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t mant = h & 0x3FFu;
-  float mag;
-  if (exp == 0) {
-    mag = static_cast<float>(mant) * 0x1p-24f;
-  } else if (exp == 31) {
-    mag = u2f(0x7F800000u | (mant << 13));
-  } else {
-    mag = u2f(((exp + 112u) << 23) | (mant << 13));
-  }
-  return u2f(f2u(mag) | sign);
 }
 
 }  // namespace bitsmith::quant::detail

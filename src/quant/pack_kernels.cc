@@ -45,17 +45,17 @@ constexpr uint8_t kE4M3One = 0x38;  // 1.0 = 2^(7 - 7): exponent field 0b0111, m
 template <bool kRef>
 BITSMITH_INLINE uint8_t enc_e4m3(float v) {
   if constexpr (kRef) return static_cast<uint8_t>(formats::encode(formats::kFloat8E4M3FN, v));
-  return static_cast<uint8_t>(fast_encode_float<formats::kFloat8E4M3FN>(v));
+  return static_cast<uint8_t>(formats::fast_encode_float<formats::kFloat8E4M3FN>(v));
 }
 template <bool kRef>
 BITSMITH_INLINE uint16_t enc_half(float v) {
   if constexpr (kRef) return static_cast<uint16_t>(formats::encode(formats::kFloat16, v));
-  return float_to_half_bits(v);
+  return formats::fp32_to_fp16<formats::Overflow::kSaturate>(v);
 }
 template <bool kRef>
 BITSMITH_INLINE float dec_half(uint16_t h) {
   if constexpr (kRef) return static_cast<float>(formats::decode(formats::kFloat16, h));
-  return half_bits_to_float(h);
+  return formats::fp16_to_fp32(h);
 }
 
 // One element: a float code (RNE, saturating) or an integer clamped to [lo, hi] plus offset z
@@ -75,7 +75,7 @@ BITSMITH_INLINE uint8_t encode_elem(float v, float lo, float hi, int32_t z) {
   } else {
     constexpr FloatFormat F = format_of(E);
     if constexpr (kRef) return static_cast<uint8_t>(formats::encode(F, v));
-    return static_cast<uint8_t>(fast_encode_float<F>(v));
+    return static_cast<uint8_t>(formats::fast_encode_float<F>(v));
   }
 }
 
@@ -94,7 +94,7 @@ template <bool kRef, ScaleRule R>
 BITSMITH_INLINE BlockStats block_stats(const float* __restrict x, int64_t n) {
   BlockStats s;
   uint32_t m = 0;
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, f2u(x[j]) & 0x7FFFFFFFu);
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, formats::float_to_bits(x[j]) & 0x7FFFFFFFu);
   s.amax_bits = m;
   if constexpr (R == ScaleRule::kIntAsymF16) {
     float mn = x[0], mx = x[0];
@@ -120,12 +120,12 @@ struct BlockParams {
 
 // floor(log2 a) and ceil(log2 a) of a positive finite float, exactly, from its bits.
 BITSMITH_INLINE int floor_log2(float a) {
-  const uint32_t b = f2u(a);
+  const uint32_t b = formats::float_to_bits(a);
   const int e = static_cast<int>(b >> 23);
   return e > 0 ? e - 127 : (31 - std::countl_zero(b)) - 149;  // subnormal: m * 2^-149
 }
 BITSMITH_INLINE int ceil_log2(float a) {
-  const uint32_t b = f2u(a);
+  const uint32_t b = formats::float_to_bits(a);
   const bool pow2 = (b >> 23) > 0 ? (b & 0x7FFFFFu) == 0 : (b & (b - 1)) == 0;
   return floor_log2(a) + (pow2 ? 0 : 1);
 }
@@ -138,13 +138,13 @@ BITSMITH_INLINE BlockParams block_params(const BlockStats& s, const RowCtx& c, i
   BlockParams p;
   p.lo = static_cast<float>(sp.qmin);
   p.hi = static_cast<float>(sp.qmax);
-  const float amax = u2f(s.amax_bits) * shrink;
+  const float amax = formats::bits_to_float(s.amax_bits) * shrink;
   if constexpr (R == ScaleRule::kGiven) {
     p.d = c.given[b];
   } else if constexpr (R == ScaleRule::kAmaxF32) {
     p.d = amax / sp.elem_max;
     if (p.d == 0.0f) p.d = 1.0f;  // all-zero block (or amax below elem_max * 2^-150)
-    p.scale_code = f2u(p.d);
+    p.scale_code = formats::float_to_bits(p.d);
   } else if constexpr (R == ScaleRule::kIntSymF16) {
     uint16_t h = enc_half<kRef>(amax / static_cast<float>(sp.qmax));
     // A scale below fp16's range: 1 for an all-zero block, else the smallest half (2^-24),
@@ -309,7 +309,7 @@ bool quantize_row_ref(const float* x, const RowCtx& c, uint8_t* codes, uint8_t* 
 }
 
 template <ElemKind E, ScaleRule R, int kB>
-BITSMITH_MULTIVERSION bool quantize_row_fast(const float* x, const RowCtx& c, uint8_t* codes,
+BITSMITH_CPU_CLONES("avx2") bool quantize_row_fast(const float* x, const RowCtx& c, uint8_t* codes,
                                              uint8_t* scales, uint8_t* zeros) {
   return quantize_row<false, E, R, kB>(x, c, codes, scales, zeros);
 }
@@ -382,10 +382,10 @@ BlockGrid stored_grid(const RowCtx& c, const uint8_t* scales, const uint8_t* zer
     case ScaleRule::kIntAsymF16: {
       uint16_t h;
       std::memcpy(&h, scales + 2 * b, 2);
-      g.d = half_bits_to_float(h);
+      g.d = formats::fp16_to_fp32(h);
       if (sp.rule == ScaleRule::kIntAsymF16) {
         std::memcpy(&h, zeros + 2 * b, 2);
-        g.z = half_bits_to_float(h);
+        g.z = formats::fp16_to_fp32(h);
         // The encoder clamps relative to the zero point (block_params' lo/hi).
         g.lo = -g.z;
         g.hi = static_cast<float>(sp.qmax) - g.z;
@@ -415,7 +415,7 @@ void encode_on_grid(ElemKind e, const float* x, int64_t n, const BlockGrid& g, u
   }
 }
 
-BITSMITH_MULTIVERSION
+BITSMITH_CPU_CLONES("avx2")
 void dequant_row(const uint8_t* codes, const uint8_t* scales, const uint8_t* zeros,
                  const RowCtx& c, const float* lut, float* out) {
   const int64_t nb = c.block > 0 ? (c.cols + c.block - 1) / c.block : 0;

@@ -7,6 +7,7 @@
 
 #include "bitsmith/core/checked.h"
 #include "bitsmith/formats/codec.h"
+#include "group_quantizer_internal.h"
 #include "nonfinite.h"
 #include "pack.h"
 #include "pack_kernels.h"
@@ -101,9 +102,15 @@ Result<QuantizedTensor> ScaledScheme::quantize(const float* x, int64_t rows, int
   return quantize_impl(x, rows, cols, opt, /*ref=*/false);
 }
 
-Result<QuantizedTensor> ScaledScheme::quantize_ref(const float* x, int64_t rows, int64_t cols,
-                                                   const QuantizeOptions& opt) const {
+Result<QuantizedTensor> ScaledScheme::quantize_reference(const float* x, int64_t rows,
+                                                         int64_t cols,
+                                                         const QuantizeOptions& opt) const {
   return quantize_impl(x, rows, cols, opt, /*ref=*/true);
+}
+
+Result<std::unique_ptr<GroupQuantizer>> ScaledScheme::new_group_quantizer(
+    const float* w, int64_t rows, int64_t cols, const QuantizeOptions& opt) const {
+  return make_scaled_group_quantizer(*this, w, rows, cols, opt);
 }
 
 Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows, int64_t cols,
@@ -147,7 +154,7 @@ Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows
     uint32_t amax_bits = 0;
     if (ref) {
       for (int64_t i = 0; i < n; ++i) {
-        amax_bits = std::max(amax_bits, f2u(std::fabs(src[i])));
+        amax_bits = std::max(amax_bits, formats::float_to_bits(std::fabs(src[i])));
       }
     } else {
       std::atomic<uint32_t> m{0};
@@ -161,9 +168,9 @@ Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows
     }
     if (amax_bits >= kNonFiniteAbsBits) return find_nonfinite(x, rows, cols, name());
     if (spec_.rule == ScaleRule::kNvfp4 && std::isfinite(opt.shared_amax)) {
-      amax_bits = std::max(amax_bits, f2u(std::fabs(opt.shared_amax)));  // a fused group's amax
+      amax_bits = std::max(amax_bits, formats::float_to_bits(std::fabs(opt.shared_amax)));  // a fused group's amax
     }
-    const float amax = u2f(amax_bits);
+    const float amax = formats::bits_to_float(amax_bits);
     if (spec_.rule == ScaleRule::kNvfp4) {
       // S = amax / (6 * 448), the divisor ModelOpt uses (6 * 448 = 2688 is exact in float32).
       base.tensor_scale = amax / 2688.0f;
@@ -203,7 +210,7 @@ Result<QuantizedTensor> ScaledScheme::quantize_impl(const float* x, int64_t rows
     tile_d.resize(tile_amax.size());
     for (size_t i = 0; i < tile_amax.size(); ++i) {
       if (tile_amax[i] >= kNonFiniteAbsBits) return find_nonfinite(x, rows, cols, name());
-      float d = u2f(tile_amax[i]) / spec_.elem_max;
+      float d = formats::bits_to_float(tile_amax[i]) / spec_.elem_max;
       tile_d[i] = d == 0.0f ? 1.0f : d;
     }
     std::memcpy(q.scales.data(), tile_d.data(), tile_d.size() * 4);

@@ -56,8 +56,13 @@ class ScaledScheme final : public Scheme {
 
   // The scalar reference: one thread, formats::encode for every element and scale, a bit-by-bit
   // packer. Defines the bytes the fast path must reproduce.
-  Result<QuantizedTensor> quantize_ref(const float* x, int64_t rows, int64_t cols,
-                                       const QuantizeOptions& opt = {}) const;
+  Result<QuantizedTensor> quantize_reference(const float* x, int64_t rows, int64_t cols,
+                                             const QuantizeOptions& opt = {}) const override;
+
+  // Every scaled scheme has a grid: its group quantizer is group_quantizer_scaled.cc's.
+  bool has_group_quantizer() const override { return true; }
+  Result<std::unique_ptr<GroupQuantizer>> new_group_quantizer(
+      const float* w, int64_t rows, int64_t cols, const QuantizeOptions& opt) const override;
 
  private:
   Result<QuantizedTensor> quantize_impl(const float* x, int64_t rows, int64_t cols,

@@ -1,21 +1,15 @@
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <mutex>
 #include <string>
 
+#include "bitsmith/core/ascii.h"
 #include "registry_internal.h"
 
 namespace bitsmith::quant {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 struct Registry {
   detail::SchemeList list;
@@ -67,7 +61,7 @@ bool parse_int_group_name(std::string_view name, int* bits, int64_t* group, bool
 
 Result<const Scheme*> find_scheme(std::string_view name) {
   Registry& reg = registry();
-  const std::string key = lower(name);
+  const std::string key = ascii_lower(name);
   for (const auto& s : reg.list.owned) {
     if (s->name() == key) return s.get();
   }

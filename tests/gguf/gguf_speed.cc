@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     std::vector<double> gbps;
     for (int r = 0; r < reps + 1; ++r) {  // the first run warms up and is not counted
       const auto t0 = std::chrono::steady_clock::now();
-      auto q = ref ? quant::gguf::quantize_reference(**s, x.data(), rows, cols)
+      auto q = ref ? (*s)->quantize_reference(x.data(), rows, cols)
                    : (*s)->quantize(x.data(), rows, cols, opt);
       const double sec =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

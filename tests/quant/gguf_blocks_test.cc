@@ -1,16 +1,13 @@
-// GGUF block types: the SIMD/threaded quantizer gives the scalar _ref's bytes, shapes and bad
-// input are rejected with messages naming row and column, zero/denormal blocks decode to zeros,
-// and the fp16 conversion agrees with the generic formats codec on every code and midpoint.
+// GGUF block types (fast == reference bytes is checked for every scheme in
+// scheme_table_test.cc): shapes and bad input are rejected with messages naming row and column, zero/denormal blocks decode to zeros,
 // Agreement with ggml itself is tested in tests/gguf (oracle fixtures).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
-#include <utility>
 #include <vector>
 
-#include "../../src/quant/gguf_common.h"
 #include "bitsmith/formats/codec.h"
 #include "bitsmith/quant/gguf_blocks.h"
 #include "bitsmith/quant/scheme.h"
@@ -20,80 +17,6 @@ namespace {
 
 const char* kGgufNames[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0",   "q2_k",      "q3_k",
                             "q4_k", "q5_k", "q6_k", "iq4_nl", "gguf_mxfp4"};
-
-// Rows of assorted content: normal, heavy-tailed, all-zero blocks, denormals, one spike,
-// values on rounding boundaries.
-std::vector<float> mixed_data(int64_t rows, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  std::student_t_distribution<float> heavy(2.f);
-  std::vector<float> x(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = x.data() + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      switch (r % 6) {
-        case 0: row[c] = normal(rng); break;
-        case 1: row[c] = heavy(rng) * 0.02f; break;
-        case 2: row[c] = (c / 32) % 2 ? 0.f : normal(rng); break;  // every other block zero
-        case 3: row[c] = normal(rng) * 1e-40f; break;               // denormals
-        case 4: row[c] = c % 97 == 5 ? 300.f : normal(rng) * 0.01f; break;
-        default: row[c] = static_cast<float>(static_cast<int>(c % 17) - 8) * 0.25f; break;
-      }
-    }
-  }
-  return x;
-}
-
-TEST(GgufBlocks, FastPathMatchesReferenceByteForByte) {
-  const int64_t rows = 12, cols = 512;
-  const std::vector<float> x = mixed_data(rows, cols, 7);
-  std::vector<float> imp(cols);
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(0.f, 4.f);
-  for (float& v : imp) v = u(rng);
-  for (const char* name : kGgufNames) {
-    auto s = find_scheme(name);
-    ASSERT_TRUE(s.ok()) << s.status().to_string();
-    for (bool with_imp : {false, true}) {
-      QuantizeOptions opt;
-      if (with_imp) opt.importance = imp.data();
-      auto fast = (*s)->quantize(x.data(), rows, cols, opt);
-      auto ref = gguf::quantize_reference(**s, x.data(), rows, cols, opt);
-      ASSERT_TRUE(fast.ok()) << name << ": " << fast.status().to_string();
-      ASSERT_TRUE(ref.ok()) << name << ": " << ref.status().to_string();
-      ASSERT_EQ(fast->data.size(), (*s)->data_bytes(rows, cols));
-      EXPECT_TRUE(fast->scales.empty());
-      for (size_t i = 0; i < fast->data.size(); ++i) {
-        ASSERT_EQ(fast->data[i], ref->data[i])
-            << name << (with_imp ? " (importance)" : "") << ": byte " << i << " of row "
-            << i / (fast->data.size() / rows);
-      }
-    }
-  }
-}
-
-// Rows whose block count is not a multiple of the fast paths' 8 blocks per vector (iq4_nl's
-// tail goes one block at a time), and more rows of every kind for the lane-parallel K-quants.
-TEST(GgufBlocks, FastPathMatchesReferenceOnTailsAndManyRows) {
-  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{12, 352}, {60, 768}}) {
-    const std::vector<float> x = mixed_data(rows, cols, static_cast<uint32_t>(cols));
-    std::vector<float> imp(cols);
-    for (int64_t c = 0; c < cols; ++c) imp[c] = 0.25f + static_cast<float>(c % 7);
-    for (const char* name : kGgufNames) {
-      auto s = *find_scheme(name);
-      if (cols % s->traits().block_cols != 0) continue;
-      for (bool with_imp : {false, true}) {
-        QuantizeOptions opt;
-        if (with_imp) opt.importance = imp.data();
-        auto fast = s->quantize(x.data(), rows, cols, opt);
-        auto ref = gguf::quantize_reference(*s, x.data(), rows, cols, opt);
-        ASSERT_TRUE(fast.ok() && ref.ok()) << name;
-        ASSERT_EQ(fast->data, ref->data) << name << (with_imp ? " (importance)" : "") << " "
-                                         << rows << "x" << cols;
-      }
-    }
-  }
-}
 
 TEST(GgufBlocks, TraitsMatchLayouts) {
   for (const char* name : kGgufNames) {
@@ -172,25 +95,6 @@ TEST(GgufBlocks, ErrorShrinksWithBits) {
   EXPECT_LT(rmse("q3_k"), rmse("q2_k"));
   EXPECT_LT(rmse("q2_k"), 0.5);
   EXPECT_LT(rmse("iq4_nl"), rmse("q4_0"));
-}
-
-TEST(GgufBlocks, Fp16ConversionMatchesFormatsCodec) {
-  for (uint32_t h = 0; h < 0x10000; ++h) {
-    const double v = formats::decode(formats::kFloat16, h);
-    if (std::isnan(v)) continue;
-    const float f = gguf::fp16_to_fp32(static_cast<uint16_t>(h));
-    ASSERT_EQ(static_cast<double>(f), v) << h;
-    ASSERT_EQ(gguf::fp32_to_fp16(f), h) << h;
-    if ((h & 0x7fffu) < 0x7bffu) {  // midpoint to the next code up in magnitude: RNE
-      const double next = formats::decode(formats::kFloat16, h + 1);
-      const float mid = static_cast<float>((v + next) / 2);
-      ASSERT_EQ(gguf::fp32_to_fp16(mid), formats::encode(formats::kFloat16, mid,
-                                                         {formats::Rounding::kRne,
-                                                          formats::Overflow::kIeee})) << h;
-    }
-  }
-  EXPECT_EQ(gguf::fp32_to_fp16(65520.f), 0x7c00u);  // 65504 + half ulp rounds to Inf
-  EXPECT_EQ(gguf::fp32_to_fp16(65519.f), 0x7bffu);
 }
 
 }  // namespace

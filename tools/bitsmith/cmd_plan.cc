@@ -29,7 +29,8 @@ namespace bitsmith::cli {
 namespace {
 
 struct PlanOptions {
-  std::string model, calib, candidates, method, write_method, imatrix, measurements, recipe_out, out, format, cost, tokenizer;
+  std::vector<std::string> candidates;  // --candidates a,b,c (CLI11 splits at the commas)
+  std::string model, calib, method, write_method, imatrix, measurements, recipe_out, out, format, cost, tokenizer;
   int64_t calib_samples = 8, calib_seqlen = 256;
   uint64_t seed = 0;
   double target_bpw = 0;
@@ -43,19 +44,6 @@ struct PlanOptions {
 int failed(const Status& st) {
   std::fprintf(stderr, "bitsmith plan: %s\n", st.to_string().c_str());
   return kExitFailed;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t end = s.find(',', start);
-    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!item.empty()) out.push_back(item);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
 }
 
 bool is_model_output(const std::string& out) { return !out.empty() && !out.ends_with(".json"); }
@@ -204,7 +192,7 @@ int run_plan(const PlanOptions& o) {
     if (!f.ok()) throw UsageError(f.status().message());
     format = *f == quant::OutputFormat::kGguf ? "gguf" : "safetensors";
   }
-  const std::vector<std::string> candidates = split_list(o.candidates);
+  const std::vector<std::string>& candidates = o.candidates;
   if (format.empty()) {
     format = "gguf";
     for (const auto& c : candidates) {
@@ -387,7 +375,8 @@ std::function<int()> setup_plan(CLI::App& app) {
   auto* sub = app.add_subcommand("plan", "Measure each tensor's sensitivity and plan mixed precision under a byte budget");
   sub->add_option("model", o->model, "GGUF, safetensors or llama2.c checkpoint")->required();
   sub->add_option("--calib", o->calib, "calibration text the costs are measured on");
-  sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)");
+  sub->add_option("--candidates", o->candidates, "schemes each tensor may take, comma-separated (e.g. q3_k,q4_k,q5_k,q6_k,q8_0)")
+      ->delimiter(',');
   sub->add_option("--method", o->method, "how each option is quantized when measured: rtn (default), imatrix or gptq");
   sub->add_option("--imatrix", o->imatrix, "--write-method imatrix: an imatrix file (llama.cpp's GGUF or .dat) instead of collecting one");
   sub->add_option("--write-method", o->write_method, "how -o writes the planned file (default: as measured): rtn, gptq, awq, imatrix, hqq");

@@ -87,7 +87,20 @@ std::span<const Format> all_formats();
 Result<const Format*> find_format(std::string_view name);
 
 // Derived properties (exact, as doubles).
-double max_finite(const FloatFormat& f);
+// Largest finite value, usable in constant expressions:
+// (1 + top mantissa * 2^-m) * 2^(top exponent - bias), e.g. e4m3fn (1 + 6/8) * 2^8 = 448
+// (fn formats spend the top mantissa of the top binade on NaN). Powers of two are exact in a
+// double, so the loops lose nothing.
+constexpr double max_finite(const FloatFormat& f) {
+  const int m = f.mantissa_bits;
+  int top_mant = (1 << m) - 1;
+  if (f.nan_inf == NanInf::kFnOnlyNan) top_mant -= 1;
+  double v = 1.0 + static_cast<double>(top_mant) / static_cast<double>(1 << m);
+  const int e = f.max_biased_exponent() - f.bias;
+  for (int i = 0; i < e; ++i) v *= 2.0;
+  for (int i = 0; i > e; --i) v *= 0.5;
+  return v;
+}
 double min_normal(const FloatFormat& f);
 double min_subnormal(const FloatFormat& f);  // = min_normal for formats without subnormals
 double epsilon(const FloatFormat& f);        // gap between 1.0 and the next value

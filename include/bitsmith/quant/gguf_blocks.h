@@ -143,10 +143,4 @@ inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22,
 // E2M1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 doubled so they are integers (kvalues_mxfp4).
 inline constexpr int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-// The scalar `_ref` quantizer of a GGUF scheme (one thread, no SIMD): the definition of its
-// bytes. Scheme::quantize (SIMD, threads) gives the same bytes; tests compare the two.
-// Fails like Scheme::quantize (shape, non-finite input); kUnsupported for a non-GGUF scheme.
-Result<QuantizedTensor> quantize_reference(const Scheme& scheme, const float* x, int64_t rows,
-                                           int64_t cols, const QuantizeOptions& opt = {});
-
 }  // namespace bitsmith::quant::gguf

@@ -74,7 +74,8 @@ Result<std::unique_ptr<GroupQuantizer>> make_group_quantizer(const Scheme& schem
                                                              int64_t rows, int64_t cols,
                                                              const QuantizeOptions& opt = {});
 
-// Whether make_group_quantizer supports the scheme (false for plain casts).
+// Whether make_group_quantizer supports the scheme (false for plain casts); the same as
+// scheme.has_group_quantizer().
 bool has_group_quantizer(const Scheme& scheme);
 
 }  // namespace bitsmith::quant

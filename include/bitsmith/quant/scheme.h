@@ -28,6 +28,7 @@
 namespace bitsmith::quant {
 
 class Scheme;
+class GroupQuantizer;  // group_quantizer.h
 
 enum class Granularity : uint8_t {
   kElement,  // plain cast, no scale (fp16, bf16, f32)
@@ -113,6 +114,12 @@ class Scheme {
 
   virtual Result<QuantizedTensor> quantize(const float* x, int64_t rows, int64_t cols,
                                            const QuantizeOptions& opt = {}) const = 0;
+  // The scalar reference quantizer (one thread, no SIMD, the generic formats codec, a
+  // bit-by-bit packer; ggml's `_ref` for GGUF types): the definition of the scheme's bytes.
+  // quantize() must give the same bytes (DESIGN.md convention 4); tests compare the two for
+  // every listed scheme. Fails like quantize() (shape, non-finite input).
+  virtual Result<QuantizedTensor> quantize_reference(const float* x, int64_t rows, int64_t cols,
+                                                     const QuantizeOptions& opt = {}) const = 0;
   // Dequantizes rows [row_begin, row_end) into out (row_end - row_begin) x cols floats.
   virtual Status dequantize_rows(const QuantizedView& q, int64_t row_begin, int64_t row_end,
                                  float* out) const = 0;
@@ -123,6 +130,13 @@ class Scheme {
   // schemes override it with a fused path that gives the same floats.
   virtual Status fake_quantize(const float* x, int64_t rows, int64_t cols, float* out,
                                const QuantizeOptions& opt = {}) const;
+
+  // The scheme's GroupQuantizer for error-feedback methods (group_quantizer.h), if it has a
+  // quantization grid (plain casts do not). Callers use quant::make_group_quantizer, which
+  // checks the shape and the weights first and then calls this.
+  virtual bool has_group_quantizer() const { return false; }
+  virtual Result<std::unique_ptr<GroupQuantizer>> new_group_quantizer(
+      const float* w, int64_t rows, int64_t cols, const QuantizeOptions& opt) const;
 };
 
 // The registry. `find_scheme` also parses the general integer form int<b>_g<g>[_sym]
