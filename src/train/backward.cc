@@ -1,6 +1,7 @@
 #include "bitsmith/train/backward.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -83,6 +84,9 @@ class Pass {
   }
   const Dims& dims() const { return m_; }
   uint64_t scratch_bytes() const { return 4 * (xq_.capacity() + wq_.capacity() + dyq_.capacity()); }
+  // Diagnosis mode: remember the first tensor whose output holds a NaN or Inf.
+  void set_locate() { locate_ = true; }
+  const std::string& first_bad() const { return first_bad_; }
 
  private:
   Status linear_forward(const LinearId& id, const float* x, const float* w, const float* bias, int64_t n, int64_t out,
@@ -104,6 +108,8 @@ class Pass {
   ThreadPool& pool_;
   MatmulPrecision* prec_;
   Buf xq_, wq_, dyq_;  // the cast operands of a low-precision product
+  bool locate_ = false;
+  std::string first_bad_;
 };
 
 Status Pass::check(bool need_targets) const {
@@ -183,6 +189,13 @@ struct LayerNames {
         down(tensor_name(l, "ffn_down")) {}
 };
 
+bool all_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return false;
+  }
+  return true;
+}
+
 Status Pass::forward_layer(int64_t l, const float* x, float* out, LayerActs& a, bool recompute) {
   using LS = LayerSlot;
   const Dims& m = m_;
@@ -205,6 +218,7 @@ Status Pass::forward_layer(int64_t l, const float* x, float* out, LayerActs& a, 
   BITSMITH_RETURN_IF_ERROR(linear_forward({l, nm.o}, a.att.data(), w_.layer(l, LS::kO), nullptr, m.rows, m.d, m.qd,
                                           a.x2.data(), recompute));
   for (int64_t i = 0; i < m.rows * m.d; ++i) a.x2[static_cast<size_t>(i)] += x[i];
+  if (locate_ && first_bad_.empty() && !all_finite(a.x2.data(), m.rows * m.d)) first_bad_ = nm.o;
   infer::detail::rmsnorm(a.x2.data(), w_.layer(l, LS::kFfnNorm), a.xn2.data(), m.rows, m.d, hp_.rms_norm_eps, pool_);
   BITSMITH_RETURN_IF_ERROR(linear_forward({l, nm.gate}, a.xn2.data(), w_.layer(l, LS::kGate), nullptr, m.rows, m.ff,
                                           m.d, a.g.data(), recompute));
@@ -215,6 +229,7 @@ Status Pass::forward_layer(int64_t l, const float* x, float* out, LayerActs& a, 
   BITSMITH_RETURN_IF_ERROR(linear_forward({l, nm.down}, a.h.data(), w_.layer(l, LS::kDown), nullptr, m.rows, m.d, m.ff,
                                           out, recompute));
   for (int64_t i = 0; i < m.rows * m.d; ++i) out[i] += a.x2[static_cast<size_t>(i)];
+  if (locate_ && first_bad_.empty() && !all_finite(out, m.rows * m.d)) first_bad_ = nm.down;
   return Status::Ok();
 }
 
@@ -274,6 +289,7 @@ Result<double> Pass::head(const float* x, float* dx, Weights* g, std::vector<flo
     const float* xr = xf.data() + r0 * m.d;
     BITSMITH_RETURN_IF_ERROR(linear_forward(id, xr, w_.output(), nullptr, rows, m.vocab, m.d, chunk.data(), false));
     if (logits != nullptr) std::copy_n(chunk.data(), rows * m.vocab, logits->data() + r0 * m.vocab);
+    if (locate_ && first_bad_.empty() && !all_finite(chunk.data(), rows * m.vocab)) first_bad_ = out_name;
     if (b_.targets.empty()) continue;
     total += detail::cross_entropy_rows(chunk.data(), b_.targets.data() + r0, rows, m.vocab, scale, pool_);
     if (dx != nullptr) {
@@ -342,8 +358,10 @@ Result<PassResult> loss_and_gradients(const Weights& w, const Batch& b, Weights*
 
 namespace {
 // Forward through every layer with two alternating planes; the head's loss and/or logits.
-Result<PassResult> forward_only(const Weights& w, const Batch& b, const PassOptions& o, std::vector<float>* logits) {
+Result<PassResult> forward_only(const Weights& w, const Batch& b, const PassOptions& o, std::vector<float>* logits,
+                                std::string* first_bad = nullptr) {
   Pass pass(w, b, o);
+  if (first_bad != nullptr) pass.set_locate();
   BITSMITH_RETURN_IF_ERROR(pass.check(logits == nullptr));
   const Dims& m = pass.dims();
   const auto plane = static_cast<size_t>(m.rows * m.d);
@@ -356,6 +374,7 @@ Result<PassResult> forward_only(const Weights& w, const Batch& b, const PassOpti
     x.swap(y);
   }
   BITSMITH_ASSIGN_OR_RETURN(double loss, pass.head(x.data(), nullptr, nullptr, logits));
+  if (first_bad != nullptr) *first_bad = pass.first_bad();
   PassResult r;
   r.loss = loss;
   r.scored = pass.scored();
@@ -366,6 +385,12 @@ Result<PassResult> forward_only(const Weights& w, const Batch& b, const PassOpti
 
 Result<PassResult> evaluate_loss(const Weights& w, const Batch& b, const PassOptions& o) {
   return forward_only(w, b, o, nullptr);
+}
+
+std::string locate_non_finite(const Weights& w, const Batch& b, const PassOptions& o) {
+  std::string bad;
+  (void)forward_only(w, b, o, nullptr, &bad);
+  return bad;
 }
 
 Status compute_logits(const Weights& w, const Batch& b, std::vector<float>* logits, const PassOptions& o) {

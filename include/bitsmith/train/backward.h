@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,9 @@ class MatmulPrecision {
   // Whether the recipe casts this linear at all (recipes keep chosen layers in float32).
   virtual bool applies(const LinearId& id) const = 0;
   virtual Status cast(const LinearId& id, Operand op, float* data, int64_t rows, int64_t cols, bool recompute) = 0;
+  // Called by the trainer before each optimizer step's passes (delayed scaling rolls its amax
+  // history; stochastic rounding draws fresh randomness). Evaluation passes come between steps.
+  virtual void begin_step(int64_t /*step*/) {}
 };
 
 struct PassOptions {
@@ -86,6 +90,11 @@ Result<PassResult> evaluate_loss(const Weights& w, const Batch& b, const PassOpt
 // Logits of every position (batch*seq x vocab, row-major): the tests compare the trainer's
 // forward with infer's engine on it.
 Status compute_logits(const Weights& w, const Batch& b, std::vector<float>* logits, const PassOptions& o = {});
+
+// Where a forward pass first produces a NaN or Inf (a diverged run's diagnosis): the tensor
+// whose output it is ("blk.2.attn_output.weight", "blk.2.ffn_down.weight", "output.weight" for
+// the logits), or "" when the whole pass is finite.
+std::string locate_non_finite(const Weights& w, const Batch& b, const PassOptions& o = {});
 
 // Activation bytes one pass holds at most for this shape: the kept residual stream of every
 // layer plus one layer's internals plus one slice of logits (part 5's measured figure; the

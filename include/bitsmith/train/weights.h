@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bitsmith/core/model.h"
@@ -72,6 +73,16 @@ class Weights {
 // The checks a model must pass before training it (the engine's, plus what the trainer needs):
 // positive sizes, heads a multiple of kv heads, even head_dim. The message names `what`.
 Status check_trainable(const LlamaHyperparameters& hp, const std::string& what);
+
+// The architecture of a model trained from scratch, from a JSON object: "dim", "n_layers",
+// "n_heads" (required), "n_kv_heads" (default n_heads), "hidden_dim" (default llama2.c's:
+// 2/3 of 4 dim rounded up to a multiple of 32), "vocab_size" (default: the tokenizer's; when
+// both are given they must agree), "context_length" (default 256), "tied_embeddings" (default
+// true), "rope_theta" (10000), "rms_norm_eps" (1e-5), "rope_style" ("interleaved" or
+// "half_split"), "qkv_bias" (false). An unknown key is an error (it would do nothing). `path`
+// names the file in messages; tokenizer_vocab = 0 when there is no tokenizer.
+Result<LlamaHyperparameters> hyperparameters_from_json(std::string_view text, const std::string& path,
+                                                       int64_t tokenizer_vocab);
 
 // A Model over Weights held in memory (the engine runs it, io writes it): tensors come back as
 // float32 copies. The weights and vocabulary must outlive it.
