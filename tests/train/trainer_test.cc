@@ -130,8 +130,9 @@ TEST(Streams, SplitAndLengthChecks) {
   EXPECT_TRUE(check_streams(s, c).ok()) << check_streams(s, c).message();
   c.seq = 25;
   EXPECT_NE(check_streams(s, c).message().find("shorter than one batch"), std::string::npos);
-  c.batch = 1, c.seq = 50;
-  EXPECT_NE(check_streams(s, c).message().find("held-out text has 50 tokens"), std::string::npos);
+  s = split_tokens(t, 0.1);
+  c.batch = 1, c.seq = 10;  // 11 of 90 training tokens, but only 10 held out
+  EXPECT_NE(check_streams(s, c).message().find("held-out text has 10 tokens"), std::string::npos);
 }
 
 }  // namespace
