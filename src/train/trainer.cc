@@ -149,7 +149,9 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
     pt.tokens_per_s = static_cast<double>(cfg.batch * cfg.seq * cfg.accumulate) / std::max(step_s, 1e-9);
     const bool last = state.step == end;
     if (last || (cfg.eval_every > 0 && state.step % cfg.eval_every == 0)) {
+      if (pass.precision != nullptr) pass.precision->set_recording(false);
       auto v = held_out_loss(state.weights, data.val, cfg, pass);
+      if (pass.precision != nullptr) pass.precision->set_recording(true);
       if (!v.ok()) return v.status().with_context(fmt::format("step {}, evaluation", state.step));
       if (!std::isfinite(*v)) {
         return out_of_range("step {}: the held-out loss is {}: the run diverged ({})", state.step, *v, kept());

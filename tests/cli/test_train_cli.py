@@ -113,6 +113,25 @@ class Train(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("--tokenizer", p.stderr)
 
+    def test_precision_recipes_report_their_casts(self):
+        for recipe in ("bf16", "fp8-current", "fp8-delayed", "mxfp8", "nvfp4"):
+            r = run_json("train", MODEL, "--tokenizer", TOK, "--text", TEXT, "-o", self.path(recipe + ".gguf"),
+                         "--steps", "3", "--recipe", recipe, *SMALL)
+            self.assertEqual(r["recipe"], recipe)
+            # 7 linears x 5 layers x 6 operands, and the head's 6
+            self.assertEqual(len(r["casts"]), 5 * 7 * 6 + 6, recipe)
+            q = r["casts"]["blk.0.attn_q.weight/fwd_input"]
+            self.assertEqual(q["casts"], 3)  # once per step: recomputed forwards and evaluation record nothing
+            self.assertEqual(q["values"], 3 * 4 * 64 * 64)
+            self.assertTrue(r["final_loss"] < 10, recipe)
+            if recipe == "fp8-delayed":
+                self.assertEqual(len(q["amax_history"]), 2)  # steps 1 and 2 rolled in before step 3
+            if recipe == "nvfp4":
+                self.assertGreater(r["cast_totals"]["underflows"], 0)
+        p = run("train", MODEL, "--tokenizer", TOK, "--text", TEXT, "-o", self.path("x.gguf"), "--margin", "1", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("fp8-delayed only", p.stderr)
+
     def test_bad_input_is_refused_clearly(self):
         short = self.path("short.txt")
         with open(short, "w") as f:

@@ -33,6 +33,7 @@ struct TrainArgs {
   bool resume = false, json = false;
   CLI::Option* val_fraction_opt = nullptr;
   CLI::Option* seed_opt = nullptr;
+  CLI::Option *history_opt = nullptr, *margin_opt = nullptr, *keep_opt = nullptr;
 };
 
 int fail(const Status& st) {
@@ -125,6 +126,10 @@ void check_usage(const TrainArgs& a) {
   if (a.c.stop_at >= a.c.steps) throw UsageError(fmt::format("--stop-at {} must come before --steps {}", a.c.stop_at, a.c.steps));
   if (a.c.warmup >= a.c.steps) throw UsageError(fmt::format("--warmup {} leaves no step of --steps {} after it", a.c.warmup, a.c.steps));
   if (!(a.c.lr > 0) || a.c.min_lr < 0 || a.c.min_lr > a.c.lr) throw UsageError("--lr must be positive and --min-lr between 0 and --lr");
+  if ((a.history_opt->count() > 0 || a.margin_opt->count() > 0) && a.recipe != "fp8-delayed") {
+    throw UsageError("--amax-history and --margin apply to --recipe fp8-delayed only");
+  }
+  if (a.keep_opt->count() > 0 && a.recipe != "nvfp4") throw UsageError("--keep-last applies to --recipe nvfp4 only");
   if (!a.curve.empty() && !a.curve.ends_with(".json") && !a.curve.ends_with(".csv")) throw UsageError("--curve FILE must end in .json or .csv");
 }
 
@@ -132,8 +137,8 @@ int run_train(TrainArgs a) {
   check_usage(a);
   auto format = io::output_format_for(a.out, a.format);
   if (!format.ok()) throw UsageError(format.status().message());
-  auto precision = train::make_recipe(a.recipe, a.ro);
-  if (!precision.ok()) throw UsageError(precision.status().message());
+  if (auto probe = train::make_recipe(a.recipe, a.ro); !probe.ok()) throw UsageError(probe.status().message());
+  a.ro.seed = a.c.seed;
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto start = start_from(a);
   if (!start.ok()) return fail(start.status());
@@ -177,10 +182,23 @@ int run_train(TrainArgs a) {
                  p.tokens_per_s, duration(per_step * static_cast<double>(end - p.step)).c_str());
   };
   hooks.checkpoint = [&](const train::TrainState& s) { return write_checkpoint(a, s, start->vocab, *format); };
+  auto precision = train::make_recipe(a.recipe, a.ro, hp.n_layers);
+  if (!precision.ok()) return fail(precision.status());
   train::PassOptions pass;
   pass.precision = precision->get();
   auto sum = train::run_training(state, *streams, a.c, hooks, pass);
   if (!sum.ok()) return fail(sum.status());
+  // Per tensor and operand: what the recipe's casts lost (none for fp32).
+  nlohmann::json casts = nlohmann::json::object();
+  uint64_t values = 0, overflows = 0, underflows = 0;
+  if (*precision) {
+    for (const auto& [key, st] : (*precision)->stats()) {
+      casts[key] = {{"values", st.values}, {"overflows", st.overflows}, {"underflows", st.underflows},
+                    {"casts", st.casts}, {"last_scale", json_number(st.last_scale)},
+                    {"last_amax", json_number(st.last_amax)}, {"amax_history", st.amax_history}};
+      values += st.values, overflows += st.overflows, underflows += st.underflows;
+    }
+  }
   if (a.json) {
     nlohmann::json curve = nlohmann::json::parse(train::curve_json(state.curve))["points"];
     print_json({{"output", a.out}, {"state", state_path(a.out)}, {"curve_file", a.curve}, {"recipe", a.recipe},
@@ -189,12 +207,21 @@ int run_train(TrainArgs a) {
                 {"final_loss", json_number(sum->final_loss)}, {"final_val_loss", json_number(sum->final_val_loss)},
                 {"seconds", json_number(sum->seconds)}, {"tokens_per_s", json_number(sum->tokens_per_s)},
                 {"activation_bytes", sum->activation_bytes}, {"threads", ThreadPool::global().num_threads()},
+                {"casts", casts}, {"cast_totals", {{"values", values}, {"overflows", overflows}, {"underflows", underflows}}},
                 {"curve", curve}});
   } else {
     std::printf("trained %lld steps (%lld..%lld) of %lld parameters: loss %.4f, held-out loss %.4f, %.1f s, %.0f tok/s\n",
                 static_cast<long long>(sum->steps_run), static_cast<long long>(first_step + 1),
                 static_cast<long long>(state.step), static_cast<long long>(state.weights.parameter_count()),
                 sum->final_loss, sum->final_val_loss, sum->seconds, sum->tokens_per_s);
+    if (*precision) {
+      std::printf("%s casts: %llu values, %llu overflows (%.3g%%), %llu underflows (%.3g%%) over %zu tensor operands\n",
+                  a.recipe.c_str(), static_cast<unsigned long long>(values), static_cast<unsigned long long>(overflows),
+                  values ? 100.0 * static_cast<double>(overflows) / static_cast<double>(values) : 0.0,
+                  static_cast<unsigned long long>(underflows),
+                  values ? 100.0 * static_cast<double>(underflows) / static_cast<double>(values) : 0.0,
+                  (*precision)->stats().size());
+    }
     std::printf("wrote %s\nwrote %s\n", a.out.c_str(), state_path(a.out).c_str());
     if (!a.curve.empty()) std::printf("wrote %s\n", a.curve.c_str());
   }
@@ -227,6 +254,9 @@ std::function<int()> setup_train(CLI::App& app) {
   sub->add_option("--checkpoint-every", a->c.checkpoint_every, "write OUT every N steps (0 = at the end)")->capture_default_str()->check(at_least(0));
   a->seed_opt = sub->add_option("--seed", a->c.seed, "initialization and batch order")->capture_default_str();
   sub->add_option("--recipe", a->recipe, "precision: fp32, bf16, fp8-current, fp8-delayed, mxfp8, nvfp4")->capture_default_str();
+  a->history_opt = sub->add_option("--amax-history", a->ro.amax_history, "fp8-delayed: amax history length H")->capture_default_str()->check(at_least(1));
+  a->margin_opt = sub->add_option("--margin", a->ro.margin, "fp8-delayed: scale margin (powers of two of headroom)")->capture_default_str();
+  a->keep_opt = sub->add_option("--keep-last", a->ro.keep_last, "nvfp4: the last N layers kept in bf16")->capture_default_str()->check(at_least(0));
   sub->add_option("--curve", a->curve, "write the loss curve to FILE.json or FILE.csv");
   sub->add_flag("--resume", a->resume, "continue MODEL's run from MODEL.trainstate");
   sub->add_option("--log-every", a->log_every, "progress line every N steps")->capture_default_str()->check(at_least(1));

@@ -65,6 +65,9 @@ class MatmulPrecision {
   // Called by the trainer before each optimizer step's passes (delayed scaling rolls its amax
   // history; stochastic rounding draws fresh randomness). Evaluation passes come between steps.
   virtual void begin_step(int64_t /*step*/) {}
+  // Off while the trainer evaluates held-out text: casts still apply, but no amax history or
+  // statistic records them (Transformer Engine updates its history in training steps only).
+  virtual void set_recording(bool /*on*/) {}
 };
 
 struct PassOptions {

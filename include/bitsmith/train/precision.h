@@ -60,8 +60,9 @@ class PrecisionRecipe : public MatmulPrecision {
 
 // "fp32", "bf16", "fp8-current", "fp8-delayed", "mxfp8", "nvfp4".
 std::vector<std::string_view> recipe_names();
-// The recipe called `name`; fp32 is a null pointer (nothing to cast). Errors: an unknown name,
-// listing the known ones.
-Result<std::unique_ptr<PrecisionRecipe>> make_recipe(std::string_view name, const RecipeOptions& o = {});
+// The recipe called `name` for a model of n_layers (nvfp4 keeps the last keep_last in bf16);
+// fp32 is a null pointer (nothing to cast). Errors: an unknown name, listing the known ones.
+Result<std::unique_ptr<PrecisionRecipe>> make_recipe(std::string_view name, const RecipeOptions& o = {},
+                                                     int64_t n_layers = 0);
 
 }  // namespace bitsmith::train
