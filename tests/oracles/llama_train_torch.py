@@ -48,7 +48,7 @@ def rope(x, theta=10000.0):
     b, t, h, hd = x.shape
     freq = theta ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
     ang = torch.arange(t, dtype=torch.float64)[:, None] * freq[None, :]  # [T, hd/2]
-    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+    cos, sin = (a[None, :, None, :].to(x.dtype) for a in (ang.cos(), ang.sin()))
     a, bb = x[..., 0::2], x[..., 1::2]
     return torch.stack([a * cos - bb * sin, a * sin + bb * cos], -1).reshape(x.shape)
 
@@ -58,8 +58,8 @@ def loss_of(cfg, w, tokens, targets):
     import torch.nn.functional as F
     d, heads, kvh, hd = cfg["dim"], cfg["heads"], cfg["kv_heads"], cfg["head"]
     b, t = tokens.shape
-    x = w["token_embd.weight"][tokens]
-    mask = torch.full((t, t), float("-inf"), dtype=torch.float64).triu(1)
+    x = w["token_embd.weight"][tokens]  # float64 for the oracle, float32 for the speed comparison
+    mask = torch.full((t, t), float("-inf"), dtype=x.dtype).triu(1)
     for l in range(cfg["layers"]):
         p = f"blk.{l}."
         xn = rmsnorm(x, w[p + "attn_norm.weight"])

@@ -12,6 +12,8 @@
 
 #include "bitsmith/infer/engine.h"
 #include "bitsmith/io/model_file.h"
+#include "bitsmith/plan/footprint.h"
+#include "bitsmith/plan/model_shape.h"
 #include "bitsmith/train/backward.h"
 
 namespace bitsmith::train {
@@ -180,6 +182,43 @@ TEST(Backward, ForwardLogitsEqualTheEnginesOnStories260K) {
   }
   std::printf("stories260K logits: max |trainer - engine| = %.3g (largest logit %.3g)\n", worst, top);
   EXPECT_LT(worst, 1e-4 * top);
+}
+
+}  // namespace
+}  // namespace bitsmith::train
+
+namespace bitsmith::train {
+namespace {
+
+// The activation memory a pass reports is the formula of backward.h (the residual stream of every
+// layer, one layer's internals, one slice of logits), printed beside the advisor's estimate of
+// training activations with full checkpointing (plan/footprint.h: bf16, flash attention), which
+// it should exceed by about the float32/bf16 factor plus the attention probabilities kept here.
+TEST(Backward, ActivationMemoryIsTheBoundedFormula) {
+  auto model = io::open_model(shared_path("models/stories260K/stories260K.bin"),
+                              shared_path("models/stories260K/tok512.bin"));
+  ASSERT_TRUE(model.ok());
+  auto w = Weights::load(**model);
+  ASSERT_TRUE(w.ok());
+  const int64_t batch = 2, seq = 128;
+  Tokens tk = random_tokens(batch * seq, w->hparams().vocab_size, 5);
+  Weights g = w->zeros_like();
+  auto r = loss_and_gradients(*w, Batch{tk.tokens, tk.targets, batch, seq}, &g);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->activation_bytes, activation_bytes(w->hparams(), batch, seq));
+  auto shape = plan::shape_from_hyperparameters(w->hparams(), static_cast<double>(w->parameter_count()), "stories260K");
+  ASSERT_TRUE(shape.ok());
+  const double advisor = plan::training_activation_bytes(*shape, seq, batch, true);
+  std::printf("stories260K, %lld x %lld tokens: activations held %llu bytes; advisor (bf16, checkpointing) %.0f\n",
+              static_cast<long long>(batch), static_cast<long long>(seq),
+              static_cast<unsigned long long>(r->activation_bytes), advisor);
+  EXPECT_GT(static_cast<double>(r->activation_bytes), advisor);
+  EXPECT_LT(static_cast<double>(r->activation_bytes), 8 * advisor);
+  // Twice the layers add one residual plane per layer, not a layer's internals.
+  LlamaHyperparameters deeper = w->hparams();
+  deeper.n_layers *= 2;
+  EXPECT_EQ(activation_bytes(deeper, batch, seq) - activation_bytes(w->hparams(), batch, seq),
+            static_cast<uint64_t>(4 * w->hparams().n_layers * batch * seq * w->hparams().dim));
 }
 
 }  // namespace

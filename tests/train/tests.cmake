@@ -1,6 +1,7 @@
-# train_tests reads stories260K through io (tests only: the train library never links io).
+# train_tests reads stories260K through io and compares with plan's memory estimate (tests only: the
+# train library links neither).
 if(TARGET train_tests)
-  target_link_libraries(train_tests PRIVATE bitsmith_io)
+  target_link_libraries(train_tests PRIVATE bitsmith_io bitsmith_plan)
 endif()
 
 # The backward pass against PyTorch autograd on stories260K, one batch (tests/oracles/
