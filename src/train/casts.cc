@@ -8,6 +8,7 @@
 
 #include "bitsmith/formats/convert.h"
 #include "bitsmith/quant/scheme.h"
+#include "hashing.h"
 
 namespace bitsmith::train {
 
@@ -30,7 +31,18 @@ struct Padded {
   }
 };
 
-Result<const quant::Scheme*> scheme(const char* name) { return quant::find_scheme(name); }
+// The scheme's quantization of x (rows x cols) padded to its block: the padded rows and quant's
+// result (codes and scales), what both block casts start from.
+struct BlockCast {
+  Padded padded;
+  quant::QuantizedTensor q;
+};
+Result<BlockCast> quantize_padded(const char* scheme_name, const float* x, int64_t rows, int64_t cols, int64_t block) {
+  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(scheme_name));
+  Padded p(x, rows, cols, block);
+  BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, s->quantize(p.buf.data(), rows, p.cols, {}));
+  return BlockCast{std::move(p), std::move(q)};
+}
 
 // An overflow is a value the saturation changed: one at or past the midpoint between the
 // format's largest value and the next step an unbounded format would have, since anything below
@@ -85,13 +97,13 @@ CastCount cast_fp8(float* x, int64_t n, Fp8 f, float scale) {
 }
 
 Result<CastCount> cast_mxfp8(float* x, int64_t rows, int64_t cols) {
-  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, scheme("mxfp8_e4m3"));
   CastCount c;
   c.amax = amax_of(x, rows * cols);
-  Padded p(x, rows, cols, 32);
-  BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, s->quantize(p.buf.data(), rows, p.cols, {}));
+  BITSMITH_ASSIGN_OR_RETURN(BlockCast bc, quantize_padded("mxfp8_e4m3", x, rows, cols, 32));
+  Padded& p = bc.padded;
+  const quant::QuantizedTensor& q = bc.q;
   std::vector<float> out(p.buf.size());
-  BITSMITH_RETURN_IF_ERROR(s->dequantize_rows(q.view(), 0, rows, out.data()));
+  BITSMITH_RETURN_IF_ERROR(q.scheme->dequantize_rows(q.view(), 0, rows, out.data()));
   // Overflow: |x| / 2^e of its block past e4m3's limit (the floor rule can clip a block's maximum).
   const int64_t blocks = p.cols / 32;
   for (int64_t r = 0; r < rows; ++r) {
@@ -110,11 +122,11 @@ Result<CastCount> cast_mxfp8(float* x, int64_t rows, int64_t cols) {
 }
 
 Result<CastCount> cast_nvfp4(float* x, int64_t rows, int64_t cols, formats::Rounding rounding, uint64_t seed) {
-  BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, scheme("nvfp4"));
   CastCount c;
   c.amax = amax_of(x, rows * cols);
-  Padded p(x, rows, cols, 16);
-  BITSMITH_ASSIGN_OR_RETURN(quant::QuantizedTensor q, s->quantize(p.buf.data(), rows, p.cols, {}));
+  BITSMITH_ASSIGN_OR_RETURN(BlockCast bc, quantize_padded("nvfp4", x, rows, cols, 16));
+  Padded& p = bc.padded;
+  const quant::QuantizedTensor& q = bc.q;
   std::vector<float> out(p.buf.size());
   if (c.amax < 0x1p-126f) {  // quant flushes such a tensor to zeros (its tensor scale underflows)
     c.underflows = 0;
@@ -162,12 +174,7 @@ void transpose(float* x, int64_t rows, int64_t cols) {
 void random_hadamard_rows(float* x, int64_t rows, int64_t cols, uint64_t seed) {
   float sign[16];
   uint64_t z = seed;
-  for (float& s : sign) {  // splitmix64 bits: one sign per row of the group
-    z += 0x9E3779B97F4A7C15ull;
-    uint64_t v = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    v = (v ^ (v >> 27)) * 0x94D049BB133111EBull;
-    s = ((v ^ (v >> 31)) & 1) != 0 ? -1.0f : 1.0f;
-  }
+  for (float& s : sign) s = (detail::splitmix64(z) & 1) != 0 ? -1.0f : 1.0f;  // one per row of a group
   std::vector<float> g(static_cast<size_t>(16 * cols));
   for (int64_t r0 = 0; r0 + 16 <= rows; r0 += 16) {
     // y = H16 (s .* x) / 4, H16 the Sylvester Hadamard matrix: H[i][k] = (-1)^popcount(i & k).

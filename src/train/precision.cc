@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "bitsmith/train/casts.h"
+#include "hashing.h"
 
 namespace bitsmith::train {
 
@@ -30,12 +31,6 @@ bool is_wgrad(Operand op) { return op == Operand::kWgradGrad || op == Operand::k
 // columns (the reduction over output features or tokens) for the others.
 bool along_rows(Operand op) {
   return op == Operand::kForwardInput || op == Operand::kForwardWeight || op == Operand::kDgradGrad;
-}
-
-uint64_t fnv(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
 }
 
 // Transformer Engine's delayed scaling for one tensor: the scale of step t comes from the amax
@@ -113,7 +108,7 @@ Result<CastCount> Recipe::cast_kind(const LinearId& id, Operand op, const std::s
       const bool rows_dir = along_rows(op);
       if (kind_ == Kind::kNvfp4 && is_wgrad(op)) {
         // Both inputs of dW = dY^T X over the tokens (the rows): the same transform per step.
-        random_hadamard_rows(data, rows, cols, o_.seed ^ (static_cast<uint64_t>(step_) * 0x9E3779B97F4A7C15ull));
+        random_hadamard_rows(data, rows, cols, o_.seed ^ (static_cast<uint64_t>(step_) * detail::kGolden));
       }
       int64_t r = rows, c = cols;
       if (!rows_dir) {
@@ -123,7 +118,7 @@ Result<CastCount> Recipe::cast_kind(const LinearId& id, Operand op, const std::s
       Result<CastCount> out = kind_ == Kind::kMxfp8
                                   ? cast_mxfp8(data, r, c)
                                   : cast_nvfp4(data, r, c, is_grad(op) ? formats::Rounding::kStochastic : formats::Rounding::kRne,
-                                               o_.seed ^ fnv(key) ^ (static_cast<uint64_t>(step_) << 32));
+                                               o_.seed ^ detail::fnv1a(key) ^ (static_cast<uint64_t>(step_) << 32));
       if (!rows_dir) transpose(data, r, c);
       return out;
     }

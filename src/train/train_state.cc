@@ -12,6 +12,7 @@
 #include "bitsmith/core/json_guard.h"
 #include "bitsmith/core/mapped_file.h"
 #include "bitsmith/train/trainer.h"
+#include "hashing.h"
 
 namespace bitsmith::train {
 
@@ -34,11 +35,8 @@ std::vector<int64_t> dims_of(const Param& p) {
 }  // namespace
 
 uint64_t weights_hash(const Weights& w) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (const auto& p : w.params()) {
-    const auto* b = static_cast<const uint8_t*>(p.value.data());
-    for (size_t i = 0; i < p.value.nbytes(); ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  }
+  uint64_t h = detail::kFnvBasis;
+  for (const auto& p : w.params()) h = detail::fnv1a(p.value.data(), p.value.nbytes(), h);
   return h;
 }
 

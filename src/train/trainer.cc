@@ -4,16 +4,11 @@
 #include <chrono>
 #include <cmath>
 
+#include "hashing.h"
+
 namespace bitsmith::train {
 
 namespace {
-
-uint64_t mix(uint64_t z) {  // splitmix64's finalizer
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Micro-batch `micro` of update `step`: `batch` windows of seq + 1 tokens at random starts,
 // drawn from (seed, step, micro) alone.
@@ -22,9 +17,9 @@ void sample_windows(const std::vector<int32_t>& stream, const TrainConfig& c, in
   const auto starts = static_cast<uint64_t>(static_cast<int64_t>(stream.size()) - c.seq);
   tokens.resize(static_cast<size_t>(c.batch * c.seq));
   targets.resize(tokens.size());
-  uint64_t state = mix(c.seed ^ mix(static_cast<uint64_t>(step) * 0x10001ull + static_cast<uint64_t>(micro)));
+  uint64_t state = detail::mix64(c.seed ^ detail::mix64(static_cast<uint64_t>(step) * 0x10001ull + static_cast<uint64_t>(micro)));
   for (int64_t b = 0; b < c.batch; ++b) {
-    state = mix(state);
+    state = detail::mix64(state);
     const auto start = static_cast<size_t>(state % starts);
     for (int64_t t = 0; t < c.seq; ++t) {
       tokens[static_cast<size_t>(b * c.seq + t)] = stream[start + static_cast<size_t>(t)];

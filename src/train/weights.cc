@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "bitsmith/core/tensor_names.h"
+#include "hashing.h"
 
 namespace bitsmith::train {
 
@@ -31,32 +32,18 @@ std::vector<std::pair<std::string, Shape>> layout(const LlamaHyperparameters& hp
   return out;
 }
 
-// splitmix64: a seed per tensor from (seed, name), so a tensor's values do not depend on the
-// order tensors are drawn in.
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 // Normal samples by Box-Muller over splitmix64: the same numbers on every platform (the standard
-// library's normal_distribution is implementation-defined).
+// library's normal_distribution is implementation-defined). A stream per tensor from (seed, name),
+// so a tensor's values do not depend on the order tensors are drawn in.
 void fill_normal(float* out, int64_t n, float stddev, uint64_t state) {
   constexpr double kTwoPi = 6.283185307179586;
   for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = (static_cast<double>(splitmix(state) >> 11) + 1.0) * 0x1p-53;  // (0, 1]
-    const double u2 = static_cast<double>(splitmix(state) >> 11) * 0x1p-53;
+    const double u1 = (static_cast<double>(detail::splitmix64(state) >> 11) + 1.0) * 0x1p-53;  // (0, 1]
+    const double u2 = static_cast<double>(detail::splitmix64(state) >> 11) * 0x1p-53;
     const double r = std::sqrt(-2.0 * std::log(u1));
     out[i] = static_cast<float>(stddev * r * std::cos(kTwoPi * u2));
     if (i + 1 < n) out[i + 1] = static_cast<float>(stddev * r * std::sin(kTwoPi * u2));
   }
-}
-
-uint64_t name_hash(const std::string& s) {  // FNV-1a
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
 }
 
 }  // namespace
@@ -134,7 +121,7 @@ Result<Weights> Weights::random(const LlamaHyperparameters& hp, uint64_t seed) {
       for (int64_t i = 0; i < p.numel(); ++i) p.data()[i] = 1.0f;
     } else if (tn.suffix == "weight") {
       const bool residual = tn.category == TensorCategory::kAttnOutput || tn.category == TensorCategory::kFfnDown;
-      fill_normal(p.data(), p.numel(), residual ? residual_std : 0.02f, seed ^ name_hash(p.name));
+      fill_normal(p.data(), p.numel(), residual ? residual_std : 0.02f, seed ^ detail::fnv1a(p.name));
     }
   }
   return w;
