@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "bitsmith/core/tensor_names.h"
 #include "hashing.h"
 
 namespace bitsmith::train {
@@ -65,6 +66,24 @@ Status check_streams(const TokenStreams& s, const TrainConfig& c) {
   return Status::Ok();
 }
 
+Status fake_quantize_linears(const Weights& w, const quant::Scheme& scheme, Weights* out) {
+  if (out->params().size() != w.params().size()) *out = w.zeros_like();
+  for (size_t i = 0; i < w.params().size(); ++i) {
+    const Param& p = w.params()[i];
+    Param& q = out->params()[i];
+    const TensorName tn = parse_tensor_name(p.name);
+    if (!is_block_linear(tn.category) || !tn.is_weight()) {
+      std::copy_n(p.data(), p.numel(), q.data());
+      continue;
+    }
+    const int64_t rows = p.value.shape().rows(), cols = p.value.shape().cols();
+    Status st = scheme.check_shape(rows, cols);
+    if (st.ok()) st = scheme.fake_quantize(p.data(), rows, cols, q.data());
+    if (!st.ok()) return st.with_context(fmt::format("tensor '{}' ({})", p.name, scheme.name()));
+  }
+  return Status::Ok();
+}
+
 Result<double> held_out_loss(const Weights& w, const std::vector<int32_t>& val, const TrainConfig& cfg,
                              const PassOptions& pass) {
   const int64_t available = (static_cast<int64_t>(val.size()) - 1) / cfg.seq;
@@ -94,6 +113,13 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
   BITSMITH_RETURN_IF_ERROR(check_streams(data, cfg));
   const LrSchedule schedule{cfg.lr, cfg.min_lr, cfg.warmup, cfg.steps};
   Weights grads = state.weights.zeros_like();
+  // QAT: the passes run on `quantized`, refreshed from the master weights before every step.
+  Weights quantized;
+  auto pass_weights = [&]() -> Result<const Weights*> {
+    if (cfg.qat_scheme == nullptr) return &state.weights;
+    BITSMITH_RETURN_IF_ERROR(fake_quantize_linears(state.weights, *cfg.qat_scheme, &quantized));
+    return &quantized;
+  };
   std::vector<int32_t> tokens, targets;
   TrainSummary sum;
   const auto t_start = std::chrono::steady_clock::now();
@@ -111,10 +137,11 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
     const int64_t step = state.step;  // 0-based index of this update
     zero(grads);
     if (pass.precision != nullptr) pass.precision->begin_step(step);
+    BITSMITH_ASSIGN_OR_RETURN(const Weights* run_w, pass_weights());
     double loss = 0;
     for (int64_t a = 0; a < cfg.accumulate; ++a) {
       sample_windows(data.train, cfg, step, a, tokens, targets);
-      auto r = loss_and_gradients(state.weights, Batch{tokens, targets, cfg.batch, cfg.seq}, &grads, pass);
+      auto r = loss_and_gradients(*run_w, Batch{tokens, targets, cfg.batch, cfg.seq}, &grads, pass);
       if (!r.ok()) return r.status().with_context(fmt::format("step {}", step + 1));
       loss += r->loss / static_cast<double>(cfg.accumulate);
       sum.activation_bytes = std::max(sum.activation_bytes, r->activation_bytes);
@@ -123,7 +150,7 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
       // Name where it broke: a weight already non-finite, else the first output that overflowed.
       std::string where = first_non_finite(state.weights);
       where = !where.empty() ? "the weight " + where + " is not finite"
-                             : "the output of " + locate_non_finite(state.weights, Batch{tokens, targets, cfg.batch, cfg.seq}, pass) +
+                             : "the output of " + locate_non_finite(*run_w, Batch{tokens, targets, cfg.batch, cfg.seq}, pass) +
                                    " is the first to overflow";
       return out_of_range("step {}: the training loss is {} ({}): the run diverged ({})",
                           step + 1, std::isnan(loss) ? "NaN" : "Inf", where, kept());
@@ -145,7 +172,9 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
     const bool last = state.step == end;
     if (last || (cfg.eval_every > 0 && state.step % cfg.eval_every == 0)) {
       if (pass.precision != nullptr) pass.precision->set_recording(false);
-      auto v = held_out_loss(state.weights, data.val, cfg, pass);
+      auto eval_w = pass_weights();
+      if (!eval_w.ok()) return eval_w.status();
+      auto v = held_out_loss(**eval_w, data.val, cfg, pass);
       if (pass.precision != nullptr) pass.precision->set_recording(true);
       if (!v.ok()) return v.status().with_context(fmt::format("step {}, evaluation", state.step));
       if (!std::isfinite(*v)) {

@@ -108,6 +108,14 @@ class Train(unittest.TestCase):
                          (32, 2, 4, 2, 96, False))
         ev = run_json("eval", out, "--text", TEXT, "--ctx", "64", "--max-chunks", "4")
         self.assertTrue(ev["perplexity"] > 1)
+        # Quantization-aware: the passes and the held-out loss run on the linears fake-quantized to
+        # the scheme; `quantize --scheme` then writes exactly the weights the last evaluation scored.
+        qat = self.path("qat.gguf")
+        r = run_json("train", out, "--text", TEXT, "-o", qat, "--steps", "5", "--qat", "q4_0", *SMALL)
+        self.assertEqual(r["qat"], "q4_0")
+        run("quantize", qat, self.path("qat_q4_0.gguf"), "--scheme", "q4_0")
+        p = run("train", out, "--text", TEXT, "-o", self.path("y.gguf"), "--qat", "q5_9", check=False)
+        self.assertEqual(p.returncode, 2)
         # A config without a tokenizer: no vocabulary to train.
         p = run("train", "--config", cfg, "--text", TEXT, "-o", self.path("x.gguf"), check=False)
         self.assertEqual(p.returncode, 2)

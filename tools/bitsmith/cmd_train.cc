@@ -24,7 +24,7 @@ namespace bitsmith::cli {
 namespace {
 
 struct TrainArgs {
-  std::string model, config, tokenizer, text, val, out, format, recipe = "fp32", curve;
+  std::string model, config, tokenizer, text, val, out, format, recipe = "fp32", curve, qat;
   double val_fraction = 0.1;
   train::TrainConfig c;
   train::RecipeOptions ro;
@@ -139,6 +139,11 @@ int run_train(TrainArgs a) {
   if (!format.ok()) throw UsageError(format.status().message());
   if (auto probe = train::make_recipe(a.recipe, a.ro); !probe.ok()) throw UsageError(probe.status().message());
   a.ro.seed = a.c.seed;
+  if (!a.qat.empty()) {
+    auto s = quant::find_scheme(a.qat);
+    if (!s.ok()) throw UsageError(s.status().message());
+    a.c.qat_scheme = *s;
+  }
   if (a.threads > 0) ThreadPool::set_global_threads(a.threads);
   auto start = start_from(a);
   if (!start.ok()) return fail(start.status());
@@ -201,7 +206,7 @@ int run_train(TrainArgs a) {
   }
   if (a.json) {
     nlohmann::json curve = nlohmann::json::parse(train::curve_json(state.curve))["points"];
-    print_json({{"output", a.out}, {"state", state_path(a.out)}, {"curve_file", a.curve}, {"recipe", a.recipe},
+    print_json({{"output", a.out}, {"state", state_path(a.out)}, {"curve_file", a.curve}, {"recipe", a.recipe}, {"qat", a.qat},
                 {"parameters", state.weights.parameter_count()}, {"first_step", first_step}, {"steps", state.step},
                 {"train_tokens", streams->train.size()}, {"val_tokens", streams->val.size()},
                 {"final_loss", json_number(sum->final_loss)}, {"final_val_loss", json_number(sum->final_val_loss)},
@@ -257,6 +262,8 @@ std::function<int()> setup_train(CLI::App& app) {
   a->history_opt = sub->add_option("--amax-history", a->ro.amax_history, "fp8-delayed: amax history length H")->capture_default_str()->check(at_least(1));
   a->margin_opt = sub->add_option("--margin", a->ro.margin, "fp8-delayed: scale margin (powers of two of headroom)")->capture_default_str();
   a->keep_opt = sub->add_option("--keep-last", a->ro.keep_last, "nvfp4: the last N layers kept in bf16")->capture_default_str()->check(at_least(0));
+  sub->add_option("--qat", a->qat, "quantization-aware: train through the block linears fake-quantized to this scheme "
+                                    "(straight-through); then `quantize OUT --scheme S` writes them");
   sub->add_option("--curve", a->curve, "write the loss curve to FILE.json or FILE.csv");
   sub->add_flag("--resume", a->resume, "continue MODEL's run from MODEL.trainstate");
   sub->add_option("--log-every", a->log_every, "progress line every N steps")->capture_default_str()->check(at_least(1));

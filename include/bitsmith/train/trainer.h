@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bitsmith/core/status.h"
+#include "bitsmith/quant/scheme.h"
 #include "bitsmith/train/backward.h"
 #include "bitsmith/train/optimizer.h"
 #include "bitsmith/train/weights.h"
@@ -34,6 +35,11 @@ struct TrainConfig {
   int64_t eval_every = 100;   // 0 = evaluate only at the end
   int64_t eval_batches = 4;   // held-out micro-batches per evaluation
   int64_t checkpoint_every = 0;  // 0 = only at the end
+  // Quantization-aware training: every pass runs on the block linears fake-quantized to this
+  // scheme (quantize then dequantize, quant's RTN), the gradients flow straight through to the
+  // float32 master weights (the straight-through estimator), and the held-out loss is the
+  // quantized model's. Null = plain training. Norms and embeddings stay float32.
+  const quant::Scheme* qat_scheme = nullptr;
 };
 
 // Tokens to train on and held-out tokens to evaluate on.
@@ -85,6 +91,10 @@ struct TrainSummary {
 // step and the first tensor named (kOutOfRange), after the last good checkpoint.
 Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, const TrainConfig& cfg,
                                   const TrainHooks& hooks, const PassOptions& pass = {});
+
+// The weights a QAT pass runs on: a copy of `w` with every block linear fake-quantized to
+// `scheme` (errors: a shape the scheme cannot take, naming the tensor).
+Status fake_quantize_linears(const Weights& w, const quant::Scheme& scheme, Weights* out);
 
 // The held-out loss: eval_batches micro-batches of consecutive windows from the stream's start.
 Result<double> held_out_loss(const Weights& w, const std::vector<int32_t>& val, const TrainConfig& cfg,
