@@ -3,25 +3,15 @@
 #include <cmath>
 #include <map>
 
+#include "bitsmith/core/hashing.h"
 #include "bitsmith/core/thread_pool.h"
 
 namespace bitsmith::io {
 namespace {
 
-// splitmix64: a fixed, well-mixed stream per (seed, tensor, row), so tensors do not depend on
-// the order they are asked for or on how rows are split over threads.
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t hash_name(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+// splitmix64 (core/hashing.h: mix64): a fixed, well-mixed stream per (seed, tensor, row), so
+// tensors do not depend on the order they are asked for or on how rows are split over threads.
+uint64_t hash_name(const std::string& s) { return fnv1a(s); }
 
 class SyntheticModel : public Model {
  public:
@@ -69,15 +59,15 @@ class SyntheticModel : public Model {
     Tensor t(DType::kF32, shape);
     float* out = t.mutable_as<float>().data();
     const bool norm = shape.rank() == 1;
-    const uint64_t base = mix(c_.seed ^ hash_name(name));
+    const uint64_t base = mix64(c_.seed ^ hash_name(name));
     const int64_t rows = shape.rows(), cols = shape.cols();
     // Uniform on [-a, a] has standard deviation a / sqrt(3).
     const float a = c_.weight_std * std::sqrt(3.0f);
     ThreadPool::global().parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        uint64_t s = mix(base + static_cast<uint64_t>(r));
+        uint64_t s = mix64(base + static_cast<uint64_t>(r));
         for (int64_t j = 0; j < cols; ++j) {
-          s = mix(s);
+          s = mix64(s);
           // top 24 bits -> [0, 1): exactly representable in float
           const float u = static_cast<float>(s >> 40) * (1.0f / 16777216.0f);
           out[r * cols + j] = (norm ? 1.0f : 0.0f) + a * (2.0f * u - 1.0f);

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bitsmith/core/hashing.h"
 #include "bitsmith/formats/convert.h"
 #include "bitsmith/quant/metrics.h"
 
@@ -27,13 +28,6 @@ Result<SchemeError> evaluate_scheme(const Scheme& s, const float* x, int64_t row
 }
 
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Uniform on (0, 1): 53 random bits, offset by half a step so log() never sees 0.
 double uniform01(uint64_t& state) {

@@ -8,7 +8,7 @@
 
 #include "bitsmith/formats/convert.h"
 #include "bitsmith/quant/scheme.h"
-#include "hashing.h"
+#include "bitsmith/core/hashing.h"
 
 namespace bitsmith::train {
 
@@ -174,7 +174,7 @@ void transpose(float* x, int64_t rows, int64_t cols) {
 void random_hadamard_rows(float* x, int64_t rows, int64_t cols, uint64_t seed) {
   float sign[16];
   uint64_t z = seed;
-  for (float& s : sign) s = (detail::splitmix64(z) & 1) != 0 ? -1.0f : 1.0f;  // one per row of a group
+  for (float& s : sign) s = (splitmix64(z) & 1) != 0 ? -1.0f : 1.0f;  // one per row of a group
   std::vector<float> g(static_cast<size_t>(16 * cols));
   for (int64_t r0 = 0; r0 + 16 <= rows; r0 += 16) {
     // y = H16 (s .* x) / 4, H16 the Sylvester Hadamard matrix: H[i][k] = (-1)^popcount(i & k).

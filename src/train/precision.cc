@@ -7,7 +7,7 @@
 #include <deque>
 
 #include "bitsmith/train/casts.h"
-#include "hashing.h"
+#include "bitsmith/core/hashing.h"
 
 namespace bitsmith::train {
 
@@ -108,7 +108,7 @@ Result<CastCount> Recipe::cast_kind(const LinearId& id, Operand op, const std::s
       const bool rows_dir = along_rows(op);
       if (kind_ == Kind::kNvfp4 && is_wgrad(op)) {
         // Both inputs of dW = dY^T X over the tokens (the rows): the same transform per step.
-        random_hadamard_rows(data, rows, cols, o_.seed ^ (static_cast<uint64_t>(step_) * detail::kGolden));
+        random_hadamard_rows(data, rows, cols, o_.seed ^ (static_cast<uint64_t>(step_) * kGolden));
       }
       int64_t r = rows, c = cols;
       if (!rows_dir) {
@@ -118,7 +118,7 @@ Result<CastCount> Recipe::cast_kind(const LinearId& id, Operand op, const std::s
       Result<CastCount> out = kind_ == Kind::kMxfp8
                                   ? cast_mxfp8(data, r, c)
                                   : cast_nvfp4(data, r, c, is_grad(op) ? formats::Rounding::kStochastic : formats::Rounding::kRne,
-                                               o_.seed ^ detail::fnv1a(key) ^ (static_cast<uint64_t>(step_) << 32));
+                                               o_.seed ^ fnv1a(key) ^ (static_cast<uint64_t>(step_) << 32));
       if (!rows_dir) transpose(data, r, c);
       return out;
     }

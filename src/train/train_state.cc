@@ -12,7 +12,7 @@
 #include "bitsmith/core/json_guard.h"
 #include "bitsmith/core/mapped_file.h"
 #include "bitsmith/train/trainer.h"
-#include "hashing.h"
+#include "bitsmith/core/hashing.h"
 
 namespace bitsmith::train {
 
@@ -35,8 +35,8 @@ std::vector<int64_t> dims_of(const Param& p) {
 }  // namespace
 
 uint64_t weights_hash(const Weights& w) {
-  uint64_t h = detail::kFnvBasis;
-  for (const auto& p : w.params()) h = detail::fnv1a(p.value.data(), p.value.nbytes(), h);
+  uint64_t h = kFnvBasis;
+  for (const auto& p : w.params()) h = fnv1a(p.value.data(), p.value.nbytes(), h);
   return h;
 }
 

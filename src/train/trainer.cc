@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "bitsmith/core/tensor_names.h"
-#include "hashing.h"
+#include "bitsmith/core/hashing.h"
 
 namespace bitsmith::train {
 
@@ -18,9 +18,9 @@ void sample_windows(const std::vector<int32_t>& stream, const TrainConfig& c, in
   const auto starts = static_cast<uint64_t>(static_cast<int64_t>(stream.size()) - c.seq);
   tokens.resize(static_cast<size_t>(c.batch * c.seq));
   targets.resize(tokens.size());
-  uint64_t state = detail::mix64(c.seed ^ detail::mix64(static_cast<uint64_t>(step) * 0x10001ull + static_cast<uint64_t>(micro)));
+  uint64_t state = mix64(c.seed ^ mix64(static_cast<uint64_t>(step) * 0x10001ull + static_cast<uint64_t>(micro)));
   for (int64_t b = 0; b < c.batch; ++b) {
-    state = detail::mix64(state);
+    state = mix64(state);
     const auto start = static_cast<size_t>(state % starts);
     for (int64_t t = 0; t < c.seq; ++t) {
       tokens[static_cast<size_t>(b * c.seq + t)] = stream[start + static_cast<size_t>(t)];

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "bitsmith/core/tensor_names.h"
-#include "hashing.h"
+#include "bitsmith/core/hashing.h"
 
 namespace bitsmith::train {
 
@@ -38,8 +38,8 @@ std::vector<std::pair<std::string, Shape>> layout(const LlamaHyperparameters& hp
 void fill_normal(float* out, int64_t n, float stddev, uint64_t state) {
   constexpr double kTwoPi = 6.283185307179586;
   for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = (static_cast<double>(detail::splitmix64(state) >> 11) + 1.0) * 0x1p-53;  // (0, 1]
-    const double u2 = static_cast<double>(detail::splitmix64(state) >> 11) * 0x1p-53;
+    const double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1p-53;  // (0, 1]
+    const double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1p-53;
     const double r = std::sqrt(-2.0 * std::log(u1));
     out[i] = static_cast<float>(stddev * r * std::cos(kTwoPi * u2));
     if (i + 1 < n) out[i + 1] = static_cast<float>(stddev * r * std::sin(kTwoPi * u2));
@@ -121,7 +121,7 @@ Result<Weights> Weights::random(const LlamaHyperparameters& hp, uint64_t seed) {
       for (int64_t i = 0; i < p.numel(); ++i) p.data()[i] = 1.0f;
     } else if (tn.suffix == "weight") {
       const bool residual = tn.category == TensorCategory::kAttnOutput || tn.category == TensorCategory::kFfnDown;
-      fill_normal(p.data(), p.numel(), residual ? residual_std : 0.02f, seed ^ detail::fnv1a(p.name));
+      fill_normal(p.data(), p.numel(), residual ? residual_std : 0.02f, seed ^ fnv1a(p.name));
     }
   }
   return w;

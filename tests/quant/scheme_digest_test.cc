@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bitsmith/core/hashing.h"
 #include "bitsmith/quant/group_quantizer.h"
 #include "bitsmith/quant/scheme.h"
 
@@ -30,13 +31,6 @@ namespace {
 
 constexpr int64_t kRows = 136;  // two 128-row tiles (one partial) for fp8_e4m3_block128
 constexpr int64_t kCols = 512;  // two K-quant super-blocks per row
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // Values in (-1, 1) with 24 random bits, exactly representable.
 float unit(uint64_t& state) {
@@ -77,11 +71,8 @@ std::vector<float> fixed_importance() {
 }
 
 struct Fnv1a64 {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void bytes(const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  }
+  uint64_t h = kFnvBasis;
+  void bytes(const void* p, size_t n) { h = fnv1a(p, n, h); }
   void add(const std::vector<uint8_t>& v) {
     const uint64_t n = v.size();  // the length too, so moving bytes between fields shows
     bytes(&n, sizeof n);

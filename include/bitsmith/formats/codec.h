@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "bitsmith/core/hashing.h"
 #include "bitsmith/formats/format.h"
 
 namespace bitsmith::formats {
@@ -75,10 +76,8 @@ bool is_nan_code(const FloatFormat& f, uint32_t code);
 // Weyl sequence keyed by the seed, a fixed, documented word per (seed, index), so scalar,
 // vectorized and threaded paths draw identical bits. Inline so the vector loops can use it.
 inline uint64_t stochastic_bits(uint64_t seed, uint64_t index) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  // The index-th word of the splitmix64 stream seeded with `seed`, without walking the stream.
+  return mix64(seed + kGolden * index);
 }
 
 }  // namespace bitsmith::formats

@@ -1,13 +1,14 @@
-// The trainer's deterministic randomness and hashes (internal to train), one definition each:
-// splitmix64 (Steele et al.) for seeds, initialization and batch order; FNV-1a for names and
-// weight bytes. Platform-independent, unlike the standard library's distributions.
+// Deterministic randomness and hashes, one definition each for the whole project: splitmix64
+// (Steele et al.) for seeds, stochastic rounding bits, synthetic weights, initialization and batch
+// order; FNV-1a for names and bytes. Platform-independent, unlike the standard library's
+// distributions, so a seed means the same numbers everywhere.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-namespace bitsmith::train::detail {
+namespace bitsmith {
 
 inline constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 
@@ -33,4 +34,4 @@ inline uint64_t fnv1a(const void* data, size_t n, uint64_t h = kFnvBasis) {
 }
 inline uint64_t fnv1a(std::string_view s) { return fnv1a(s.data(), s.size()); }
 
-}  // namespace bitsmith::train::detail
+}  // namespace bitsmith
