@@ -10,7 +10,7 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-  libhwy-dev libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time
+  libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time
   chromium)  # chromium: tests/cli/test_report_chromium_cli.py renders bitsmith report's page headless
 PIP_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers pytest tqdm)
 # What `pip install ./python` builds with (installed here so that the build needs no isolated

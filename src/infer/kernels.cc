@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "vec_math.h"
+#include "bitsmith/infer/vec_math.h"
 
 namespace bitsmith::infer::detail {
 

@@ -1,66 +1,49 @@
-// Vectorized exponentials for softmax and SiLU, compiled for every SIMD target Highway knows and
-// dispatched by the CPU at run time (DESIGN.md: no -march flags, no #ifdef forests). Highway's
-// Exp is accurate to a few ulp, far inside what a perplexity to 4 significant digits needs.
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "vec_math.cc"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
-#include <hwy/highway.h>
-#include <hwy/contrib/math/math-inl.h>
+// Vectorized exponentials for softmax and SiLU: plain C++ loops over one branch-free exp,
+// compiled once per CPU level by the project's one dispatch mechanism (core/cpu_dispatch.h:
+// AVX-512, AVX2, baseline; the loader picks one). The file is compiled with -ffp-contract=off
+// and -fno-trapping-math (src/infer/CMakeLists.txt says why) and every loop keeps the same 16
+// partial sums whatever the vector width, so each CPU level returns the same bits.
+#include "bitsmith/infer/vec_math.h"
 
-#include <cmath>
+#include "bitsmith/core/cpu_dispatch.h"
 
-#include "vec_math.h"
-
-HWY_BEFORE_NAMESPACE();
-namespace bitsmith::infer::detail::HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-
-float ExpShiftedSum(float* x, int64_t n, float shift) {
-  const hn::ScalableTag<float> d;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  const auto vshift = hn::Set(d, shift);
-  auto acc = hn::Zero(d);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    const auto e = hn::CallExp(d, hn::Sub(hn::LoadU(d, x + i), vshift));
-    hn::StoreU(e, d, x + i);
-    acc = hn::Add(acc, e);
-  }
-  float sum = hn::GetLane(hn::SumOfLanes(d, acc));
-  // The tail (fewer than one vector) in scalar code: Highway 1.0 has no partial loads.
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    sum += x[i];
-  }
-  return sum;
-}
-
-void SiluMul(float* gate, const float* up, int64_t n) {
-  const hn::ScalableTag<float> d;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  const auto one = hn::Set(d, 1.0f);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    const auto g = hn::LoadU(d, gate + i);
-    const auto s = hn::Div(g, hn::Add(one, hn::CallExp(d, hn::Neg(g))));
-    hn::StoreU(hn::Mul(s, hn::LoadU(d, up + i)), d, gate + i);
-  }
-  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
-}  // namespace bitsmith::infer::detail::HWY_NAMESPACE
-HWY_AFTER_NAMESPACE();
-
-#if HWY_ONCE
 namespace bitsmith::infer::detail {
-HWY_EXPORT(ExpShiftedSum);
-HWY_EXPORT(SiluMul);
 
-float exp_shifted_sum(float* x, int64_t n, float shift) {
-  return HWY_DYNAMIC_DISPATCH(ExpShiftedSum)(x, n, shift);
+namespace {
+// Partial sums kept whatever the vector width: the summation order, and so the bits, do not
+// depend on which clone runs.
+constexpr int64_t kLanes = 16;
+}  // namespace
+
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
+float exp_shifted_sum(float* __restrict x, int64_t n, float shift) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const float e = exp_approx(x[i + l] - shift);
+      x[i + l] = e;
+      acc[l] += e;
+    }
+  }
+  for (int64_t l = 0; i < n; ++i, ++l) {
+    const float e = exp_approx(x[i] - shift);
+    x[i] = e;
+    acc[l] += e;
+  }
+  // Pairwise: 16 -> 8 -> 4 -> 2 -> 1.
+  for (int64_t w = kLanes / 2; w > 0; w /= 2) {
+    for (int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+  }
+  return acc[0];
 }
-void silu_mul_row(float* gate, const float* up, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n);
+
+BITSMITH_CPU_CLONES("arch=x86-64-v4", "arch=x86-64-v3")
+void silu_mul_row(float* __restrict gate, const float* __restrict up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + exp_approx(-g)) * up[i];
+  }
 }
+
 }  // namespace bitsmith::infer::detail
-#endif

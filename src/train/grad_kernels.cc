@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "infer/vec_math.h"
+#include "bitsmith/infer/vec_math.h"
 
 namespace bitsmith::train::detail {
 

@@ -13,8 +13,8 @@
 // -DBITSMITH_PORTABLE=ON (CMake), off x86-64, under clang (the fuzz build) and under
 // AddressSanitizer (whose instrumentation and ifunc resolvers do not mix). The results do not
 // change: every dispatched kernel gives the bytes of its scalar reference, which the tests check.
-// (infer's vector exponentials use Highway, whose own per-target dispatch BITSMITH_PORTABLE also
-// turns off: src/infer/CMakeLists.txt.)
+// This is the only mechanism in the project (formats, quant, algo, infer): no
+// __builtin_cpu_supports, no Highway; intrinsics only inside a BITSMITH_CPU_VERSION body.
 #pragma once
 
 #if !defined(BITSMITH_PORTABLE) && defined(__x86_64__) && defined(__GNUC__) && \
