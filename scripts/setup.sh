@@ -11,7 +11,8 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libopenblas-dev liblapacke-dev clang libclang-rt-14-dev time
-  chromium)  # chromium: tests/cli/test_report_chromium_cli.py renders bitsmith report's page headless
+  chromium  # tests/cli/test_report_chromium_cli.py renders bitsmith report's page headless
+  g++-aarch64-linux-gnu qemu-user file)  # scripts/test_cross_aarch64.sh: a real non-x86 build, run under qemu
 PIP_PACKAGES=(numpy ml_dtypes gguf safetensors tokenizers pytest tqdm)
 # What `pip install ./python` builds with (installed here so that the build needs no isolated
 # environment, and so no network, after the first set-up).

@@ -2,7 +2,8 @@
 # Builds bitsmith and runs the whole test suite: CTest (unit tests, the oracle tests against
 # ml_dtypes, the gguf package and llama.cpp, the CLI tests), then the file parsers under
 # AddressSanitizer + UndefinedBehaviorSanitizer, a short libFuzzer run of each reader, and the
-# formats and quant tests of a build with SIMD dispatch off (BITSMITH_PORTABLE).
+# formats and quant tests of a build with SIMD dispatch off (BITSMITH_PORTABLE) and of an aarch64
+# cross build run under qemu.
 # Installs what is missing first: Debian/PyPI packages (scripts/setup.sh) and the llama.cpp peer
 # built from the llama-cpp-python sdist on PyPI (scripts/peers/; a few minutes the first time,
 # cached in ~/.cache/bitsmith).
@@ -12,6 +13,7 @@
 #   BITSMITH_SKIP_PEERS=1     no llama.cpp, no HF venv (their interop/oracle tests skip, saying so)
 #   BITSMITH_SKIP_SANITIZE=1  skip the sanitizer and fuzz passes
 #   BITSMITH_SKIP_PORTABLE=1  skip the build with SIMD dispatch off (scripts/test_portable.sh)
+#   BITSMITH_SKIP_CROSS=1     skip the aarch64 cross build run under qemu (scripts/test_cross_aarch64.sh)
 #   BITSMITH_FUZZ_RUNS=N      executions per fuzz target (default 20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,10 @@ fi
 if [ "${BITSMITH_SKIP_PORTABLE:-0}" != "1" ]; then
   echo "== portable build (SIMD dispatch off): formats and quant tests on the baseline kernels"
   bash scripts/test_portable.sh
+fi
+if [ "${BITSMITH_SKIP_CROSS:-0}" != "1" ]; then
+  echo "== aarch64 cross build (real non-x86 target): core, formats and quant tests under qemu"
+  bash scripts/test_cross_aarch64.sh
 fi
 echo "== test suite"
 BUILD_DIR=${BITSMITH_BUILD_DIR:-build}
