@@ -28,11 +28,11 @@ void for_chunks(ThreadPool* pool, size_t n, int64_t grain, const Fn& fn) {
   });
 }
 
-void encode_kernel(const FloatEncodeParams& p, const float* x, uint8_t* out, size_t n,
+void encode_kernel(const detail::FloatEncodeParams& p, const float* x, uint8_t* out, size_t n,
                    uint64_t index0) {
   detail::encode_float_u8(p, x, out, n, index0);
 }
-void encode_kernel(const FloatEncodeParams& p, const float* x, uint16_t* out, size_t n,
+void encode_kernel(const detail::FloatEncodeParams& p, const float* x, uint16_t* out, size_t n,
                    uint64_t index0) {
   detail::encode_float_u16(p, x, out, n, index0);
 }
@@ -43,7 +43,7 @@ void encode_float_array(const FloatFormat& f, std::span<const float> x, Code* ou
                         const EncodeOptions& opt, ThreadPool* pool) {
   if constexpr (sizeof(Code) <= 2) {
     if (detail::float_kernel_supported(f) && f.bits() <= 8 * static_cast<int>(sizeof(Code))) {
-      const FloatEncodeParams p = detail::make_float_encode_params(f, opt);
+      const detail::FloatEncodeParams p = detail::make_float_encode_params(f, opt);
       for_chunks(pool, x.size(), kGrain, [&](size_t b, size_t e) {
         encode_kernel(p, x.data() + b, out + b, e - b, opt.first_index + b);
       });
@@ -222,7 +222,7 @@ void e5m2_to_f32(std::span<const uint8_t> codes, std::span<float> out, ThreadPoo
 
 void f32_to_e2m1_packed(std::span<const float> x, std::span<uint8_t> packed,
                         const EncodeOptions& opt, ThreadPool* pool) {
-  const FloatEncodeParams p = detail::make_float_encode_params(kFloat4E2M1FN, opt);
+  const detail::FloatEncodeParams p = detail::make_float_encode_params(kFloat4E2M1FN, opt);
   encode_nibbles(x, packed, opt.first_index, pool,
                  [&](const float* xb, uint8_t* codes, size_t n, uint64_t index0) {
                    detail::encode_float_u8(p, xb, codes, n, index0);

@@ -3,8 +3,13 @@
 // target_clones: AVX-512 (x86-64-v4, 16 lanes), AVX2 (x86-64-v3, 8 lanes) or baseline SSE2,
 // chosen by the loader at run time.
 //
-// Encoding float32 -> EeMm is float_bits.h's encode_float_code, the one encoder algorithm,
-// here in a loop per rounding mode with the overflow policy taken from the scalar codec.
+// Encoding float32 -> EeMm (the same arithmetic as codec.cc, on integers): a finite float32 is
+// mant * 2^(e32 - 150) with mant < 2^24 (hidden bit included). The target's quantum at that
+// binade is 2^(e32 - 150 + 23 - M), or the subnormal quantum 2^(1 - bias - M) when the value is
+// below the target's smallest normal; so the target's integer significand is mant / 2^s with
+// s = (23 - M) + max(0, 1 - et), et the target biased exponent. Rounding that quotient and
+// adding ((max(et, 1) - 1) << M) gives the code, a carry out of the mantissa moving into the
+// exponent by itself (the same trick as ml_dtypes' ConvertImpl and CUTLASS).
 #include "convert_kernels.h"
 
 #include <algorithm>
@@ -12,12 +17,62 @@
 #include <cmath>
 
 #include "bitsmith/core/cpu_dispatch.h"
-#include "bitsmith/formats/float_bits.h"
 
 namespace bitsmith::formats::detail {
 
 
 namespace {
+
+// frac = rem / 2^s against the uniform u = r53 / 2^53: the scalar codec rounds up iff
+// frac > u, i.e. iff r53 < rem * 2^(53 - s). For s <= 53 that bound is an integer below 2^53;
+// for s > 53, r53 being an integer, r53 < rem / 2^t  <=>  r53 < ceil(rem / 2^t) with t = s - 53,
+// and ceil(rem / 2^t) is 0 or 1 once t >= 24 because rem < 2^24.
+[[gnu::always_inline]] inline uint32_t stochastic_up(uint32_t rem, uint32_t s, uint64_t r53) {
+  const uint32_t t = s > 53 ? s - 53 : 0;
+  const uint32_t ceil_small = t < 25 ? (rem + (1u << (t < 25 ? t : 0)) - 1u) >> (t < 25 ? t : 0)
+                                     : static_cast<uint32_t>(rem != 0);
+  const uint64_t bound = s <= 53 ? uint64_t{rem} << (s <= 53 ? 53 - s : 0) : uint64_t{ceil_small};
+  return static_cast<uint32_t>(r53 < bound);
+}
+
+template <Rounding R>
+[[gnu::always_inline]] inline uint32_t encode_one(const FloatEncodeParams& p, uint32_t u,
+                                                  uint64_t index) {
+  const uint32_t neg = u >> 31;
+  const uint32_t a = u & 0x7FFFFFFFu;
+  const uint32_t e32 = a >> 23;
+  // float32 subnormals have no hidden bit and the exponent of e32 = 1.
+  const uint32_t mant = (a & 0x7FFFFFu) | (e32 != 0 ? 0x800000u : 0u);
+  const int32_t et = static_cast<int32_t>(e32 != 0 ? e32 : 1u) + p.exp_adjust;
+  const uint32_t extra = et < 1 ? static_cast<uint32_t>(1 - et) : 0u;
+  const uint32_t et_clamped = et < 1 ? 1u : static_cast<uint32_t>(et);
+  const uint32_t s = p.shift_base + extra;
+  // mant < 2^24, so any shift of 25 or more already gives 0; 31 keeps the shifts defined.
+  const uint32_t sc = s < 31 ? s : 31;
+  uint32_t n;
+  if constexpr (R == Rounding::kRne) {
+    n = (mant + (1u << (sc - 1)) - 1u + ((mant >> sc) & 1u)) >> sc;
+  } else if constexpr (R == Rounding::kRtz) {
+    n = mant >> sc;
+  } else {
+    const uint32_t rem = mant & ((1u << sc) - 1u);
+    n = (mant >> sc) + stochastic_up(rem, s, stochastic_bits(p.seed, index) >> 11);
+  }
+  const uint32_t code = ((et_clamped - 1u) << p.mant_bits) + n;
+  // Blend with all-ones/all-zero masks rather than a chain of ?: that GCC would fold into one
+  // many-armed PHI, which its if-conversion (and so the vectorizer) gives up on.
+  const uint32_t neg_mask = 0u - neg;
+  const uint32_t ovf_mask = 0u - static_cast<uint32_t>(code > p.max_code);
+  const uint32_t inf_mask = 0u - static_cast<uint32_t>(a == 0x7F800000u);
+  const uint32_t nan_mask = 0u - static_cast<uint32_t>(a > 0x7F800000u);
+  const uint32_t ovf = p.overflow_code[0] ^ ((p.overflow_code[0] ^ p.overflow_code[1]) & neg_mask);
+  const uint32_t inf = p.inf_code[0] ^ ((p.inf_code[0] ^ p.inf_code[1]) & neg_mask);
+  const uint32_t nan = p.nan_code[0] ^ ((p.nan_code[0] ^ p.nan_code[1]) & neg_mask);
+  uint32_t r = ((code | (p.sign_bit & neg_mask)) & ~ovf_mask) | (ovf & ovf_mask);
+  r = (r & ~inf_mask) | (inf & inf_mask);
+  r = (r & ~nan_mask) | (nan & nan_mask);
+  return r;
+}
 
 template <Rounding R, typename Out>
 [[gnu::always_inline]] inline void encode_loop(const FloatEncodeParams& params,
@@ -27,7 +82,7 @@ template <Rounding R, typename Out>
   // reloading every field per element and block if-conversion of the selects.
   const FloatEncodeParams p = params;
   for (size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<Out>(encode_float_code<R>(p, std::bit_cast<uint32_t>(x[i]), index0 + i));
+    out[i] = static_cast<Out>(encode_one<R>(p, std::bit_cast<uint32_t>(x[i]), index0 + i));
   }
 }
 

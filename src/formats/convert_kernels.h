@@ -10,13 +10,25 @@
 #include <cstdint>
 
 #include "bitsmith/formats/codec.h"
-#include "bitsmith/formats/float_bits.h"
 
 namespace bitsmith::formats::detail {
 
 // float32 -> a signed float format with subnormals and 1..22 mantissa bits (fp16, bf16, fp8,
-// fp6, fp4), by float_bits.h's encode_float_code. The special results are taken from the scalar
-// codec itself (see make_float_encode_params), so NaN/Inf/overflow policy lives in one place.
+// fp6, fp4). The special results are taken from the scalar codec itself (see
+// make_float_encode_params), so NaN/Inf/overflow policy lives in one place.
+struct FloatEncodeParams {
+  uint32_t mant_bits;   // M
+  uint32_t shift_base;  // 23 - M: float32 mantissa bits dropped for a normal result
+  int32_t exp_adjust;   // bias - 127: float32 biased exponent -> target biased exponent
+  uint32_t max_code;    // magnitude code of the largest finite value
+  uint32_t sign_bit;
+  uint32_t nan_code[2];       // [sign] result for NaN input
+  uint32_t inf_code[2];       // [sign] result for +-Inf input
+  uint32_t overflow_code[2];  // [sign] result for a finite value that rounds past max
+  Rounding rounding;
+  uint64_t seed;
+};
+
 bool float_kernel_supported(const FloatFormat& f);
 FloatEncodeParams make_float_encode_params(const FloatFormat& f, const EncodeOptions& opt);
 
