@@ -1,13 +1,15 @@
 // Forward-pass kernels: the linear layer product through OpenBLAS (single-threaded sgemm per
 // column slice, ThreadPool across slices) against a plain triple loop, and attention. Shapes of
 // a ~117M-parameter model (dim 896, hidden 2432) with 512-token chunks. Reported as FLOP/s
-// (2 n m k per product); never asserted.
+// (2 n m k per product); and the softmax and SiLU exponentials (vec_math.h, dispatched by CPU),
+// as elements/s over a SmolLM2-sized vocabulary row and hidden row; never asserted.
 #include <benchmark/benchmark.h>
 
 #include <random>
 #include <vector>
 
 #include "../src/infer/kernels.h"
+#include "bitsmith/infer/vec_math.h"
 
 namespace {
 
@@ -59,6 +61,31 @@ void BM_Attention(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);  // tokens
 }
 BENCHMARK(BM_Attention)->Args({512, 1})->Args({512, 2})->Unit(benchmark::kMillisecond);
+
+void BM_ExpShiftedSum(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const auto x = random_floats(n);
+  std::vector<float> work(n);
+  for (auto _ : state) {
+    work = x;  // the kernel works in place
+    benchmark::DoNotOptimize(bitsmith::infer::detail::exp_shifted_sum(work.data(), state.range(0), 4.0f));
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ExpShiftedSum)->Arg(512)->Arg(49152)->Name("softmax_exp");
+
+void BM_SiluMul(benchmark::State& state) {
+  const auto n = static_cast<size_t>(state.range(0));
+  const auto gate = random_floats(n), up = random_floats(n);
+  std::vector<float> work(n);
+  for (auto _ : state) {
+    work = gate;
+    bitsmith::infer::detail::silu_mul_row(work.data(), up.data(), state.range(0));
+    benchmark::DoNotOptimize(work.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_SiluMul)->Arg(1536)->Arg(65536)->Name("silu_mul");
 
 }  // namespace
 
