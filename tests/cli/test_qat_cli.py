@@ -3,7 +3,6 @@ lowers the KL divergence to the float model below RTN's of the same scheme on a 
 trained on (WikiText-2; training on Tiny Shakespeare); the file written holds the scheme (read
 back) and loads in eval; --dry-run reports the same plan as the real run; bad input gives one
 clear line, exit 2 (usage) or 1 (failed work), and leaves no output behind."""
-import json
 import os
 import tempfile
 import unittest
@@ -20,12 +19,17 @@ QAT = ["--method", "qat", "--calib", CALIB, "--calib-samples", "64", "--calib-se
 
 class Qat(unittest.TestCase):
     @classmethod
+    def out(cls, name, ext="safetensors"):  # a safetensors model is a folder of its own
+        os.makedirs(os.path.join(cls.tmp.name, name))
+        return os.path.join(cls.tmp.name, name, "model." + ext)
+
+    @classmethod
     def setUpClass(cls):
         if not os.path.exists(MODEL):
             raise unittest.SkipTest("stories260K missing")
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.rtn = os.path.join(cls.tmp.name, "rtn.safetensors")
-        cls.qat = os.path.join(cls.tmp.name, "qat.safetensors")
+        cls.rtn = cls.out("rtn")
+        cls.qat = cls.out("qat")
         run_json("quantize", MODEL, cls.rtn, "--scheme", "int3_g32")
         cls.report = run_json("quantize", MODEL, cls.qat, "--scheme", "int3_g32", *QAT)
         cls.kld = {}
@@ -41,38 +45,40 @@ class Qat(unittest.TestCase):
         self.assertEqual(j["method"], "qat")
         self.assertEqual(j["qat"], {"steps": 60, "lr": 5e-4, "batch": 4, "distill": True})
         self.assertTrue(any("KL divergence to the float model" in n for n in j["method_notes"]), j["method_notes"])
-        # Read back: the file's tensors are the planned schemes (int3_g32, ffn_down's fallback).
-        ins = run_json("inspect", self.qat)
-        stored = {t["name"]: t for t in ins["tensors"]}
+        # Read back: every tensor is stored in its planned scheme (int3_g32; ffn_down's fallback),
+        # the same plan as RTN's.
+        stored = {t["name"]: t["dtype"] for t in run_json("inspect", self.qat)["tensors"]}
         planned = {t["name"]: t["scheme"] for t in j["tensors"]}
-        self.assertIn("int3_g32", planned.values())
-        rtn_plan = {t["name"]: t["scheme"] for t in run_json("quantize", MODEL, self.rtn + ".x", "--scheme", "int3_g32",
+        self.assertEqual(stored["blk.0.attn_q.weight"], "int3_g32")
+        for name, scheme in planned.items():
+            if scheme not in ("f32", "bf16", "f16"):
+                self.assertEqual(stored[name].lower(), scheme.lower(), name)
+        rtn_plan = {t["name"]: t["scheme"] for t in run_json("quantize", MODEL, self.out("plan"), "--scheme", "int3_g32",
                                                               "--dry-run")["tensors"]}
         self.assertEqual(planned, rtn_plan)
-        self.assertEqual(len(stored), len(ins["tensors"]))
 
     def test_dry_run_reports_the_same_plan(self):
-        out = os.path.join(self.tmp.name, "dry.safetensors")
+        out = self.out("dry")
         d = run_json("quantize", MODEL, out, "--scheme", "int3_g32", *QAT, "--dry-run")
         self.assertTrue(d["dry_run"])
         self.assertFalse(os.path.exists(out))
-        for key in ["method", "scheme", "format", "qat", "parameters", "bits_per_weight", "fallbacks"]:
-            if key in ("parameters", "bits_per_weight") and d[key] == 0:
-                continue  # a dry run may leave the byte totals out
+        # The request and the plan (a dry run computes no byte totals, for any method).
+        for key in ["input", "method", "scheme", "recipe", "format", "qat", "activations"]:
             self.assertEqual(d[key], self.report[key], key)
-        self.assertEqual([(t["name"], t["scheme"]) for t in d["tensors"]],
-                         [(t["name"], t["scheme"]) for t in self.report["tensors"]])
+        fields = lambda j: [(t["name"], t["scheme"], t.get("fallback_from"), t["reason"]) for t in j["tensors"]]
+        self.assertEqual(fields(d), fields(self.report))
 
     def test_q4_0_gguf(self):
-        out = os.path.join(self.tmp.name, "q4_0.gguf")
+        out = self.out("q4_0", "gguf")
         j = run_json("quantize", MODEL, out, "--scheme", "q4_0", "--method", "qat", "--calib", CALIB,
                      "--calib-samples", "8", "--calib-seqlen", "64", "--steps", "3", "--distill")
         self.assertEqual(j["format"], "gguf")
-        types = {t["name"]: t.get("type", t.get("storage")) for t in run_json("inspect", out)["tensors"]}
-        self.assertEqual(str(types["blk.0.attn_q.weight"]).lower(), "q4_0", types)
+        types = {t["name"]: t["dtype"] for t in run_json("inspect", out)["tensors"]}
+        self.assertEqual(types["blk.0.attn_q.weight"].lower(), "q4_0", types)
+        self.assertIn("KL divergence", " ".join(j["method_notes"]))
 
     def test_bad_input(self):
-        out = os.path.join(self.tmp.name, "never.safetensors")
+        out = os.path.join(self.tmp.name, "never", "model.safetensors")
         cases = [(["--steps", "5"], 2, "QAT options"),
                  (["--distill"], 2, "QAT options"),
                  (["--method", "gptq", "--calib", CALIB, "--distill"], 2, "QAT options"),
@@ -87,7 +93,7 @@ class Qat(unittest.TestCase):
             self.assertEqual(p.returncode, code, f"{args}: {p.stderr}")
             self.assertIn(words, p.stderr, args)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-            self.assertFalse(os.path.exists(out), args)
+            self.assertFalse(os.path.exists(os.path.dirname(out)), args)
 
 
 if __name__ == "__main__":

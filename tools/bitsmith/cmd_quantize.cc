@@ -144,7 +144,7 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_flag("--static-groups", o->request.gptq.static_groups, "gptq: group parameters from the original weights");
   sub->add_option("--damp", o->request.gptq.damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
   sub->add_option("--steps", o->request.qat.steps, "qat: optimizer steps (default 100)")->check(at_least(1));
-  sub->add_option("--lr", o->request.qat.lr, "qat: peak learning rate (default 1e-4; warm-up, cosine to lr/10)")->check(CLI::PositiveNumber);
+  sub->add_option("--lr", o->request.qat.lr, "qat: peak learning rate (default 3e-4; warm-up, cosine to lr/10)")->check(CLI::PositiveNumber);
   sub->add_option("--batch", o->request.qat.batch, "qat: calibration segments per step (default 4)")->check(at_least(1));
   sub->add_flag("--distill", o->request.qat.distill,
                 "qat: the loss is the KL divergence to the unquantized model's logits (default: cross-entropy on --calib)");

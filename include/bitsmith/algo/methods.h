@@ -41,7 +41,7 @@ struct QatOptions {
   bool given() const { return steps != 0 || lr != 0 || batch != 0 || distill; }
 };
 inline constexpr int64_t kQatSteps = 100;
-inline constexpr double kQatLr = 1e-4;
+inline constexpr double kQatLr = 3e-4;
 inline constexpr int64_t kQatBatch = 4;
 
 struct HqqOptions {
