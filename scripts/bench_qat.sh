@@ -15,7 +15,7 @@ CAL=$SH/data/tinyshakespeare.txt
 EV=$SH/data/wikitext2_test.txt
 NS=${NS:-128} SL=${SL:-512}          # GPTQ's calibration
 QNS=${QNS:-$NS} QSL=${QSL:-$SL}      # QAT's training segments
-STEPS=${STEPS:-100} LR=${LR:-1e-4} BATCH=${BATCH:-4}
+STEPS=${STEPS:-100} LR=${LR:-3e-4} BATCH=${BATCH:-4}  # quantize --method qat's defaults
 METHODS=${METHODS:-rtn gptq qat}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
