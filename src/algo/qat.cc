@@ -62,7 +62,14 @@ Status run_qat(const Model& model, const SchemeFor& scheme_for, const MethodOpti
     for (auto& s : data.segments) s.front() = vocab.bos_id;
   }
   auto sum = train::run_training(state, data, c, {});
-  if (!sum.ok()) return sum.status().with_context("qat");
+  if (!sum.ok()) {
+    // The trainer's divergence message speaks of checkpoints; quantize writes none, and nothing.
+    std::string msg = sum.status().message();
+    if (auto at = msg.find(" (no checkpoint of this run was written yet)"); at != std::string::npos) {
+      msg.replace(at, std::string::npos, ": nothing was written");
+    }
+    return Status(sum.status().code(), "qat: " + msg);
+  }
   const auto& curve = state.curve;
   notes->push_back(fmt::format("{} steps of {} x {} tokens ({}), lr {:.2g} warm-up {} cosine to {:.2g}: loss {:.4f} "
                                "(step 1) -> {:.4f} (step {}), {:.1f} s, {:.0f} tokens/s",
