@@ -47,6 +47,9 @@ Status run_qat(const Model& model, const SchemeFor& scheme_for, const MethodOpti
     if (const quant::Scheme* s = scheme_for(p.name); s != nullptr) c.qat_schemes[p.name] = s;
   }
   if (c.qat_schemes.empty()) return invalid_argument("qat: the plan quantizes no matrix of {}", model.path());
+  // A safetensors output shares nvfp4's global scale across fused groups (prepare_write hands
+  // the groups' amax over for exactly those outputs): train through the same scales.
+  c.qat_fused_global_scales = !opt.shared_amax.empty();
   // Distillation's teacher: the unquantized model, frozen.
   train::Weights teacher;
   if (q.distill) {

@@ -130,8 +130,25 @@ Status fake_quantize_linears(const Weights& w, const quant::Scheme& scheme, Weig
 }
 
 Status fake_quantize_tensors(const Weights& w, const std::map<std::string, const quant::Scheme*>& schemes,
-                             Weights* out) {
+                             Weights* out, bool fused_global_scales) {
   if (out->params().size() != w.params().size()) *out = w.zeros_like();
+  // A fused group's shared amax (io's fused_group_amax over the current weights): groups of at
+  // least two tensors whose schemes carry a global scale.
+  std::map<std::string, float> group_amax;
+  std::map<std::string, int> group_size;
+  if (fused_global_scales) {
+    for (const auto& p : w.params()) {
+      auto it = schemes.find(p.name);
+      if (it == schemes.end() || it->second == nullptr || !it->second->traits().global_scale) continue;
+      const std::string g = fused_group_of(p.name);
+      if (g.empty()) continue;
+      float& a = group_amax[g];
+      for (int64_t i = 0; i < p.numel(); ++i) {
+        if (std::isfinite(p.data()[i])) a = std::max(a, std::fabs(p.data()[i]));
+      }
+      ++group_size[g];
+    }
+  }
   for (size_t i = 0; i < w.params().size(); ++i) {
     const Param& p = w.params()[i];
     Param& q = out->params()[i];
@@ -141,8 +158,13 @@ Status fake_quantize_tensors(const Weights& w, const std::map<std::string, const
       continue;
     }
     const int64_t rows = p.value.shape().rows(), cols = p.value.shape().cols();
+    quant::QuantizeOptions opt;
+    if (fused_global_scales && it->second->traits().global_scale) {
+      const std::string g = fused_group_of(p.name);
+      if (!g.empty() && group_size[g] >= 2) opt.shared_amax = group_amax[g];
+    }
     Status st = it->second->check_shape(rows, cols);
-    if (st.ok()) st = it->second->fake_quantize(p.data(), rows, cols, q.data());
+    if (st.ok()) st = it->second->fake_quantize(p.data(), rows, cols, q.data(), opt);
     if (!st.ok()) return st.with_context(fmt::format("tensor '{}' ({})", p.name, it->second->name()));
   }
   return Status::Ok();
@@ -185,7 +207,8 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
   Weights quantized;
   auto pass_weights = [&]() -> Result<const Weights*> {
     if (!cfg.qat_schemes.empty()) {
-      BITSMITH_RETURN_IF_ERROR(fake_quantize_tensors(state.weights, cfg.qat_schemes, &quantized));
+      BITSMITH_RETURN_IF_ERROR(
+          fake_quantize_tensors(state.weights, cfg.qat_schemes, &quantized, cfg.qat_fused_global_scales));
       return &quantized;
     }
     if (cfg.qat_scheme == nullptr) return &state.weights;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <random>
 
@@ -135,6 +136,37 @@ TEST(Distill, QatOnSegmentsLowersTheKlOfTheQuantizedModel) {
   data.segments[3].pop_back();
   TrainState again(teacher.zeros_like(), c.adam);
   EXPECT_FALSE(run_training(again, data, c, {}).ok());
+}
+
+// nvfp4 in a safetensors output shares one global scale per fused group (q/k/v, gate/up): QAT's
+// fake quantization then uses the group's amax, exactly as io writes it.
+TEST(Distill, FusedGroupsShareTheGlobalScale) {
+  auto hp = tiny();
+  hp.dim = 32, hp.hidden_dim = 64, hp.head_dim = 8;
+  Weights w = random_weights(hp, 4, 0.1f);
+  float* q = w.layer(0, LayerSlot::kQ);
+  q[5] = 3.0f;  // the group's largest weight, in attn_q
+  auto scheme = quant::find_scheme("nvfp4");
+  ASSERT_TRUE(scheme.ok());
+  std::map<std::string, const quant::Scheme*> plan;
+  for (const char* n : {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"}) plan[n] = *scheme;
+  Weights own, fused;
+  ASSERT_TRUE(fake_quantize_tensors(w, plan, &own, false).ok());
+  ASSERT_TRUE(fake_quantize_tensors(w, plan, &fused, true).ok());
+  const Param* k = w.find("blk.0.attn_k.weight");
+  const int64_t rows = k->value.shape().rows(), cols = k->value.shape().cols();
+  std::vector<float> expect(static_cast<size_t>(k->numel()));
+  quant::QuantizeOptions o;
+  o.shared_amax = 3.0f;
+  ASSERT_TRUE((*scheme)->fake_quantize(k->data(), rows, cols, expect.data(), o).ok());
+  const float* got = fused.find("blk.0.attn_k.weight")->data();
+  const float* alone = own.find("blk.0.attn_k.weight")->data();
+  int64_t differ = 0;
+  for (int64_t i = 0; i < k->numel(); ++i) {
+    ASSERT_EQ(got[i], expect[static_cast<size_t>(i)]) << i;
+    differ += got[i] != alone[i];
+  }
+  EXPECT_GT(differ, 0);  // the shared scale is not the tensor's own
 }
 
 }  // namespace

@@ -44,6 +44,9 @@ struct TrainConfig {
   // QAT with a scheme per tensor (the plan `quantize` writes: fallbacks included), by canonical
   // name; tensors not named stay float32. Used instead of qat_scheme when not empty.
   std::map<std::string, const quant::Scheme*> qat_schemes;
+  // With qat_schemes: a tensor-level scale (nvfp4's global scale) is shared by each fused group
+  // (core's fused_group_of: q/k/v, gate/up), as io writes safetensors.
+  bool qat_fused_global_scales = false;
   // Distillation: the loss is the KL divergence from this model's logits on the same tokens
   // (KL(P_teacher || P_student), backward.h's Batch::teacher_logits), the held-out loss too.
   // Null = cross-entropy on the text. Must outlive the run; it runs in float32.
@@ -108,8 +111,9 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
 // `scheme` (errors: a shape the scheme cannot take, naming the tensor).
 Status fake_quantize_linears(const Weights& w, const quant::Scheme& scheme, Weights* out);
 // The same with a scheme per tensor (TrainConfig::qat_schemes); tensors not in the map are copied.
+// fused_global_scales: TrainConfig::qat_fused_global_scales.
 Status fake_quantize_tensors(const Weights& w, const std::map<std::string, const quant::Scheme*>& schemes,
-                             Weights* out);
+                             Weights* out, bool fused_global_scales = false);
 
 // The held-out loss: eval_batches micro-batches of consecutive windows from the stream's start.
 Result<double> held_out_loss(const Weights& w, const std::vector<int32_t>& val, const TrainConfig& cfg,
