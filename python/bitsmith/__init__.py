@@ -288,14 +288,17 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
                    method: str = "rtn", calib: Optional[str] = None, calib_samples: int = 128, calib_seqlen: int = 512,
                    seed: int = 0, imatrix: Optional[str] = None, act_order: bool = False, static_groups: bool = False,
                    damp: Optional[float] = None, allow_requantize: bool = False, activations: str = "none",
-                   dry_run: bool = False, progress: Optional[Callable] = None) -> dict:
+                   dry_run: bool = False, progress: Optional[Callable] = None, steps: Optional[int] = None,
+                   lr: Optional[float] = None, batch: Optional[int] = None, distill: bool = False) -> dict:
     """Writes src quantized into dst (GGUF or safetensors) with one scheme or a recipe (a llama.cpp
     mix or a recipe JSON file), and returns `bitsmith quantize --json`'s report.
-    method: rtn (default), gptq, awq, imatrix or hqq; calib: the calibration text of gptq/awq (and
+    method: rtn (default), gptq, awq, imatrix, hqq or qat; calib: the calibration text of gptq/awq/qat (and
     of imatrix without an imatrix file), calib_samples segments of calib_seqlen tokens (seed: their
     offsets); act_order, static_groups, damp: GPTQ's. A setting the method does not use is an error.
     activations: none (weight-only, default), dynamic or static (fp8/nvfp4 input scales from calib).
     dry_run: every check and the per-tensor plan, nothing run or written (the report's tensors).
+    steps, lr, batch, distill: QAT's (method='qat': fine-tuning through the fake-quantized scheme,
+    distill=True for the KL divergence to the float model as the loss; None: the library's defaults).
     progress: called after each tensor with Progress(index, count, name, bytes_done, bytes_total),
     or a tqdm bar (its total is set and it advances one tensor at a time)."""
     if imatrix and method != "imatrix":
@@ -308,6 +311,8 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
         raise ValueError("act_order, static_groups and damp are GPTQ settings (method='gptq')")
     if calib_samples <= 0 or calib_seqlen <= 0:
         raise ValueError("calib_samples and calib_seqlen must be positive")
+    if any(v is not None and not v > 0 for v in (steps, lr, batch)):
+        raise ValueError("steps, lr and batch must be positive")
     r = _core.QuantizeRequest()
     r.input, r.output, r.format = str(src), str(dst), format
     r.method, r.calib, r.imatrix = method, str(calib or ""), str(imatrix or "")
@@ -316,6 +321,13 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     r.activations, r.allow_requantize, r.dry_run = activations, allow_requantize, dry_run
     if damp is not None:
         r.damp = damp
+    if steps is not None:
+        r.qat_steps = steps
+    if lr is not None:
+        r.qat_lr = lr
+    if batch is not None:
+        r.qat_batch = batch
+    r.distill = distill
     callback = None
     if progress is not None and hasattr(progress, "update"):  # a tqdm bar
         bar = progress

@@ -200,7 +200,15 @@ void bind_model(nb::module_& m) {
       .def_prop_rw("static_groups", [](const algo::QuantizeRequest& r) { return r.gptq.static_groups; },
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.static_groups = v; })
       .def_prop_rw("damp", [](const algo::QuantizeRequest& r) { return r.gptq.damp; },
-                   [](algo::QuantizeRequest& r, double v) { r.gptq.damp = v; });
+                   [](algo::QuantizeRequest& r, double v) { r.gptq.damp = v; })
+      .def_prop_rw("qat_steps", [](const algo::QuantizeRequest& r) { return r.qat.steps; },
+                   [](algo::QuantizeRequest& r, int64_t v) { r.qat.steps = v; })
+      .def_prop_rw("qat_lr", [](const algo::QuantizeRequest& r) { return r.qat.lr; },
+                   [](algo::QuantizeRequest& r, double v) { r.qat.lr = v; })
+      .def_prop_rw("qat_batch", [](const algo::QuantizeRequest& r) { return r.qat.batch; },
+                   [](algo::QuantizeRequest& r, int64_t v) { r.qat.batch = v; })
+      .def_prop_rw("distill", [](const algo::QuantizeRequest& r) { return r.qat.distill; },
+                   [](algo::QuantizeRequest& r, bool v) { r.qat.distill = v; });
   m.def("quantize_model", &quantize_model, nb::arg("scheme"), nb::arg("recipe"), nb::arg("request"),
         nb::arg("progress").none());
 }

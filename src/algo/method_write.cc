@@ -23,8 +23,9 @@ Result<std::unique_ptr<MethodWrite>> prepare_write(const Model& model, const std
   if (cfg.format == io::OutputFormat::kSafetensors) {
     BITSMITH_ASSIGN_OR_RETURN(w->shared_amax, io::fused_group_amax(model, plans));
     opt.shared_amax = w->shared_amax;
-    // The same weights are written unless AWQ rescales them (its overlay's amax differs).
-    if (opt.method != Method::kAwq) cfg.shared_amax = &w->shared_amax;
+    // The same weights are written unless AWQ rescales or QAT trains them (their amax differs:
+    // io computes the groups' amax from the weights it writes).
+    if (opt.method != Method::kAwq && opt.method != Method::kQat) cfg.shared_amax = &w->shared_amax;
   }
   const SchemeFor scheme_for = [&planned](const std::string& n) -> const quant::Scheme* {
     auto it = planned.find(n);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "awq.h"
+#include "qat.h"
 #include "bitsmith/algo/methods.h"
 #include "bitsmith/quant/group_quantizer.h"
 
@@ -20,7 +21,8 @@ Result<Method> parse_method(std::string_view name) {
   if (name == "awq") return Method::kAwq;
   if (name == "imatrix") return Method::kImatrix;
   if (name == "hqq") return Method::kHqq;
-  return invalid_argument("unknown method '{}' (rtn, gptq, awq, imatrix, hqq)", name);
+  if (name == "qat") return Method::kQat;
+  return invalid_argument("unknown method '{}' (rtn, gptq, awq, imatrix, hqq, qat)", name);
 }
 
 std::string_view method_name(Method m) {
@@ -30,11 +32,12 @@ std::string_view method_name(Method m) {
     case Method::kAwq: return "awq";
     case Method::kImatrix: return "imatrix";
     case Method::kHqq: return "hqq";
+    case Method::kQat: return "qat";
   }
   return "rtn";
 }
 
-bool method_needs_calibration(Method m) { return m == Method::kGptq || m == Method::kAwq; }
+bool method_needs_calibration(Method m) { return m == Method::kGptq || m == Method::kAwq || m == Method::kQat; }
 
 namespace {
 
@@ -76,7 +79,7 @@ class Prepared final : public PreparedModel {
         return scheme.quantize(w, rows, cols, o);
       }
       notes_.push_back(fmt::format("{}: no imatrix entry of {} values; used RTN", name, cols));
-    } else if (method_ != Method::kRtn && method_ != Method::kAwq && input_key(name) != "") {
+    } else if (method_ != Method::kRtn && method_ != Method::kAwq && method_ != Method::kQat && input_key(name) != "") {
       notes_.push_back(fmt::format("{}: {} did not cover it; used RTN", name, method_name(method_)));
     }
     return scheme.quantize(w, rows, cols, opt);
@@ -215,6 +218,11 @@ Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const 
       for (const auto& [name, q] : p->done_) p->rescaled_.insert(name);
       break;
     }
+    case Method::kQat:
+      // The trained weights stand in for the model's; each is then written with its scheme's RTN.
+      p->overlay_ = std::make_unique<OverlayModel>(model);
+      BITSMITH_RETURN_IF_ERROR(run_qat(model, scheme_for, opt, segs, p->overlay_.get(), &p->notes_));
+      break;
   }
   return std::unique_ptr<PreparedModel>(std::move(p));
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "bitsmith/io/model_file.h"
 
@@ -44,6 +45,16 @@ Status check_options(const QuantizeRequest& r, io::Activations activations) {
   if ((r.gptq.act_order || r.gptq.static_groups || r.gptq.damp != gptq_defaults.damp) && r.method != "gptq") {
     return invalid_argument("--act-order, --static-groups and --damp are GPTQ options (--method gptq)");
   }
+  if (r.qat.given() && r.method != "qat") {
+    return invalid_argument("--steps, --lr, --batch and --distill are QAT options (--method qat, not --method {})",
+                            r.method);
+  }
+  if (r.qat.steps < 0 || r.qat.batch < 0 || r.qat.lr < 0 || !std::isfinite(r.qat.lr)) {
+    return invalid_argument("qat: --steps, --batch and --lr must be positive");
+  }
+  if (r.method == "qat" && r.calib_seqlen < 2) {
+    return invalid_argument("--method qat: --calib-seqlen {} leaves no token to predict (at least 2)", r.calib_seqlen);
+  }
   if (r.calib_samples <= 0 || r.calib_seqlen <= 0) {
     return invalid_argument("--calib-samples and --calib-seqlen must be positive");
   }
@@ -64,6 +75,7 @@ Result<QuantizeJob> QuantizeJob::plan(const Model& model, const QuantizeRequest&
   BITSMITH_ASSIGN_OR_RETURN(job.method_.method, parse_method(r.method));
   job.method_.calib = {r.calib, r.calib_samples, r.calib_seqlen, r.seed};
   job.method_.gptq = r.gptq;
+  job.method_.qat = r.qat;
   job.method_.imatrix_path = r.imatrix;
   job.config_.progress = r.progress;
   // Before any work (GPTQ may run for minutes): the output must not replace an input.
@@ -137,6 +149,11 @@ nlohmann::json to_json(const QuantizeFileReport& rep) {
           {"format", rep.format == io::OutputFormat::kGguf ? "gguf" : "safetensors"},
           {"scheme", r.scheme.empty() ? r.recipe.base : r.scheme}, {"recipe", r.recipe.label()},
           {"dry_run", r.dry_run}, {"method", r.method}, {"activations", r.activations},
+          {"qat", r.method != "qat" ? nlohmann::json(nullptr)
+                                     : nlohmann::json{{"steps", r.qat.steps > 0 ? r.qat.steps : kQatSteps},
+                                                      {"lr", r.qat.lr > 0 ? r.qat.lr : kQatLr},
+                                                      {"batch", r.qat.batch > 0 ? r.qat.batch : kQatBatch},
+                                                      {"distill", r.qat.distill}}},
           {"method_notes", rep.method_notes}, {"tensors", tensors}, {"input_bytes", q.input_bytes},
           {"output_bytes", q.output_bytes}, {"parameters", q.parameters}, {"bits_per_weight", q.bits_per_weight},
           {"fallbacks", q.fallbacks}, {"seconds", q.seconds},

@@ -130,6 +130,10 @@ Status Pass::check(bool need_targets) const {
     }
   }
   if (need_targets && scored() == 0) return invalid_argument("the batch scores no target");
+  if (!b_.teacher_logits.empty() && b_.teacher_logits.size() != n * static_cast<size_t>(m_.vocab)) {
+    return invalid_argument("teacher logits: {} values for {} rows x {} vocabulary", b_.teacher_logits.size(), n,
+                            m_.vocab);
+  }
   return Status::Ok();
 }
 
@@ -291,7 +295,10 @@ Result<double> Pass::head(const float* x, float* dx, Weights* g, std::vector<flo
     if (logits != nullptr) std::copy_n(chunk.data(), rows * m.vocab, logits->data() + r0 * m.vocab);
     if (locate_ && first_bad_.empty() && !all_finite(chunk.data(), rows * m.vocab)) first_bad_ = out_name;
     if (b_.targets.empty()) continue;
-    total += detail::cross_entropy_rows(chunk.data(), b_.targets.data() + r0, rows, m.vocab, scale, pool_);
+    total += b_.teacher_logits.empty()
+                 ? detail::cross_entropy_rows(chunk.data(), b_.targets.data() + r0, rows, m.vocab, scale, pool_)
+                 : detail::kl_rows(chunk.data(), b_.teacher_logits.data() + r0 * m.vocab, b_.targets.data() + r0,
+                                   rows, m.vocab, scale, pool_);
     if (dx != nullptr) {
       BITSMITH_RETURN_IF_ERROR(linear_backward(id, xr, w_.output(), chunk.data(), rows, m.vocab, m.d,
                                                dxf.data() + r0 * m.d, 0.0f, g->output(), nullptr));

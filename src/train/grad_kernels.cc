@@ -223,4 +223,42 @@ double cross_entropy_rows(float* logits, const int32_t* targets, int64_t n, int6
   return total;
 }
 
+double kl_rows(float* logits, const float* teacher, const int32_t* targets, int64_t n, int64_t vocab, float scale,
+               ThreadPool& pool) {
+  std::vector<double> row_loss(static_cast<size_t>(n), 0.0);
+  pool.parallel_for(n, std::max<int64_t>(1, 65536 / std::max<int64_t>(vocab, 1)), [&](int64_t r0, int64_t r1) {
+    std::vector<double> pt(static_cast<size_t>(vocab));
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = logits + r * vocab;
+      if (targets[r] < 0) {
+        std::fill(row, row + vocab, 0.0f);
+        continue;
+      }
+      const float* t = teacher + r * vocab;
+      // Both log-softmaxes in double: KL is a small difference of large sums at a good student.
+      double smax = -std::numeric_limits<double>::infinity(), tmax = smax;
+      for (int64_t j = 0; j < vocab; ++j) smax = std::max(smax, static_cast<double>(row[j]));
+      for (int64_t j = 0; j < vocab; ++j) tmax = std::max(tmax, static_cast<double>(t[j]));
+      double ssum = 0, tsum = 0;
+      for (int64_t j = 0; j < vocab; ++j) ssum += std::exp(static_cast<double>(row[j]) - smax);
+      for (int64_t j = 0; j < vocab; ++j) {
+        pt[static_cast<size_t>(j)] = std::exp(static_cast<double>(t[j]) - tmax);
+        tsum += pt[static_cast<size_t>(j)];
+      }
+      const double slse = smax + std::log(ssum), tlse = tmax + std::log(tsum);
+      double kl = 0;
+      for (int64_t j = 0; j < vocab; ++j) {
+        const double p = pt[static_cast<size_t>(j)] / tsum;
+        const double log_ps = static_cast<double>(row[j]) - slse;
+        if (p > 0) kl += p * ((static_cast<double>(t[j]) - tlse) - log_ps);
+        row[j] = static_cast<float>(static_cast<double>(scale) * (std::exp(log_ps) - p));
+      }
+      row_loss[static_cast<size_t>(r)] = kl;
+    }
+  });
+  double total = 0.0;  // summed in row order: the same total whatever the thread count
+  for (double l : row_loss) total += l;
+  return total;
+}
+
 }  // namespace bitsmith::train::detail

@@ -53,4 +53,10 @@ void swiglu_backward(const float* g, const float* u, const float* dh, float* dg,
 double cross_entropy_rows(float* logits, const int32_t* targets, int64_t n, int64_t vocab, float scale,
                           ThreadPool& pool);
 
+// KL(P_teacher || P_student) of rows of student logits against the teacher's logits (n x vocab
+// each), rows with target -1 not scored: returns the summed divergence (double) and overwrites
+// logits with d(sum KL * scale)/d logits = scale (softmax(student) - softmax(teacher)).
+double kl_rows(float* logits, const float* teacher, const int32_t* targets, int64_t n, int64_t vocab, float scale,
+               ThreadPool& pool);
+
 }  // namespace bitsmith::train::detail

@@ -169,3 +169,21 @@ def test_quantize_model_with_static_activations_equals_cli(bitsmith, cli, storie
         bitsmith.quantize_model(stories260k, tmp_path / "x", scheme="fp8_e4m3", activations="static")
     with pytest.raises(ValueError):
         bitsmith.quantize_model(stories260k, tmp_path / "y", scheme="int4_g32", activations="static", calib=text)
+
+
+def test_quantize_model_with_qat_equals_cli(bitsmith, cli, stories260k, tmp_path):
+    text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "tinyshakespeare.txt")
+    if not os.path.exists(text):
+        pytest.skip(f"calibration text not found at {text}")
+    py_out, cli_out = tmp_path / "py.gguf", tmp_path / "cli.gguf"
+    rep = bitsmith.quantize_model(stories260k, py_out, scheme="q4_0", method="qat", calib=text, calib_samples=8,
+                                  calib_seqlen=64, steps=3, distill=True)
+    doc = cli("quantize", stories260k, cli_out, "--scheme", "q4_0", "--method", "qat", "--calib", text,
+              "--calib-samples", 8, "--calib-seqlen", 64, "--steps", 3, "--distill")
+    same_record(rep, doc, skip=VOLATILE + ("method_notes",))
+    assert rep["qat"] == {"steps": 3, "lr": 3e-4, "batch": 4, "distill": True}
+    assert py_out.read_bytes() == cli_out.read_bytes()  # deterministic: the same training, the same bytes
+    for kwargs, words in [(dict(steps=3), "QAT options"), (dict(method="qat", steps=3), "calibration text"),
+                          (dict(method="qat", calib=text, steps=0), "positive")]:
+        with pytest.raises(ValueError, match=words):
+            bitsmith.quantize_model(stories260k, tmp_path / "bad.gguf", scheme="q4_0", **kwargs)

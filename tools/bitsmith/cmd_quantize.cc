@@ -131,8 +131,8 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
   sub->add_option("--format", o->request.format, "gguf or safetensors (default: from the output's extension)");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin (default: tokenizer.bin or tok*.bin beside the input)");
-  sub->add_option("--method", o->request.method, "rtn (default), gptq, awq, imatrix or hqq");
-  sub->add_option("--calib", o->request.calib, "calibration text for gptq/awq (and imatrix without --imatrix) and --activations static");
+  sub->add_option("--method", o->request.method, "rtn (default), gptq, awq, imatrix, hqq or qat");
+  sub->add_option("--calib", o->request.calib, "calibration text for gptq/awq/qat (and imatrix without --imatrix) and --activations static");
   sub->add_option("--activations", o->request.activations,
                   "none (default: weight-only), dynamic (fp8: per-token scales at run time) or static (fp8 input_scale, "
                   "nvfp4 input_global_scale from the inputs' max |x| over --calib), for safetensors outputs");
@@ -143,6 +143,11 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_flag("--act-order", o->request.gptq.act_order, "gptq: columns by descending Hessian diagonal");
   sub->add_flag("--static-groups", o->request.gptq.static_groups, "gptq: group parameters from the original weights");
   sub->add_option("--damp", o->request.gptq.damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
+  sub->add_option("--steps", o->request.qat.steps, "qat: optimizer steps (default 100)")->check(at_least(1));
+  sub->add_option("--lr", o->request.qat.lr, "qat: peak learning rate (default 3e-4; warm-up, cosine to lr/10)")->check(CLI::PositiveNumber);
+  sub->add_option("--batch", o->request.qat.batch, "qat: calibration segments per step (default 4)")->check(at_least(1));
+  sub->add_flag("--distill", o->request.qat.distill,
+                "qat: the loss is the KL divergence to the unquantized model's logits (default: cross-entropy on --calib)");
   sub->add_flag("--dry-run", o->request.dry_run, "print the per-tensor plan, write nothing");
   sub->add_flag("--allow-requantize", o->request.allow_requantize,
                 "quantize tensors that are stored quantized already (errors compound; as llama-quantize's flag)");

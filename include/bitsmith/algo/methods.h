@@ -20,11 +20,29 @@
 
 namespace bitsmith::algo {
 
-enum class Method : uint8_t { kRtn, kGptq, kAwq, kImatrix, kHqq };
+enum class Method : uint8_t { kRtn, kGptq, kAwq, kImatrix, kHqq, kQat };
 Result<Method> parse_method(std::string_view name);
 std::string_view method_name(Method m);
-// Whether the method needs calibration text (gptq, awq; imatrix unless a file is given).
+// Whether the method needs calibration text (gptq, awq, qat; imatrix unless a file is given).
 bool method_needs_calibration(Method m);
+
+// Quantization-aware fine-tuning (qat.cc, through train's trainer): the model is trained on the
+// calibration segments with every planned tensor fake-quantized to its planned scheme
+// (straight-through estimator), AdamW from the float weights, linear warm-up over the first
+// tenth of the steps then cosine to lr / 10, no weight decay, gradient clipping at 1; then each
+// tensor is written with its scheme's RTN, which is exactly what the training's forward ran.
+// Zero (the defaults here) means "not given": the defaults below apply, and an option given
+// with another method is an error.
+struct QatOptions {
+  int64_t steps = 0;    // optimizer steps (default kQatSteps)
+  double lr = 0;        // peak learning rate (default kQatLr)
+  int64_t batch = 0;    // calibration segments per step (default kQatBatch, at most the segments)
+  bool distill = false; // loss: KL(P_float || P_quantized) on the same tokens, instead of cross-entropy
+  bool given() const { return steps != 0 || lr != 0 || batch != 0 || distill; }
+};
+inline constexpr int64_t kQatSteps = 100;
+inline constexpr double kQatLr = 3e-4;
+inline constexpr int64_t kQatBatch = 4;
 
 struct HqqOptions {
   float lp_norm = 0.7f;  // p of the proximal l_p shrink
@@ -55,6 +73,7 @@ struct MethodOptions {
   std::string imatrix_path;  // --imatrix (method imatrix); empty = collect from --calib
   HqqOptions hqq;
   AwqOptions awq;
+  QatOptions qat;
   // For tensors whose scheme has a global scale and whose engine fuses them with others
   // (io::fused_group_amax): the group's amax, so every method gives the group one global scale.
   std::map<std::string, float> shared_amax;

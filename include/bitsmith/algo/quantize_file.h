@@ -29,11 +29,12 @@ struct QuantizeRequest {
   plan::Recipe recipe;         // what each tensor becomes (plan::Recipe::resolve decides)
   size_t user_rules = 0;       // the recipe's first rules came from the user: each must match
   std::string scheme;          // the --scheme given, for the report ("scheme"); empty: recipe.base
-  std::string method = "rtn";  // rtn, gptq, awq, imatrix, hqq
+  std::string method = "rtn";  // rtn, gptq, awq, imatrix, hqq, qat
   std::string calib, imatrix;  // calibration text; llama.cpp imatrix file (method imatrix)
   int64_t calib_samples = 128, calib_seqlen = 512;
   uint64_t seed = 0;
   GptqOptions gptq;
+  QatOptions qat;              // --steps, --lr, --batch, --distill (method qat only)
   std::string activations = "none";  // none | dynamic | static (safetensors FP8/NVFP4)
   bool allow_requantize = false;
   bool dry_run = false;        // plan and report; write nothing, run no method

@@ -27,6 +27,11 @@ struct Batch {
   std::span<const int32_t> targets;
   int64_t batch = 1;
   int64_t seq = 0;
+  // Distillation (QAT): a teacher's logits of the same tokens (batch*seq x vocab). When given,
+  // the loss of a scored row (target >= 0; the target's value is not used) is the KL divergence
+  // KL(softmax(teacher) || softmax(student)), whose gradient w.r.t. the student's logits is
+  // softmax(student) - softmax(teacher), averaged over the scored rows like the cross-entropy.
+  std::span<const float> teacher_logits = {};
 };
 
 // Which operand of a linear layer's three matrix products a precision recipe is asked to cast.
@@ -77,7 +82,7 @@ struct PassOptions {
 };
 
 struct PassResult {
-  double loss = 0;            // mean cross-entropy (nats) over the scored targets
+  double loss = 0;            // mean cross-entropy (or KL divergence to the teacher) in nats over the scored targets
   int64_t scored = 0;         // targets that counted
   uint64_t activation_bytes = 0;  // the most activation memory the pass held at once
 };

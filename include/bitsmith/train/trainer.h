@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,18 +34,32 @@ struct TrainConfig {
   AdamWOptions adam;
   double clip = 1.0;          // global gradient norm; 0 = no clipping
   int64_t eval_every = 100;   // 0 = evaluate only at the end
-  int64_t eval_batches = 4;   // held-out micro-batches per evaluation
+  int64_t eval_batches = 4;   // held-out micro-batches per evaluation; 0 = no evaluation at all
   int64_t checkpoint_every = 0;  // 0 = only at the end
   // Quantization-aware training: every pass runs on the block linears fake-quantized to this
   // scheme (quantize then dequantize, quant's RTN), the gradients flow straight through to the
   // float32 master weights (the straight-through estimator), and the held-out loss is the
   // quantized model's. Null = plain training. Norms and embeddings stay float32.
   const quant::Scheme* qat_scheme = nullptr;
+  // QAT with a scheme per tensor (the plan `quantize` writes: fallbacks included), by canonical
+  // name; tensors not named stay float32. Used instead of qat_scheme when not empty.
+  std::map<std::string, const quant::Scheme*> qat_schemes;
+  // With qat_schemes: a tensor-level scale (nvfp4's global scale) is shared by each fused group
+  // (core's fused_group_of: q/k/v, gate/up), as io writes safetensors.
+  bool qat_fused_global_scales = false;
+  // Distillation: the loss is the KL divergence from this model's logits on the same tokens
+  // (KL(P_teacher || P_student), backward.h's Batch::teacher_logits), the held-out loss too.
+  // Null = cross-entropy on the text. Must outlive the run; it runs in float32.
+  const Weights* teacher = nullptr;
 };
 
 // Tokens to train on and held-out tokens to evaluate on.
 struct TokenStreams {
   std::vector<int32_t> train, val;
+  // Fixed training sequences of seq + 1 tokens each (QAT's calibration segments), used instead
+  // of random windows of `train` when not empty: every epoch visits each once, in an order
+  // shuffled from (seed, epoch).
+  std::vector<std::vector<int32_t>> segments;
 };
 // The last `val_fraction` of the tokens held out (0 < val_fraction < 1).
 TokenStreams split_tokens(std::vector<int32_t> tokens, double val_fraction);
@@ -95,6 +110,10 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
 // The weights a QAT pass runs on: a copy of `w` with every block linear fake-quantized to
 // `scheme` (errors: a shape the scheme cannot take, naming the tensor).
 Status fake_quantize_linears(const Weights& w, const quant::Scheme& scheme, Weights* out);
+// The same with a scheme per tensor (TrainConfig::qat_schemes); tensors not in the map are copied.
+// fused_global_scales: TrainConfig::qat_fused_global_scales.
+Status fake_quantize_tensors(const Weights& w, const std::map<std::string, const quant::Scheme*>& schemes,
+                             Weights* out, bool fused_global_scales = false);
 
 // The held-out loss: eval_batches micro-batches of consecutive windows from the stream's start.
 Result<double> held_out_loss(const Weights& w, const std::vector<int32_t>& val, const TrainConfig& cfg,
