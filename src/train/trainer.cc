@@ -222,7 +222,19 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
+  // A checkpoint is written once its weights are known good: the state after update k is saved
+  // at step k + 1, when the forward on those weights has given a finite loss and finite
+  // gradients (the optimizer has not yet moved them), so a diverging run never keeps the
+  // weights that diverged. Only the run's last state is written right after its update.
   int64_t last_checkpoint = -1;
+  bool checkpoint_due = false;
+  auto write_checkpoint = [&]() -> Status {
+    Status st = hooks.checkpoint(state);
+    if (!st.ok()) return st.with_context(fmt::format("checkpoint at step {}", state.step));
+    last_checkpoint = state.step;
+    checkpoint_due = false;
+    return Status::Ok();
+  };
   auto kept = [&] {
     return last_checkpoint < 0 ? std::string("no checkpoint of this run was written yet")
                                : fmt::format("the last checkpoint, step {}, is kept", last_checkpoint);
@@ -265,6 +277,7 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
     if (!bad.empty()) {
       return out_of_range("step {}: the gradient of {} is not finite: the run diverged ({})", step + 1, bad, kept());
     }
+    if (checkpoint_due) BITSMITH_RETURN_IF_ERROR(write_checkpoint());
     CurvePoint pt;
     pt.step = step + 1;
     pt.loss = loss;
@@ -294,9 +307,8 @@ Result<TrainSummary> run_training(TrainState& state, const TokenStreams& data, c
     sum.final_loss = loss;
     if (hooks.progress) hooks.progress(pt, cfg.steps);
     if (hooks.checkpoint && (last || (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every == 0))) {
-      Status st = hooks.checkpoint(state);
-      if (!st.ok()) return st.with_context(fmt::format("checkpoint at step {}", state.step));
-      last_checkpoint = state.step;
+      checkpoint_due = true;
+      if (last) BITSMITH_RETURN_IF_ERROR(write_checkpoint());
     }
   }
   sum.seconds = seconds_since(t_start);

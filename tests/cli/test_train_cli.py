@@ -174,7 +174,9 @@ class Train(unittest.TestCase):
         m = re.search(r"step (\d+): the training loss is (NaN|Inf) \(.*(blk\.\d+\.\w+\.weight|output\.weight|token_embd\.weight).*"
                       r"the last checkpoint, step (\d+), is kept", p.stderr)
         self.assertTrue(m, p.stderr)
-        self.assertEqual(int(m.group(4)), int(m.group(1)) - 1)
+        # The weights after step N - 1 are the ones that gave step N a non-finite loss: the
+        # checkpoint kept is step N - 2's, whose weights step N - 1 ran with a finite loss.
+        self.assertEqual(int(m.group(4)), int(m.group(1)) - 2)
         # The kept checkpoint is the last good step's, whole, and resumable.
         with open(out + ".trainstate", "rb") as f:
             head = f.read(16)
