@@ -129,6 +129,47 @@ TEST(Allocate, NegativeNoiseCostsCountAsZero) {
   EXPECT_EQ(*c, 0.0);
 }
 
+// The per-kind summary: every tensor counted once, schemes fewest bits first with their layers
+// as ranges, and the costs at the smallest option and as chosen summed per kind.
+TEST(Allocate, ChoicesByKindSummariseEveryTensor) {
+  Measurements m;
+  auto add = [&m](int layer, const char* kind) {
+    TensorCosts tc;
+    tc.name = tensor_name(layer, kind);
+    tc.rows = 4;
+    tc.cols = 32;
+    tc.measured = true;
+    const char* schemes[] = {"q4_0", "q8_0"};
+    const uint64_t bytes[] = {72, 136};
+    for (int o = 0; o < 2; ++o) {
+      CandidateCost c;
+      c.scheme = schemes[o];
+      c.bytes = bytes[o];
+      c.kld = o == 0 ? 1.0 + layer : 0.25;
+      tc.options.push_back(c);
+    }
+    m.tensors.push_back(tc);
+  };
+  for (int l = 0; l < 5; ++l) add(l, "attn_v");
+  add(0, "ffn_down");
+  Allocation a;
+  a.choice = {1, 1, 0, 1, 0, 0};  // attn_v: q8_0 in layers 0, 1, 3; q4_0 in 2, 4; ffn_down q4_0
+  const auto kinds = choices_by_kind(m, a, CostKind::kKld);
+  ASSERT_EQ(kinds.size(), 2u);
+  EXPECT_EQ(kinds[0].kind, "attn_v");
+  EXPECT_EQ(kinds[0].tensors, 5);
+  EXPECT_EQ(format_kind_schemes(kinds[0]), "q4_0 2,4; q8_0 0-1,3");
+  EXPECT_EQ(kinds[0].bytes, 3u * 136 + 2u * 72);
+  EXPECT_DOUBLE_EQ(kinds[0].bits_per_weight, 8.0 * (3 * 136 + 2 * 72) / (5 * 128));
+  EXPECT_DOUBLE_EQ(kinds[0].smallest_cost, 1 + 2 + 3 + 4 + 5);
+  EXPECT_DOUBLE_EQ(kinds[0].cost, 0.25 * 3 + 3 + 5);
+  EXPECT_EQ(format_kind_schemes(kinds[1]), "q4_0 0");
+  const nlohmann::json doc = allocation_json(m, a, CostKind::kKld);
+  EXPECT_EQ(doc["tensors"].size(), 6u);
+  EXPECT_EQ(doc["by_kind"][0]["schemes"][1]["layers"], nlohmann::json({0, 1, 3}));
+  EXPECT_TRUE(doc["tensors"][0]["proxy"].is_null());  // not measured: null, not NaN
+}
+
 TEST(Allocate, TheRecipeResolvesToTheChosenSchemes) {
   const ShapeModel model(256, 512, 4, 8, 2, 512, false);
   MeasureConfig cfg;
