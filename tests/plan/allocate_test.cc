@@ -1,6 +1,7 @@
 // The budgeted allocation (allocate.h) against exhaustive search on small instances, its bound,
 // its errors, the recipe it writes (resolved back to the same schemes), and the measurements
 // file (round trip, broken and hostile files), and Spearman's rank correlation.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "bitsmith/plan/advise_request.h"
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/recipe.h"
 #include "bitsmith/plan/sensitivity.h"
@@ -168,6 +170,53 @@ TEST(Allocate, ChoicesByKindSummariseEveryTensor) {
   EXPECT_EQ(doc["tensors"].size(), 6u);
   EXPECT_EQ(doc["by_kind"][0]["schemes"][1]["layers"], nlohmann::json({0, 1, 3}));
   EXPECT_TRUE(doc["tensors"][0]["proxy"].is_null());  // not measured: null, not NaN
+}
+
+// With measurements the advisor plans under what the device leaves for weights, and the planned
+// mix is the recommendation: the same allocation allocate() makes at that budget.
+TEST(Allocate, AdviceRecommendsTheMixPlannedForTheDevice) {
+  const ShapeModel model(256, 512, 4, 8, 2, 512, false);
+  MeasureConfig cfg;
+  cfg.format = "gguf";
+  cfg.candidates = {"q4_0", "q8_0"};
+  cfg.costs = "hybrid";
+  auto m = plan_measurements(model, cfg);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (auto& t : m->tensors) {
+    for (size_t o = 0; o < t.options.size(); ++o) t.options[o].kld = o == 0 ? 1.0 : 0.1;
+    t.measured = true;
+  }
+  m->config.model_params = 0;
+  for (const auto& t : model.tensors()) m->config.model_params += static_cast<uint64_t>(t.shape.numel());
+  AdviseOptions o;
+  o.model = &model;
+  o.source = "shape";
+  o.measurements = &*m;
+  o.context = 64;
+  // Capacity: the runtime, KV cache and workspace, plus the halfway point between the smallest
+  // and the largest plan for the weights.
+  const uint64_t weights = (m->min_bytes() + m->max_bytes()) / 2;
+  auto probe = advise_with([&] { AdviseOptions p = o; p.measurements = nullptr; p.memory = "1000GB"; return p; }());
+  ASSERT_TRUE(probe.ok()) << probe.status().message();
+  double others = 0;
+  for (const auto& it : probe->alternatives.front().items) {
+    if (it.counted && it.label != "weights") others += it.bytes;
+  }
+  o.memory = fmt::format("{}", (others + static_cast<double>(weights)) / 1e9);
+  auto advice = advise_with(o);
+  ASSERT_TRUE(advice.ok()) << advice.status().message();
+  ASSERT_TRUE(advice->planned.has_value());
+  EXPECT_EQ(advice->recommended, 0);
+  EXPECT_EQ(advice->alternatives.front().candidate.label, "planned mix");
+  const Allocation& a = advice->planned->allocation;
+  EXPECT_LE(a.bytes, a.budget_bytes);
+  EXPECT_LT(a.bytes, m->max_bytes());  // a real mix: the largest plan does not fit
+  EXPECT_GT(a.bytes, m->min_bytes());
+  auto direct = allocate(*m, a.budget_bytes, CostKind::kKld);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(direct->choice, a.choice);
+  EXPECT_NE(advice->reasoning.find("Planned mix"), std::string::npos);
+  EXPECT_EQ(to_json(*advice)["planned_mix"]["allocation"], allocation_json(*m, a, CostKind::kKld));
 }
 
 TEST(Allocate, TheRecipeResolvesToTheChosenSchemes) {

@@ -7,13 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 
-#include "bitsmith/algo/calibration.h"
 #include "bitsmith/algo/plan_measure.h"
 #include "bitsmith/algo/sensitivity.h"
-#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/core/thread_pool.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
