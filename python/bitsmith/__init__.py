@@ -414,14 +414,19 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
            memory: Optional[str] = None, bandwidth: Optional[str] = None, task: str = "inference",
            priority: Optional[str] = None, context: Optional[int] = None, batch: int = 1,
            kv_cache: Optional[str] = None, lora_rank: Optional[int] = None,
-           schemes: Union[str, Iterable[str], None] = None, measurements=None) -> dict:
+           schemes: Union[str, Iterable[str], None] = None, measurements=None, calib=None,
+           candidates: Union[str, Iterable[str], None] = None, method: str = "rtn", costs: str = "hybrid",
+           calib_samples: int = 8, calib_seqlen: int = 256, seed: int = 0) -> dict:
     """Which precision fits a model on a device (`bitsmith advise --json`'s document): each scheme's
     memory itemised (weights, KV cache, activations, overhead), whether it fits, roofline speed bounds,
     native or emulated execution, and the recommendation with its reasoning.
     model: a model file or config.json path (or a Model); or params: a count ("70B", 8e9).
     device: a profile name (see devices()) or "NAME=SIZE"; memory: a size ("128GB") for a custom device.
     task: inference, training, lora, qlora; priority: quality, balanced, memory; measurements: a
-    `bitsmith plan` measurements file of this model (the planned mix joins the alternatives)."""
+    `bitsmith plan` measurements file of this model (the mix planned for the device is the
+    recommendation). calib: a text to measure the model on now (`bitsmith advise MODEL --calib`:
+    candidates, method, costs, calib_samples, calib_seqlen, seed as `bitsmith plan` takes them;
+    measurements, if given, is where they are kept)."""
     a = _core.AdviseOptions()
     if isinstance(params, (int, float)) and not isinstance(params, bool):
         params = repr(float(params))
@@ -430,4 +435,7 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
     a.task, a.batch, a.measurements = task, batch, str(measurements or "")
     a.priority, a.kv_cache, a.context, a.lora_rank = priority, kv_cache, context, lora_rank
     a.schemes = _scheme_list(schemes or [])
-    return _core.advise(a)
+    m = _core.MeasureRequest()
+    m.calib, m.candidates, m.method, m.costs = str(calib or ""), _scheme_list(candidates or []), method, costs
+    m.samples, m.seqlen, m.seed = calib_samples, calib_seqlen, seed
+    return _core.advise(a, m)

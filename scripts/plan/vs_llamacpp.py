@@ -56,6 +56,13 @@ def bpw(path):
     return info["bytes"] * 8 / info["parameters"]
 
 
+def write_flags(a, imatrix):
+    """plan -o's write method: the shared imatrix file, or GPTQ act-order on the calibration text."""
+    if a.write_method == "gptq":
+        return ["--write-method", "gptq", "--act-order", "--calib", a.calib]
+    return ["--write-method", "imatrix", "--imatrix", imatrix]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ref", required=True)
@@ -69,6 +76,9 @@ def main():
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--imatrix-chunks", type=int, default=8)
     ap.add_argument("--skip-uniform", action="store_true")
+    ap.add_argument("--write-method", default="imatrix",
+                    help="how planned files are written: imatrix (default: llama.cpp's imatrix file, the same as "
+                         "llama-quantize's) or gptq (--act-order, 128 x 512 calibration tokens, as the uniform mix)")
     a = ap.parse_args()
     w = lambda n: os.path.join(a.workdir, n)
     os.makedirs(a.workdir, exist_ok=True)
@@ -86,12 +96,12 @@ def main():
             sh([os.path.join(LLAMA_BIN, "llama-quantize"), "--imatrix", imatrix, a.ref, lc, mix, "2"])
         size = os.path.getsize(lc)
         row = {"mix": mix, "llamacpp": {"bytes": size, "bpw": bpw(lc), **kld_stats(lc, base, a.chunks)}}
-        planned = w(f"planned-{mix}.gguf")
+        planned = w(f"planned-{mix}-{a.write_method}.gguf")
         if not os.path.exists(planned):
             # The budget is llama.cpp's tensor bytes; both files add the same kind of metadata.
             tensor_bytes = json.loads(sh([BITSMITH, "inspect", lc, "--json"]))["bytes"]
             sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bytes", str(tensor_bytes),
-                "--recipe-out", w(f"planned-{mix}.recipe.json"), "-o", planned])
+                "--recipe-out", w(f"planned-{mix}.recipe.json"), "-o", planned, *write_flags(a, imatrix)])
         row["planned"] = {"bytes": os.path.getsize(planned), "bpw": bpw(planned), **kld_stats(planned, base, a.chunks)}
         if mix in a.mixes.split(",") and not a.skip_uniform:
             uni = w(f"bitsmith-{mix}-gptq.gguf")
@@ -102,9 +112,10 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
     for b in [float(x) for x in a.bpw.split(",") if x]:
-        planned = w(f"planned-{b:.2f}bpw.gguf")
+        planned = w(f"planned-{b:.2f}bpw-{a.write_method}.gguf")
         if not os.path.exists(planned):
-            sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bpw", str(b), "-o", planned])
+            sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bpw", str(b), "-o", planned,
+                *write_flags(a, imatrix)])
         row = {"target_bpw": b, "planned": {"bytes": os.path.getsize(planned), "bpw": bpw(planned),
                                             **kld_stats(planned, base, a.chunks)}}
         rows.append(row)

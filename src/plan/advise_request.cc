@@ -87,29 +87,71 @@ uint64_t parameter_count(const Model& model) {
 }
 
 // The planned mix from the measurements: the allocation under what the device leaves for
-// weights, as one more candidate (first), and a note saying how to write it.
-Result<std::string> add_planned_mix(const AdviseOptions& o, AdviceRequest* req) {
-  if (req->task != Task::kInference) return invalid_argument("--measurements plans an inference mix: --task inference");
+// weights, as one more candidate (first). No budget, or one below the smallest plan: a note
+// saying why, and the single schemes only.
+Result<std::optional<PlannedMix>> add_planned_mix(const AdviseOptions& o, AdviceRequest* req, std::string* note) {
+  if (req->task != Task::kInference) return invalid_argument("a planned mix is for inference: --task inference");
   const Measurements& m = *o.measurements;
+  const std::string from = o.measurements_path.empty() ? fmt::format("measured on {}", m.config.calib) : o.measurements_path;
   const uint64_t params = parameter_count(*o.model);
   if (m.config.model_params != params) {
-    return invalid_argument("{} was measured on another model ({} parameters; {} has {})", o.measurements_path,
+    return invalid_argument("{} was measured on another model ({} parameters; {} has {})", from,
                             m.config.model_params, o.source, params);
   }
+  const CostKind kind = m.config.costs == "proxy" ? CostKind::kProxy : CostKind::kKld;
   auto budget = weight_budget_on_device(req->device, req->shape, req->context, req->batch, req->kv_cache);
-  auto alloc = budget.ok() ? allocate(m, *budget, m.config.costs == "proxy" ? CostKind::kProxy : CostKind::kKld)
-                           : Result<Allocation>(budget.status());
-  if (!alloc.ok()) return fmt::format("no planned mix: {}", alloc.status().message());
+  auto alloc = budget.ok() ? allocate(m, *budget, kind) : Result<Allocation>(budget.status());
+  if (!alloc.ok()) {
+    *note = fmt::format("no planned mix: {}", alloc.status().message());
+    return std::optional<PlannedMix>();
+  }
+  PlannedMix mix;
+  mix.measured = from;
+  mix.method = m.config.method;
+  mix.costs = m.config.costs;
+  mix.calib_tokens = m.calib_tokens;
+  mix.allocation = *alloc;
+  mix.by_kind = choices_by_kind(m, *alloc, kind);
+  mix.allocation_doc = allocation_json(m, *alloc, kind);
   Candidate c;
   c.label = "planned mix";
   c.bits_per_weight = alloc->bits_per_weight;
   c.precision_bits = std::round(alloc->bits_per_weight);
   c.weight_only = true;
   c.gguf = m.config.format == "gguf";
-  c.quality_note = fmt::format("measured: summed KLD {:.4g} on the calibration text", alloc->cost);
+  c.quality_note = fmt::format("measured: summed {} {:.4g} on the calibration text", cost_kind_name(kind), alloc->cost);
   req->candidates.insert(req->candidates.begin(), c);
-  return fmt::format("planned mix from {}: `bitsmith plan {} --measurements {} --device {} --context {}` writes it",
-                     o.measurements_path, o.source, o.measurements_path, req->device.name, req->context);
+  *note = o.measurements_path.empty()
+              ? fmt::format("planned mix {}: give --measurements FILE to keep the measurements; `bitsmith plan {} "
+                            "--measurements FILE --device {} --context {} -o OUT` then writes it",
+                            from, o.source, req->device.name, req->context)
+              : fmt::format("planned mix from {}: `bitsmith plan {} --measurements {} --device {} --context {} -o OUT` "
+                            "writes it",
+                            from, o.source, o.measurements_path, req->device.name, req->context);
+  return std::optional<PlannedMix>(std::move(mix));
+}
+
+// The planned mix is the recommendation when it fits: it is the least measured loss the budget
+// allows. The single-scheme choice by priority stays in the notes.
+void recommend_planned_mix(PlannedMix mix, Advice* advice) {
+  const Alternative& alt = advice->alternatives.front();
+  const Allocation& a = mix.allocation;
+  if (alt.fits) {
+    std::string kinds;
+    for (const auto& k : mix.by_kind) {
+      kinds += fmt::format("{}{}: {}", kinds.empty() ? "" : "; ", k.kind, format_kind_schemes(k));
+    }
+    advice->notes.insert(advice->notes.begin(), "among single schemes: " + advice->reasoning);
+    advice->reasoning = fmt::format(
+        "Planned mix ({} tensors, {} costs by {}, {} calibration tokens, {}): {} bytes = {:.4f} bits per weight "
+        "under the {} bytes {} leaves for weights (capacity less runtime, KV cache and workspace); summed {} {:.6g} "
+        "(lower bound at this budget {:.6g}). Per kind, layers: {}.",
+        a.choice.size(), mix.costs, mix.method, mix.calib_tokens, mix.measured, a.bytes, a.bits_per_weight,
+        a.budget_bytes, advice->request.device.name, mix.allocation_doc.value("cost", "kld"), a.cost, a.lower_bound,
+        kinds);
+    advice->recommended = 0;
+  }
+  advice->planned = std::move(mix);
 }
 
 }  // namespace
@@ -119,7 +161,7 @@ Result<Advice> advise_with(const AdviseOptions& o) {
   if (sources == 0) return invalid_argument("give --params N (e.g. 70B) or a MODEL file or config.json");
   if (sources > 1) return invalid_argument("give --params or a MODEL, not both");
   if (o.measurements != nullptr && o.model == nullptr) {
-    return invalid_argument("--measurements plans a mix for a MODEL file (the one `bitsmith plan` measured)");
+    return invalid_argument("measurements plan a mix for a MODEL file (the one they were measured on)");
   }
   AdviceRequest req;
   BITSMITH_ASSIGN_OR_RETURN(req.task, parse_task(o.task));
@@ -155,10 +197,12 @@ Result<Advice> advise_with(const AdviseOptions& o) {
   BITSMITH_ASSIGN_OR_RETURN(req.candidates, candidates_for(o, req.task));
   if (o.model != nullptr && req.task != Task::kTraining) BITSMITH_RETURN_IF_ERROR(exact_bits_on_model(*o.model, &req.candidates));
   std::string planned_note;
+  std::optional<PlannedMix> planned;
   if (o.measurements != nullptr) {
-    BITSMITH_ASSIGN_OR_RETURN(planned_note, add_planned_mix(o, &req));
+    BITSMITH_ASSIGN_OR_RETURN(planned, add_planned_mix(o, &req, &planned_note));
   }
   BITSMITH_ASSIGN_OR_RETURN(Advice advice, advise(std::move(req)));
+  if (planned) recommend_planned_mix(std::move(*planned), &advice);
   if (!planned_note.empty()) advice.notes.push_back(planned_note);
   return advice;
 }
@@ -205,13 +249,18 @@ nlohmann::json to_json(const Advice& a) {
   }
   nlohmann::json rec = nullptr;
   if (a.recommended >= 0) rec = a.alternatives[static_cast<size_t>(a.recommended)].candidate.label;
+  nlohmann::json planned = nullptr;
+  if (a.planned) {
+    planned = {{"measured", a.planned->measured}, {"method", a.planned->method}, {"costs", a.planned->costs},
+               {"calib_tokens", a.planned->calib_tokens}, {"allocation", a.planned->allocation_doc}};
+  }
   return {{"model", {{"params", s.params}, {"layers", s.n_layers}, {"hidden", s.hidden}, {"ffn", s.ffn},
                      {"heads", s.n_heads}, {"kv_heads", s.n_kv_heads}, {"head_dim", s.head_dim}, {"vocab", s.vocab},
                      {"context_length", s.context_length}, {"source", s.source}}},
           {"device", device_record(r.device)},
           {"request", {{"task", task_name(r.task)}, {"priority", priority_name(r.priority)}, {"context", r.context},
                        {"batch", r.batch}, {"kv_cache", kv_cache_name(r.kv_cache)}, {"lora_rank", r.lora_rank}}},
-          {"alternatives", alts}, {"recommendation", rec}, {"reasoning", a.reasoning}, {"notes", a.notes}};
+          {"alternatives", alts}, {"recommendation", rec}, {"planned_mix", planned}, {"reasoning", a.reasoning}, {"notes", a.notes}};
 }
 
 }  // namespace bitsmith::plan

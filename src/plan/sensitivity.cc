@@ -138,6 +138,24 @@ Result<Measurements> plan_measurements(const Model& model, MeasureConfig config)
   return m;
 }
 
+Status check_not_requantized(const Model& model, const Measurements& m, bool allow) {
+  if (allow) return Status::Ok();
+  std::vector<quant::TensorPlan> first;
+  for (const auto& t : m.tensors) {
+    auto scheme = quant::find_scheme(t.options.front().scheme);
+    if (!scheme.ok()) return scheme.status();
+    quant::TensorPlan p;
+    p.name = t.name;
+    p.scheme = *scheme;
+    first.push_back(p);
+  }
+  const std::vector<std::string> again = Recipe::requantized(model, first);
+  if (again.empty()) return Status::Ok();
+  return invalid_argument("{}: {} tensor(s) are stored quantized already (e.g. '{}'); planning on them measures "
+                          "re-quantization: use the original weights, or give --allow-requantize",
+                          model.path(), again.size(), again.front());
+}
+
 std::string Measurements::to_json() const {
   json ts = json::array();
   for (const auto& t : tensors) {

@@ -8,6 +8,11 @@ import tempfile
 import clitest
 
 STORIES = os.path.join(clitest.SHARED, "models", "stories260K", "stories260K.bin")
+CALIB = os.path.join(clitest.SHARED, "data", "tinyshakespeare.txt")
+MEASURE = ["--calib", CALIB, "--candidates", "q4_0,q5_0,q8_0", "--calib-samples", "4", "--calib-seqlen", "128"]
+# A device whose memory, less runtime, KV cache and workspace at 256 tokens, leaves stories260K's
+# weights less than their largest options: the plan must choose.
+TIGHT = ["--device", "tiny=1.0008GB", "--context", "256"]
 VENV = os.environ.get("BITSMITH_HF_VENV", os.path.join(os.path.expanduser("~"), ".cache", "bitsmith", "venv-hf"))
 
 # Counted by transformers itself: the model built from the config on the meta device, its
@@ -178,6 +183,60 @@ class AdviseCli(clitest.unittest.TestCase):
         fits = clitest.run_json("memory", "--params", "70B", "--schemes", "fp16", "--devices", "a100,b200")["results"][0]["fits"]
         self.assertEqual(fits, {"a100": False, "b200": True})
 
+    def test_calib_measures_and_recommends_the_planned_mix(self):
+        with tempfile.TemporaryDirectory() as d:
+            m = os.path.join(d, "m.json")
+            doc = clitest.run_json("advise", STORIES, *TIGHT, *MEASURE, "--measurements", m)
+            self.assertEqual(doc["recommendation"], "planned mix")
+            self.assertTrue(rows(doc)["planned mix"]["fits"])
+            alloc = doc["planned_mix"]["allocation"]
+            self.assertEqual(doc["planned_mix"]["costs"], "hybrid")  # advise's default
+            self.assertEqual(doc["planned_mix"]["calib_tokens"], 4 * 128)
+            # A mix: matrices with a choice took different schemes, and the largest options do not fit.
+            with open(m) as f:
+                meas = json.load(f)
+            chosen = {t["name"]: t["scheme"] for t in alloc["tensors"]}
+            choosable = [t for t in meas["tensors"] if len(t["options"]) > 1]
+            self.assertGreater(len({chosen[t["name"]] for t in choosable}), 1, chosen)
+            largest = sum(t["options"][-1]["bytes"] for t in meas["tensors"]) + meas["fixed_bytes"]
+            self.assertLess(alloc["bytes"], largest)
+            self.assertLessEqual(alloc["bytes"], alloc["budget_bytes"])
+            self.assertLessEqual(alloc["lower_bound"], alloc["summed_cost"] + 1e-12)
+            kinds = {k["kind"]: k for k in alloc["by_kind"]}
+            self.assertEqual(sum(k["tensors"] for k in kinds.values()), len(alloc["tensors"]))
+            self.assertIn("ffn_down", kinds)
+            # The same measurement as `bitsmith plan --costs hybrid`, and the same allocation as
+            # `bitsmith plan --measurements` of it on the same device.
+            m2 = os.path.join(d, "m2.json")
+            clitest.run("plan", STORIES, *MEASURE, "--costs", "hybrid", "-o", m2)
+            with open(m2) as f:
+                self.assertEqual(json.load(f)["tensors"], meas["tensors"])
+            planned = clitest.run_json("plan", STORIES, "--measurements", m, *TIGHT)["allocation"]
+            self.assertEqual(planned, alloc)
+            # Resumed from the kept measurements: the same advice without measuring again.
+            self.assertEqual(clitest.run_json("advise", STORIES, *TIGHT, *MEASURE, "--measurements", m), doc)
+            # Human output: the recommendation, the per-kind choices and the bound.
+            out = clitest.run("advise", STORIES, *TIGHT, *MEASURE, "--measurements", m).stdout
+            self.assertIn("Recommendation: planned mix", out)
+            self.assertIn("Planned mix, per tensor kind", out)
+            self.assertIn("lower bound", out)
+
+    def test_calib_default_candidates_follow_the_output_format(self):
+        with tempfile.TemporaryDirectory() as d:
+            m = os.path.join(d, "m.json")
+            doc = clitest.run_json("advise", STORIES, *TIGHT, "--calib", CALIB, "--calib-samples", "2",
+                                   "--calib-seqlen", "64", "--measurements", m)
+            with open(m) as f:
+                config = json.load(f)["config"]
+        self.assertEqual(doc["recommendation"], "planned mix")
+        # llama2.c plans for GGUF: llama.cpp's types, k-quants to q8_0 (64-wide rows take the
+        # legacy types and iq4_nl by llama.cpp's fallbacks).
+        self.assertEqual(config["format"], "gguf")
+        self.assertEqual(config["candidates"], ["q2_k", "q3_k", "q4_0", "q4_1", "iq4_nl", "q4_k", "q5_0", "q5_1",
+                                                "q5_k", "q6_k", "q8_0"])
+        schemes = {t["scheme"] for t in doc["planned_mix"]["allocation"]["tensors"]}
+        self.assertTrue(schemes <= {"q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1", "q8_0", "fp16"}, schemes)
+
     def test_bad_input_exits_2_with_one_line(self):
         cases = [
             (["--params", "70B", "--device", "tpu"], "dgx-spark"),  # unknown device: the names
@@ -197,12 +256,28 @@ class AdviseCli(clitest.unittest.TestCase):
             (["--params", "70B", "--device", "h100", "--schemes", "q4_k_m"], "recipe"),
             (["--params", "70B", "--device", "h100", "--measurements", "x.json"], "MODEL file"),
             (["--params", "70B", STORIES, "--device", "h100"], "not both"),
+            (["--params", "70B", "--device", "h100", "--calib", CALIB], "MODEL file"),
+            ([STORIES, "--device", "h100", "--candidates", "q4_0"], "--calib"),
+            ([STORIES, "--device", "h100", "--calib", CALIB, "--calib-seqlen", "100000"], "context"),
+            ([STORIES, "--device", "h100", "--calib", CALIB, "--task", "lora"], "inference"),
+            ([STORIES, "--device", "h100", "--calib", CALIB, "--candidates", "q4_0,zz_9"], "zz_9"),
+            ([STORIES, "--device", "tpu", "--calib", CALIB], "dgx-spark"),
         ]
-        for args, needle in cases:
-            p = clitest.run("advise", *args, check=False)
-            self.assertEqual(p.returncode, 2, (args, p.stderr))
-            self.assertEqual(len(p.stderr.strip().splitlines()), 1, (args, p.stderr))
-            self.assertIn(needle, p.stderr, args)
+        with tempfile.TemporaryDirectory() as d:
+            # A llama2.c checkpoint alone, without its tok512.bin beside it: nothing to tokenize with.
+            alone = os.path.join(d, "stories260K.bin")
+            with open(STORIES, "rb") as src, open(alone, "wb") as dst:
+                dst.write(src.read())
+            cases.append(([alone, "--device", "h100", "--calib", CALIB], "tokenizer"))
+            cfg = os.path.join(d, "config.json")
+            with open(cfg, "w") as f:
+                json.dump(CONFIGS["smollm2"], f)
+            cases.append(([cfg, "--device", "h100", "--calib", CALIB], "MODEL file"))
+            for args, needle in cases:
+                p = clitest.run("advise", *args, check=False)
+                self.assertEqual(p.returncode, 2, (args, p.stderr))
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, (args, p.stderr))
+                self.assertIn(needle, p.stderr, args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // The budgeted allocation (allocate.h) against exhaustive search on small instances, its bound,
 // its errors, the recipe it writes (resolved back to the same schemes), and the measurements
 // file (round trip, broken and hostile files), and Spearman's rank correlation.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "bitsmith/plan/advise_request.h"
 #include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/recipe.h"
 #include "bitsmith/plan/sensitivity.h"
@@ -127,6 +129,94 @@ TEST(Allocate, NegativeNoiseCostsCountAsZero) {
   auto c = option_cost(o, CostKind::kKld, "t");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(*c, 0.0);
+}
+
+// The per-kind summary: every tensor counted once, schemes fewest bits first with their layers
+// as ranges, and the costs at the smallest option and as chosen summed per kind.
+TEST(Allocate, ChoicesByKindSummariseEveryTensor) {
+  Measurements m;
+  auto add = [&m](int layer, const char* kind) {
+    TensorCosts tc;
+    tc.name = tensor_name(layer, kind);
+    tc.rows = 4;
+    tc.cols = 32;
+    tc.measured = true;
+    const char* schemes[] = {"q4_0", "q8_0"};
+    const uint64_t bytes[] = {72, 136};
+    for (int o = 0; o < 2; ++o) {
+      CandidateCost c;
+      c.scheme = schemes[o];
+      c.bytes = bytes[o];
+      c.kld = o == 0 ? 1.0 + layer : 0.25;
+      tc.options.push_back(c);
+    }
+    m.tensors.push_back(tc);
+  };
+  for (int l = 0; l < 5; ++l) add(l, "attn_v");
+  add(0, "ffn_down");
+  Allocation a;
+  a.choice = {1, 1, 0, 1, 0, 0};  // attn_v: q8_0 in layers 0, 1, 3; q4_0 in 2, 4; ffn_down q4_0
+  const auto kinds = choices_by_kind(m, a, CostKind::kKld);
+  ASSERT_EQ(kinds.size(), 2u);
+  EXPECT_EQ(kinds[0].kind, "attn_v");
+  EXPECT_EQ(kinds[0].tensors, 5);
+  EXPECT_EQ(format_kind_schemes(kinds[0]), "q4_0 2,4; q8_0 0-1,3");
+  EXPECT_EQ(kinds[0].bytes, 3u * 136 + 2u * 72);
+  EXPECT_DOUBLE_EQ(kinds[0].bits_per_weight, 8.0 * (3 * 136 + 2 * 72) / (5 * 128));
+  EXPECT_DOUBLE_EQ(kinds[0].smallest_cost, 1 + 2 + 3 + 4 + 5);
+  EXPECT_DOUBLE_EQ(kinds[0].cost, 0.25 * 3 + 3 + 5);
+  EXPECT_EQ(format_kind_schemes(kinds[1]), "q4_0 0");
+  const nlohmann::json doc = allocation_json(m, a, CostKind::kKld);
+  EXPECT_EQ(doc["tensors"].size(), 6u);
+  EXPECT_EQ(doc["by_kind"][0]["schemes"][1]["layers"], nlohmann::json({0, 1, 3}));
+  EXPECT_TRUE(doc["tensors"][0]["proxy"].is_null());  // not measured: null, not NaN
+}
+
+// With measurements the advisor plans under what the device leaves for weights, and the planned
+// mix is the recommendation: the same allocation allocate() makes at that budget.
+TEST(Allocate, AdviceRecommendsTheMixPlannedForTheDevice) {
+  const ShapeModel model(256, 512, 4, 8, 2, 512, false);
+  MeasureConfig cfg;
+  cfg.format = "gguf";
+  cfg.candidates = {"q4_0", "q8_0"};
+  cfg.costs = "hybrid";
+  auto m = plan_measurements(model, cfg);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (auto& t : m->tensors) {
+    for (size_t o = 0; o < t.options.size(); ++o) t.options[o].kld = o == 0 ? 1.0 : 0.1;
+    t.measured = true;
+  }
+  m->config.model_params = 0;
+  for (const auto& t : model.tensors()) m->config.model_params += static_cast<uint64_t>(t.shape.numel());
+  AdviseOptions o;
+  o.model = &model;
+  o.source = "shape";
+  o.measurements = &*m;
+  o.context = 64;
+  // Capacity: the runtime, KV cache and workspace, plus the halfway point between the smallest
+  // and the largest plan for the weights.
+  const uint64_t weights = (m->min_bytes() + m->max_bytes()) / 2;
+  auto probe = advise_with([&] { AdviseOptions p = o; p.measurements = nullptr; p.memory = "1000GB"; return p; }());
+  ASSERT_TRUE(probe.ok()) << probe.status().message();
+  double others = 0;
+  for (const auto& it : probe->alternatives.front().items) {
+    if (it.counted && it.label != "weights") others += it.bytes;
+  }
+  o.memory = fmt::format("{}", (others + static_cast<double>(weights)) / 1e9);
+  auto advice = advise_with(o);
+  ASSERT_TRUE(advice.ok()) << advice.status().message();
+  ASSERT_TRUE(advice->planned.has_value());
+  EXPECT_EQ(advice->recommended, 0);
+  EXPECT_EQ(advice->alternatives.front().candidate.label, "planned mix");
+  const Allocation& a = advice->planned->allocation;
+  EXPECT_LE(a.bytes, a.budget_bytes);
+  EXPECT_LT(a.bytes, m->max_bytes());  // a real mix: the largest plan does not fit
+  EXPECT_GT(a.bytes, m->min_bytes());
+  auto direct = allocate(*m, a.budget_bytes, CostKind::kKld);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(direct->choice, a.choice);
+  EXPECT_NE(advice->reasoning.find("Planned mix"), std::string::npos);
+  EXPECT_EQ(to_json(*advice)["planned_mix"]["allocation"], allocation_json(*m, a, CostKind::kKld));
 }
 
 TEST(Allocate, TheRecipeResolvesToTheChosenSchemes) {

@@ -55,3 +55,19 @@ def test_advise_errors(bitsmith, stories260k, tmp_path):
         bitsmith.advise(bad, device="h100")
     with pytest.raises(OSError, match="missing.gguf"):
         bitsmith.advise(tmp_path / "missing.gguf", device="h100")
+
+
+def test_advise_measures_with_calib_equal_cli(bitsmith, cli, stories260k, tmp_path):
+    # advise(calib=...) measures the model itself (algo::advise_measured, the CLI's code) and the
+    # recommendation is the planned mix, as `bitsmith advise MODEL --calib` prints it.
+    calib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "tinyshakespeare.txt")
+    args = dict(device="tiny=1.0008GB", context=256, calib=calib, candidates="q4_0,q5_0,q8_0", calib_samples=2,
+                calib_seqlen=64)
+    py = bitsmith.advise(stories260k, **args)
+    doc = cli("advise", stories260k, "--device", "tiny=1.0008GB", "--context", "256", "--calib", calib,
+              "--candidates", "q4_0,q5_0,q8_0", "--calib-samples", "2", "--calib-seqlen", "64")
+    assert py == json.loads(json.dumps(doc))
+    assert py["recommendation"] == "planned mix"
+    assert py["planned_mix"]["costs"] == "hybrid"
+    with pytest.raises(ValueError, match="MODEL file"):
+        bitsmith.advise(params="70B", device="h100", calib=calib)

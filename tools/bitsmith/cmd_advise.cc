@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "bitsmith/algo/plan_measure.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/safetensors.h"
 #include "bitsmith/plan/advise.h"
@@ -17,6 +18,7 @@
 #include "bitsmith/report/documents.h"
 #include "command.h"
 #include "json_out.h"
+#include "progress.h"
 #include "table.h"
 
 namespace bitsmith::cli {
@@ -24,7 +26,9 @@ namespace {
 
 struct AdviseArgs {
   plan::AdviseOptions options;  // the flags map one to one onto the library's options
-  bool json = false, list_devices = false;
+  algo::MeasureRequest measure;  // --calib and its options: measure the MODEL now (algo::advise_measured)
+  std::string tokenizer;
+  bool json = false, list_devices = false, measure_flags_given = false;
 };
 
 // Two decimals, or three significant digits below 0.1 GB (small models are not all "0.00").
@@ -95,6 +99,20 @@ void print_text_advice(const plan::Advice& a, const std::string& what) {
   } else {
     std::printf("Recommendation: none\n%s\n", a.reasoning.c_str());
   }
+  if (a.planned) {
+    std::printf("\nPlanned mix, per tensor kind (%s costs by %s over %lld calibration tokens, %s):\n", a.planned->costs.c_str(),
+                a.planned->method.c_str(), static_cast<long long>(a.planned->calib_tokens), a.planned->measured.c_str());
+    Table kinds({"tensor kind", "scheme: layers", "bits/w", "cost at smallest", "cost as chosen"});
+    for (const auto& k : a.planned->by_kind) {
+      kinds.add({k.kind, plan::format_kind_schemes(k), fmt::format("{:.3f}", k.bits_per_weight),
+                 fmt::format("{:.3g}", k.smallest_cost), fmt::format("{:.3g}", k.cost)});
+    }
+    std::fputs(kinds.render().c_str(), stdout);
+    const plan::Allocation& al = a.planned->allocation;
+    std::printf("planned %llu bytes = %.4f bits per weight (budget %llu bytes); summed cost %.6g (lower bound %.6g)\n",
+                static_cast<unsigned long long>(al.bytes), al.bits_per_weight, static_cast<unsigned long long>(al.budget_bytes),
+                al.cost, al.lower_bound);
+  }
   std::printf("\nNotes:\n");
   for (const auto& n : a.notes) std::printf("  - %s\n", n.c_str());
 }
@@ -109,27 +127,48 @@ int run_advise(const AdviseArgs& a) {
     std::fprintf(stderr, "bitsmith advise: %s\n", st.to_string().c_str());
     return kExitFailed;
   };
+  const bool measuring = !a.measure.calib.empty();
   if (!ao.measurements_path.empty() && (ao.source.empty() || ao.source.ends_with(".json"))) {
     throw UsageError("--measurements plans a mix for a MODEL file (the one `bitsmith plan` measured)");
+  }
+  if (measuring && (ao.source.empty() || ao.source.ends_with(".json"))) {
+    throw UsageError("--calib measures a MODEL file: give one (not --params or a config.json)");
+  }
+  if (!measuring && (!a.measure.candidates.empty() || a.measure_flags_given)) {
+    throw UsageError("--candidates, --method, --costs, --calib-samples, --calib-seqlen and --seed say how --calib measures: give --calib FILE");
   }
   if (!ao.source.empty() && !ao.params.empty()) throw UsageError("give --params or a MODEL, not both");
   // The files are read here (plan reads no models): a config.json's hyperparameters, or the model.
   io::ModelOrConfig read;
   if (!ao.source.empty()) {
-    auto r = io::open_model_or_config(ao.source);
+    if (!a.tokenizer.empty() && ao.source.ends_with(".json")) throw UsageError("--tokenizer is for a llama2.c MODEL file");
+    Result<io::ModelOrConfig> r = io::ModelOrConfig{};
+    if (a.tokenizer.empty()) {
+      r = io::open_model_or_config(ao.source);
+    } else if (auto m = io::open_model(ao.source, a.tokenizer); m.ok()) {
+      r->model = std::move(*m);
+    } else {
+      r = m.status();
+    }
     if (!r.ok()) return fail(r.status());
     read = std::move(*r);
     ao.model = read.model.get();
     ao.hyperparameters = read.hyperparameters;
   }
   std::optional<plan::Measurements> measurements;
-  if (!ao.measurements_path.empty()) {
+  if (!ao.measurements_path.empty() && !measuring) {
     auto m = plan::Measurements::load(ao.measurements_path);
     if (!m.ok()) return fail(m.status());
     measurements = std::move(*m);
     ao.measurements = &*measurements;
   }
-  auto advice = plan::advise_with(ao);
+  algo::MeasureRequest mr = a.measure;
+  if (measuring) {
+    mr.cache = ao.measurements_path;  // with --calib: where the measurements are kept (resumed when they match)
+    ao.measurements_path.clear();
+    if (!a.json) mr.progress = measure_progress();
+  }
+  auto advice = measuring ? algo::advise_measured(ao, mr) : plan::advise_with(ao);
   if (!advice.ok()) {
     if (advice.status().code() == StatusCode::kInvalidArgument) throw UsageError(advice.status().message());
     return fail(advice.status());
@@ -161,7 +200,21 @@ std::function<int()> setup_advise(CLI::App& app) {
   sub->add_option("--schemes", o.schemes, "Comma-separated schemes to compare (recipes too with a MODEL file; nf4)")
       ->delimiter(',');
   sub->add_option("--measurements", o.measurements_path,
-                  "With a MODEL: its `bitsmith plan` measurements; the mix planned for the device joins the alternatives");
+                  "With a MODEL: its `bitsmith plan` measurements, the mix planned for the device is the recommendation "
+                  "(with --calib: where the measurements are kept and resumed)");
+  algo::MeasureRequest& m = a->measure;
+  m.costs = "hybrid";
+  sub->add_option("--calib", m.calib, "With a MODEL: measure each tensor's sensitivity on this text (as `bitsmith plan` does) "
+                  "and recommend the mix planned for the device");
+  sub->add_option("--candidates", m.candidates, "--calib: schemes each tensor may take (default: the GGUF types q2_k .. q8_0, "
+                  "or safetensors' 4- and 8-bit schemes for a safetensors model)")->delimiter(',');
+  auto flag = [a](CLI::Option* opt) { opt->each([a](const std::string&) { a->measure_flags_given = true; }); };
+  flag(sub->add_option("--method", m.method, "--calib: how options are quantized when measured: rtn (default), imatrix or gptq"));
+  flag(sub->add_option("--costs", m.costs, "--calib: hybrid (default), exact or proxy (bitsmith plan --costs)"));
+  flag(sub->add_option("--calib-samples", m.samples, "--calib: calibration segments (default 8)"));
+  flag(sub->add_option("--calib-seqlen", m.seqlen, "--calib: tokens per segment (default 256; at most the model's context)"));
+  flag(sub->add_option("--seed", m.seed, "--calib: seed of the segment offsets (default 0)"));
+  sub->add_option("--tokenizer", a->tokenizer, "llama2.c tokenizer.bin");
   sub->add_flag("--list-devices", a->list_devices, "Print the device table and exit");
   sub->add_flag("--json", a->json, "One JSON document on stdout");
   return [a] { return run_advise(*a); };

@@ -3,17 +3,14 @@
 // resumable in --measurements FILE), picks one candidate per tensor under the budget
 // (plan::allocate), and writes the recipe (--recipe-out) and the quantized model (-o).
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 
-#include "bitsmith/algo/calibration.h"
+#include "bitsmith/algo/plan_measure.h"
 #include "bitsmith/algo/sensitivity.h"
-#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/core/thread_pool.h"
 #include "bitsmith/io/model_file.h"
 #include "bitsmith/io/quantize.h"
@@ -22,6 +19,7 @@
 #include "bitsmith/plan/model_shape.h"
 #include "command.h"
 #include "json_out.h"
+#include "progress.h"
 #include "quantize_run.h"
 #include "table.h"
 
@@ -49,28 +47,6 @@ int failed(const Status& st) {
 bool is_model_output(const std::string& out) { return !out.empty() && !out.ends_with(".json"); }
 
 std::string fmt_cost(double c) { return std::isfinite(c) ? fmt::format("{:.3g}", c) : "-"; }
-
-// Where the measurements come from: the cache file when it matches (or when nothing to measure
-// was asked), else fresh from the model. Throws UsageError on a mismatch.
-Result<plan::Measurements> measurements_for(const PlanOptions& o, const Model& model, const plan::MeasureConfig& want,
-                                            const std::string& cache, bool measuring) {
-  if (!cache.empty() && std::filesystem::exists(cache)) {
-    BITSMITH_ASSIGN_OR_RETURN(plan::Measurements have, plan::Measurements::load(cache));
-    if (!measuring) return have;
-    plan::MeasureConfig a = have.config, b = want;
-    a.model = b.model = "";  // the same model may be named by another path
-    if (!(a == b)) {
-      throw UsageError(fmt::format("{} holds measurements of another configuration (method {}, candidates {}, "
-                                   "calibration {} x {} of {}); give another --measurements file",
-                                   cache, have.config.method, fmt::join(have.config.candidates, ","),
-                                   have.config.samples, have.config.seqlen, have.config.calib));
-    }
-    return have;
-  }
-  if (!measuring) throw UsageError("give --calib FILE and --candidates S1,S2,... to measure (or --measurements FILE of a finished run)");
-  (void)o;
-  return plan::plan_measurements(model, want);
-}
 
 void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement& agree) {
   std::vector<std::string> header = {"tensor"};
@@ -103,40 +79,37 @@ void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement&
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-nlohmann::json allocation_json(const plan::Measurements& m, const plan::Allocation& a, plan::CostKind kind) {
-  nlohmann::json tensors = nlohmann::json::array();
-  for (size_t t = 0; t < m.tensors.size(); ++t) {
-    const auto& o = m.tensors[t].options[a.choice[t]];
-    tensors.push_back({{"name", m.tensors[t].name}, {"scheme", o.scheme}, {"bytes", o.bytes},
-                       {"kld", json_number(o.kld)}, {"proxy", json_number(o.proxy)}});
-  }
-  return {{"cost", cost_kind_name(kind)}, {"budget_bytes", a.budget_bytes}, {"bytes", a.bytes},
-          {"bits_per_weight", json_number(a.bits_per_weight)}, {"summed_cost", json_number(a.cost)},
-          {"lower_bound", json_number(a.lower_bound)}, {"tensors", tensors}};
-}
-
 void print_allocation(const plan::Measurements& m, const plan::Allocation& a, plan::CostKind kind) {
-  // Which kinds got which schemes: a line per category, the layers of each scheme.
-  std::map<std::string, std::map<std::string, std::vector<int64_t>>> by_kind;
-  for (size_t t = 0; t < m.tensors.size(); ++t) {
-    const TensorName n = parse_tensor_name(m.tensors[t].name);
-    by_kind[n.kind][m.tensors[t].options[a.choice[t]].scheme].push_back(n.layer);
-  }
-  Table t({"tensor kind", "scheme: layers"});
-  for (const auto& [kind_name, schemes] : by_kind) {
-    std::string cell;
-    for (const auto& [s, layers] : schemes) {
-      if (!cell.empty()) cell += "; ";
-      cell += s;
-      if (!(layers.size() == 1 && layers[0] < 0)) cell += fmt::format(" {}", fmt::join(layers, ","));
-    }
-    t.add({kind_name, cell});
+  // Which kinds got which schemes (fewest bits first), and the measured costs that say why.
+  Table t({"tensor kind", "scheme: layers", "bits/w", "cost at smallest", "cost as chosen"});
+  for (const auto& k : plan::choices_by_kind(m, a, kind)) {
+    t.add({k.kind, plan::format_kind_schemes(k), fmt::format("{:.3f}", k.bits_per_weight), fmt_cost(k.smallest_cost),
+           fmt_cost(k.cost)});
   }
   std::string out = t.render();
   out += fmt::format("planned {} bytes = {:.4f} bits per weight (budget {} bytes); summed {} cost {:.6g} "
                      "(lower bound at this budget {:.6g})\n",
                      a.bytes, a.bits_per_weight, a.budget_bytes, cost_kind_name(kind), a.cost, a.lower_bound);
   std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+// The measuring half of the options, as algo::measure_for_plan takes them.
+algo::MeasureRequest measure_request(const PlanOptions& o, const std::string& format, const std::string& cache) {
+  algo::MeasureRequest r;
+  r.model_path = o.model;
+  r.calib = o.calib;
+  r.candidates = o.candidates;
+  r.format = format;
+  r.method = o.method.empty() ? "rtn" : o.method;
+  r.act_order = o.act_order;
+  r.costs = o.costs;
+  r.samples = o.calib_samples;
+  r.seqlen = o.calib_seqlen;
+  r.seed = o.seed;
+  r.allow_requantize = o.allow_requantize;
+  r.cache = cache;
+  if (!o.json) r.progress = measure_progress();
+  return r;
 }
 
 int run_plan(const PlanOptions& o) {
@@ -184,100 +157,36 @@ int run_plan(const PlanOptions& o) {
   auto model = io::open_model(o.model, o.tokenizer);
   if (!model.ok()) return failed(model.status());
   const Model& mdl = **model;
-  // The format the options must be storable in: the model output's, else --format, else GGUF
-  // when every candidate has a GGUF type.
+  // The format the options must be storable in: the model output's, else --format (else
+  // measure_for_plan's choice: GGUF when every candidate has a GGUF type).
   std::string format = o.format;
   if (is_model_output(o.out)) {
     auto f = io::output_format_for(o.out, o.format);
     if (!f.ok()) throw UsageError(f.status().message());
     format = *f == quant::OutputFormat::kGguf ? "gguf" : "safetensors";
   }
-  const std::vector<std::string>& candidates = o.candidates;
-  if (format.empty()) {
-    format = "gguf";
-    for (const auto& c : candidates) {
-      auto s = quant::find_scheme(c);
-      if (s.ok() && quant::gguf_type_of(**s) < 0) format = "safetensors";
-    }
-  }
-  if (format != "gguf" && format != "safetensors") throw UsageError(fmt::format("--format {}: gguf or safetensors", format));
-  for (const auto& c : candidates) {
-    auto s = quant::find_scheme(c);
-    if (!s.ok()) throw UsageError(s.status().message());
-    if (format == "gguf" && quant::gguf_type_of(**s) < 0) {
-      throw UsageError(fmt::format("candidate {} has no GGUF type: plan for safetensors (--format safetensors or -o X.safetensors)", c));
-    }
-  }
   const int64_t ctx = mdl.hyperparameters().context_length;
-  if (measuring && ctx > 0 && o.calib_seqlen > ctx) {
-    throw UsageError(fmt::format("--calib-seqlen {} exceeds the model's context of {}", o.calib_seqlen, ctx));
-  }
-  plan::MeasureConfig want;
-  want.model = o.model;
-  want.format = format;
-  want.method = std::string(algo::method_name(*method));
-  want.candidates = candidates;
-  want.calib = o.calib;
-  want.samples = o.calib_samples;
-  want.seqlen = o.calib_seqlen;
-  want.seed = o.seed;
-  want.costs = o.costs;
   const std::string cache = !o.measurements.empty() ? o.measurements : (o.out.ends_with(".json") ? o.out : "");
-  // The fingerprint compares with the cache: fill it as plan_measurements would.
-  for (const auto& t : mdl.tensors()) {
-    want.model_params += static_cast<uint64_t>(t.shape.numel());
-    ++want.model_tensors;
+  if (!measuring && (cache.empty() || !std::filesystem::exists(cache))) {
+    throw UsageError("give --calib FILE and --candidates S1,S2,... to measure (or --measurements FILE of a finished run)");
   }
-  auto meas = measurements_for(o, mdl, want, cache, measuring);
+  auto meas = measuring ? algo::measure_for_plan(mdl, measure_request(o, format, cache)) : plan::Measurements::load(cache);
   if (!meas.ok()) {
     if (meas.status().code() == StatusCode::kInvalidArgument) throw UsageError(meas.status().message());
     return failed(meas.status());
   }
   plan::Measurements& m = *meas;
-  if (m.config.model_params != want.model_params || m.config.model_tensors != want.model_tensors) {
-    throw UsageError(fmt::format("{} was measured on another model ({} parameters in {} tensors; this one has {} in {})",
-                                 cache, m.config.model_params, m.config.model_tensors, want.model_params, want.model_tensors));
-  }
-  {
-    std::vector<quant::TensorPlan> first;
-    for (const auto& t : m.tensors) {
-      quant::TensorPlan p;
-      p.name = t.name;
-      p.scheme = *quant::find_scheme(t.options.front().scheme);
-      first.push_back(p);
+  if (!measuring) {
+    uint64_t params = 0, tensors = 0;
+    for (const auto& t : mdl.tensors()) {
+      params += static_cast<uint64_t>(t.shape.numel());
+      ++tensors;
     }
-    if (auto again = plan::Recipe::requantized(mdl, first); !again.empty() && !o.allow_requantize) {
-      throw UsageError(fmt::format("{}: {} tensor(s) are stored quantized already (e.g. '{}'); planning on them measures "
-                                   "re-quantization: use the original weights, or give --allow-requantize",
-                                   o.model, again.size(), again.front()));
+    if (m.config.model_params != params || m.config.model_tensors != tensors) {
+      throw UsageError(fmt::format("{} was measured on another model ({} parameters in {} tensors; this one has {} in {})",
+                                   cache, m.config.model_params, m.config.model_tensors, params, tensors));
     }
-  }
-  if (!m.complete()) {
-    algo::CalibrationOptions co{o.calib, o.calib_samples, o.calib_seqlen, o.seed};
-    auto segs = algo::calibration_segments(mdl, co);
-    if (!segs.ok()) {
-      if (segs.status().code() == StatusCode::kInvalidArgument) throw UsageError(segs.status().message());
-      return failed(segs.status());
-    }
-    algo::SensitivityOptions so;
-    so.method = *method;
-    so.costs = o.costs;
-    so.gptq.act_order = o.act_order;
-    if (!cache.empty()) so.checkpoint = [&](const plan::Measurements& part) { return part.save(cache); };
-    if (isatty(STDERR_FILENO) && !o.json) {
-      so.progress = [](const std::string& name, int64_t done, int64_t total) {
-        std::fprintf(stderr, "\r\x1b[Kmeasured %lld/%lld %s", static_cast<long long>(done), static_cast<long long>(total), name.c_str());
-        if (done == total) std::fputc('\n', stderr);
-        std::fflush(stderr);
-      };
-    }
-    if (Status st = algo::measure_sensitivity(mdl, *segs, so, &m); !st.ok()) {
-      if (st.code() == StatusCode::kInvalidArgument && st.message().find("--calib") != std::string::npos) throw UsageError(st.message());
-      return failed(st);
-    }
-    if (!cache.empty()) {
-      if (Status st = m.save(cache); !st.ok()) return failed(st);
-    }
+    if (Status st = plan::check_not_requantized(mdl, m, o.allow_requantize); !st.ok()) throw UsageError(st.message());
   }
   const plan::ProxyAgreement agree = plan::proxy_agreement(m);
   if (!budgeted) {
@@ -337,7 +246,7 @@ int run_plan(const PlanOptions& o) {
     if (Status st = recipe.save(o.recipe_out); !st.ok()) return failed(st);
   }
   if (o.json && !is_model_output(o.out)) {
-    print_json({{"allocation", allocation_json(m, *alloc, kind)}, {"recipe", nlohmann::json::parse(recipe.to_json())},
+    print_json({{"allocation", plan::allocation_json(m, *alloc, kind)}, {"recipe", nlohmann::json::parse(recipe.to_json())},
                 {"proxy_spearman", json_number(agree.spearman)}});
     return kExitOk;
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "bitsmith/eval/model_eval.h"
@@ -24,6 +25,17 @@ inline eval::RunProgressFn terminal_progress() {
                  std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), static_cast<long long>(p.chunks_done),
                  static_cast<long long>(p.chunks_total), tps);
     if (p.chunks_done == p.chunks_total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+}
+
+// Tensors measured so far (algo::MeasureRequest::progress); empty when stderr is not a terminal.
+inline std::function<void(const std::string&, int64_t, int64_t)> measure_progress() {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [](const std::string& name, int64_t done, int64_t total) {
+    std::fprintf(stderr, "\r\x1b[Kmeasured %lld/%lld %s", static_cast<long long>(done), static_cast<long long>(total),
+                 name.c_str());
+    if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   };
 }

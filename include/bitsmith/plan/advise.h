@@ -3,11 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "bitsmith/core/status.h"
+#include "bitsmith/plan/allocate.h"
 #include "bitsmith/plan/devices.h"
 #include "bitsmith/plan/footprint.h"
 #include "bitsmith/plan/model_shape.h"
@@ -77,8 +81,20 @@ struct AdviceRequest {
   std::vector<Candidate> candidates;  // empty: default_candidates(task)
 };
 
+// A mix planned from measurements (allocate.h) under what the device leaves for weights: the
+// alternative "planned mix", and the recommendation when it fits.
+struct PlannedMix {
+  std::string measured;         // where the measurements came from: a file, or "measured on CALIB"
+  std::string method, costs;    // how they were measured (plan::MeasureConfig)
+  int64_t calib_tokens = 0;
+  Allocation allocation;
+  std::vector<KindChoice> by_kind;
+  nlohmann::json allocation_doc;  // allocation_json(): what `bitsmith plan --json` prints for this budget
+};
+
 struct Advice {
   AdviceRequest request;
+  std::optional<PlannedMix> planned;
   std::vector<Alternative> alternatives;  // in candidate order
   int recommended = -1;                   // index into alternatives; -1 = nothing fits
   std::string reasoning;                  // the recommendation in words

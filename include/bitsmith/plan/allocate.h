@@ -12,7 +12,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bitsmith/core/status.h"
 #include "bitsmith/plan/devices.h"
@@ -58,5 +61,27 @@ Result<Allocation> allocate(const Measurements& m, uint64_t budget_bytes, CostKi
 // The recipe that stores each tensor in its chosen scheme: the most common choice as the base,
 // one exact-name rule for every other tensor (and always for the embedding and the output).
 Recipe recipe_from_allocation(const Measurements& m, const Allocation& a, std::string name);
+
+// The choice in a few lines (allocation_summary.cc): per tensor kind ("attn_v", "ffn_down",
+// "token_embd"), each scheme chosen with the layers that got it (-1 outside the blocks), fewest
+// bits first, and the measured costs that explain it: the kind's summed cost at its smallest
+// option (how sensitive it is) and as chosen.
+struct KindChoice {
+  std::string kind;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> schemes;
+  int64_t tensors = 0;
+  uint64_t bytes = 0;
+  double bits_per_weight = 0;  // of this kind's matrices as chosen
+  double smallest_cost = 0;    // summed cost if every tensor of the kind took its smallest option
+  double cost = 0;             // summed cost as chosen
+};
+std::vector<KindChoice> choices_by_kind(const Measurements& m, const Allocation& a, CostKind kind);
+// "q5_1 0-3,7; q8_0 4-6,8-29": a kind's schemes with their layers as ranges.
+std::string format_kind_schemes(const KindChoice& k);
+
+// The allocation as `bitsmith plan --json` and `bitsmith advise --json` print it: the cost kind,
+// budget, bytes, bits per weight, summed cost, bound, each tensor's choice and the per-kind
+// summary. Non-finite costs are null.
+nlohmann::json allocation_json(const Measurements& m, const Allocation& a, CostKind kind);
 
 }  // namespace bitsmith::plan

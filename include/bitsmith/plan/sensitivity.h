@@ -99,6 +99,10 @@ Result<std::vector<CandidateCost>> candidate_options(const ModelTensorInfo& tens
 // options, not yet measured, and the fixed rest. Errors: unknown candidates, none fitting.
 Result<Measurements> plan_measurements(const Model& model, MeasureConfig config);
 
+// Planning on tensors the file stores quantized already measures re-quantization: an error
+// naming one of them unless `allow`.
+Status check_not_requantized(const Model& model, const Measurements& m, bool allow);
+
 // Spearman's rank correlation (average ranks for ties) of two equally long series; NaN when
 // fewer than 3 pairs or a series is constant.
 double rank_correlation(std::span<const double> a, std::span<const double> b);
