@@ -4,8 +4,10 @@ Each tests/cli/test_*.py is run by CTest as `python3 test_x.py`; exit 77 means a
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import unittest
 
 BIN = os.environ.get("BITSMITH_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bitsmith"))
@@ -24,6 +26,32 @@ def run(*args, check=True, stdin=None):
 def run_json(*args):
     p = run(*args, "--json")
     return json.loads(p.stdout)
+
+
+LLAMA_BIN = os.environ.get("LLAMA_CPP_BIN", os.path.expanduser("~/.cache/bitsmith/llama.cpp/build/bin"))
+
+
+def llama_perplexity(model, text, ctx, chunks):
+    """llama.cpp's own perplexity of a GGUF (llama-perplexity, F32 KV cache, flash attention off),
+    or None when the peer is not built (scripts/peers/build_llamacpp.sh). Retried: llama.cpp's
+    logger can drop its last lines at exit."""
+    exe = os.path.join(LLAMA_BIN, "llama-perplexity")
+    if not os.path.exists(exe):
+        return None
+    env = dict(os.environ, LD_LIBRARY_PATH=LLAMA_BIN)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        for _ in range(3):
+            log.seek(0)
+            log.truncate()
+            subprocess.run([exe, "-m", str(model), "-f", str(text), "-c", str(ctx), "--chunks", str(chunks),
+                            "-ctk", "f32", "-ctv", "f32", "-fa", "off", "-t", "2"], stdout=log,
+                           stderr=subprocess.STDOUT, env=env, timeout=600, check=True)
+            log.seek(0)
+            out = log.read()
+            m = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
+            if m:
+                return float(m.group(1))
+    raise AssertionError(f"llama-perplexity printed no final estimate for {model}:\n{out[-2000:]}")
 
 
 def require_module(name):

@@ -27,6 +27,10 @@ TOL = 1e-3  # max |logit difference| relative to max |logit|
 PROMPTS = ["Once upon a time, there was a little girl named Lily. She loved to play",
            "The cat sat on the mat and looked at the big red ball."]
 GPTQ = ["--method", "gptq", "--calib", CALIB, "--calib-samples", "8", "--calib-seqlen", "64"]
+# QAT's trained weights go through the same writer; nvfp4 trains through the fused groups'
+# shared global scales, which the loader must find in the file.
+QAT = ["--method", "qat", "--calib", CALIB, "--calib-samples", "8", "--calib-seqlen", "64", "--steps", "3",
+       "--distill"]
 
 CT = "compressed-tensors"
 # (name, quantize arguments, quant_method transformers must see, how it is loaded, reference):
@@ -61,6 +65,8 @@ KINDS = [
     ("mxfp4", ["--scheme", "mxfp4"], CT, "decompress", None),
     ("mxfp6_e2m3", ["--scheme", "mxfp6_e2m3"], CT, "decompress", None),
     ("mxfp8", ["--scheme", "mxfp8_e4m3"], CT, "decompress", None),
+    ("int4_g32_sym_qat", ["--scheme", "int4_g32_sym", *QAT], CT, "float32", None),
+    ("nvfp4_qat", ["--scheme", "nvfp4", "--rule", "ffn_down=bf16", *QAT], CT, "decompress", "bf16"),
     ("private_mxint8", ["--scheme", "mxint8"], None, "refuse", None),
     # a single file with its own name: the folder loads through the model.safetensors.index.json
     # bitsmith writes beside it
