@@ -71,6 +71,10 @@ std::string input_key(const std::string& w) {
   }
 }
 
+std::string head_weight_name(const Model& model) {
+  return model.has_tensor(std::string(kOutputWeight)) ? std::string(kOutputWeight) : std::string(kTokenEmbdWeight);
+}
+
 std::vector<std::string> layer_linears(int64_t l) {
   std::vector<std::string> out;
   for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
@@ -88,10 +92,11 @@ void StatsCollector::add(const infer::LinearInput& in) {
   else if (in.name == "attn_output") group = "attn_output";
   else if (in.name == "ffn_gate") group = "ffn_in";
   else if (in.name == "ffn_down") group = "ffn_down";
-  if (group == nullptr || in.layer < 0) return;
+  if (in.layer < 0 && in.name == kHeadInputKey && opt_.head) group = kHeadInputKey;
+  else if (group == nullptr || in.layer < 0) return;
   if (opt_.only_layer >= 0 && in.layer != opt_.only_layer) return;
   if (!error_.ok()) return;
-  InputStats& st = stats_[fmt::format("blk.{}.{}", in.layer, group)];
+  InputStats& st = stats_[in.layer < 0 ? std::string(group) : fmt::format("blk.{}.{}", in.layer, group)];
   const int64_t c = in.cols, n = in.tokens;
   if (st.cols == 0) {
     st.cols = c;
@@ -160,7 +165,8 @@ Result<std::map<std::string, InputStats>> collect_inputs(
   for (size_t s = 0; s < segments.size(); ++s) {
     const auto& seg = segments[s];
     const auto n = static_cast<int64_t>(seg.size());
-    Status st = engine->forward(seg, 0, n, nullptr);
+    // Without logits the engine runs no head; forward_hidden runs the final norm (and the hook).
+    Status st = opt.head ? engine->forward_hidden(seg, 0, 0) : engine->forward(seg, 0, n, nullptr);
     if (!st.ok()) return st.with_context(fmt::format("calibration segment {}", s));
     if (!collector.error().ok()) return collector.error().with_context(fmt::format("calibration segment {}", s));
   }

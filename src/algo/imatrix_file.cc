@@ -180,7 +180,8 @@ Status write_imatrix(const std::string& path, const ImatrixData& d, ImatrixForma
 }
 
 ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers,
-                               int32_t chunks, int32_t chunk_size, const std::string& dataset) {
+                               int32_t chunks, int32_t chunk_size, const std::string& dataset,
+                               const std::string& head_weight) {
   ImatrixData d;
   d.chunks = chunks;
   d.chunk_size = chunk_size;
@@ -190,6 +191,9 @@ ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, i
       auto it = stats.find(input_key(name));
       if (it != stats.end()) d.values[name] = it->second.mean_sq();
     }
+  }
+  if (!head_weight.empty()) {
+    if (auto it = stats.find(kHeadInputKey); it != stats.end()) d.values[head_weight] = it->second.mean_sq();
   }
   return d;
 }

@@ -94,6 +94,19 @@ struct Context {
     return infer::Engine::create(overlay, std::move(eo));
   }
 
+  // The head input's statistics as the collector keeps them (sum x^2 per column) from the
+  // Hessian H = 2/n sum x x^T: sum x_j^2 = n H_jj / 2.
+  InputStats head_stats() const {
+    InputStats st;
+    st.cols = dim;
+    st.tokens = head_tokens;
+    st.sum_sq.resize(static_cast<size_t>(dim));
+    for (int64_t j = 0; j < dim && !head_hessian.empty(); ++j) {
+      st.sum_sq[static_cast<size_t>(j)] = head_hessian[static_cast<size_t>(j * dim + j)] * static_cast<double>(head_tokens) / 2;
+    }
+    return st;
+  }
+
   // Runs layers [from, L) and the head on `hidden` (rows x dim); logits to `logits`.
   Status run_from(infer::Engine& e, int64_t from, int64_t rows) {
     for (int64_t l = from; l < layers; ++l) BITSMITH_RETURN_IF_ERROR(e.forward_layer(l, x.data(), rows, 0));
@@ -145,12 +158,17 @@ struct Context {
   }
 
   bool exact() const { return opt.costs != "proxy"; }  // any KLD run at all
-  // Whether option `o` (ascending bytes) runs the model: every one (exact), the smallest (hybrid).
-  bool runs_kld(size_t o) const { return opt.costs == "exact" || (opt.costs == "hybrid" && o == 0); }
+  // Whether option `o` (ascending bytes) runs the model: every one (exact), the smallest (hybrid),
+  // every one of the embedding and head in hybrid too (`whole`): a tied matrix's proxy adds the
+  // lookup error to the head's Hessian error, two unlike units, so ratios of it mislead (measured
+  // on SmolLM2: q5_1 estimated at a third of its KLD), and there are only one or two of them.
+  bool runs_kld(size_t o, bool whole = false) const {
+    return opt.costs == "exact" || (opt.costs == "hybrid" && (o == 0 || whole));
+  }
 
   // Hybrid: the options not run get the measured option's KLD scaled by their proxy ratio.
-  void finish(TensorCosts& t) {
-    if (opt.costs == "hybrid") {
+  void finish(TensorCosts& t, bool whole = false) {
+    if (opt.costs == "hybrid" && !whole) {
       const CandidateCost& anchor = t.options.front();
       for (size_t o = 1; o < t.options.size(); ++o) {
         CandidateCost& est = t.options[o];
@@ -218,10 +236,15 @@ Status measure_heads(Context& c) {
     if (t.measured || (cat != TensorCategory::kEmbedding && cat != TensorCategory::kOutput)) continue;
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, c.model.load_f32(t.name));
     const bool embeds = cat == TensorCategory::kEmbedding, heads = cat == TensorCategory::kOutput || tied;
+    // imatrix weighs the head by its input's mean x^2, as the writer does (imatrix_from_stats
+    // with the head); a tied embedding's lookup rows get the same rounding. GPTQ's writer covers
+    // the decoder linears only, so its heads are measured as RTN.
+    const InputStats head_st = c.head_stats();
+    const InputStats* st = heads && c.opt.method == Method::kImatrix ? &head_st : nullptr;
     for (size_t oi = 0; oi < t.options.size(); ++oi) {
       CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
-      auto qr = quantized_weights(*s, w, nullptr, c.opt);
+      auto qr = quantized_weights(*s, w, st, c.opt);
       if (!qr.ok()) return qr.status().with_context(fmt::format("{} as {}", t.name, o.scheme));
       Tensor q = std::move(*qr);
       const std::vector<float> dw = difference(w, q);
@@ -237,7 +260,7 @@ Status measure_heads(Context& c) {
       }
       if (heads) proxy += hessian_error(dw, t.rows, t.cols, c.head_hessian);
       o.proxy = proxy;
-      if (c.runs_kld(oi)) {
+      if (c.runs_kld(oi, /*whole=*/true)) {
         c.overlay.replace(t.name, std::move(q));
         auto engine = c.make_engine();
         Result<KldSum> k = engine.ok() ? c.kld(**engine, 0, nullptr) : Result<KldSum>(engine.status());
@@ -247,7 +270,7 @@ Status measure_heads(Context& c) {
         o.kld_se = k->se();
       }
     }
-    c.finish(t);
+    c.finish(t, /*whole=*/true);
   }
   return c.opt.checkpoint ? c.opt.checkpoint(c.m) : Status::Ok();
 }

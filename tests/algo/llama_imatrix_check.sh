@@ -32,8 +32,9 @@ head -c 20000 "$SHARED/data/tinyshakespeare.txt" > "$W/text.txt"
 "$BS" imatrix "$W/s260.gguf" --text "$W/text.txt" --calib-samples 8 --calib-seqlen 128 -o "$W/bs.dat" > /dev/null
 for f in bs.gguf bs.dat; do
   "$L/llama-quantize" --imatrix "$W/$f" "$W/s260.gguf" "$W/q-$f.gguf" Q4_0 2 > "$W/quantize-$f.log" 2>&1
-  if ! grep -q "loaded 35 importance matrix entries" "$W/quantize-$f.log"; then
-    echo "llama-quantize did not load 35 entries from bitsmith's $f:"; grep -i imatrix "$W/quantize-$f.log"; exit 1
+  # 35 decoder linears and the tied head (token_embd.weight), which llama-imatrix leaves out.
+  if ! grep -q "loaded 36 importance matrix entries" "$W/quantize-$f.log"; then
+    echo "llama-quantize did not load 36 entries from bitsmith's $f:"; grep -i imatrix "$W/quantize-$f.log"; exit 1
   fi
 done
 # (The headers differ: llama-quantize records the imatrix file's name; the tensors must not.)

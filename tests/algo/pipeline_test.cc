@@ -241,6 +241,48 @@ TEST(Imatrix, FromStatsGivesEveryLinearItsInputMean) {
   EXPECT_FLOAT_EQ(d.values.at("blk.0.ffn_up.weight")[3], static_cast<float>(s.sum_sq[3] / 16.0));
 }
 
+// The head's input (CollectOptions::head): the final-normed hidden states that multiply the output
+// matrix, as the engine hands them to its hook when it computes logits (forward with logits, a
+// separate path from the collector's forward_hidden), summed per column over every token.
+TEST(Imatrix, HeadEntryIsTheOutputInputsMeanSquare) {
+  auto model = random_model(2);
+  const auto segs = segments(3, 10);
+  CollectOptions co;
+  co.head = true;
+  auto stats = collect_inputs(*model, segs, co);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  const int64_t d = model->hp_.dim;
+  std::vector<double> want(static_cast<size_t>(d), 0.0);
+  int64_t tokens = 0;
+  infer::EngineOptions eo;
+  eo.context = 10;
+  eo.hook = [&](const infer::LinearInput& in) {
+    if (in.layer != -1) return;
+    for (int64_t i = 0; i < in.tokens * in.cols; ++i) want[static_cast<size_t>(i % in.cols)] += double(in.data[i]) * in.data[i];
+    tokens += in.tokens;
+  };
+  auto engine = infer::Engine::create(*model, std::move(eo));
+  ASSERT_TRUE(engine.ok());
+  std::vector<float> logits;
+  for (const auto& seg : segs) ASSERT_TRUE((*engine)->forward(seg, 0, 0, &logits).ok());
+  ASSERT_EQ(tokens, 30);
+  const InputStats& h = stats->at(kHeadInputKey);
+  EXPECT_EQ(h.tokens, 30);
+  ASSERT_EQ(h.sum_sq.size(), static_cast<size_t>(d));
+  for (int64_t j = 0; j < d; ++j) EXPECT_NEAR(h.sum_sq[static_cast<size_t>(j)], want[static_cast<size_t>(j)], 1e-9 * want[static_cast<size_t>(j)]) << j;
+
+  // Named by the matrix the head multiplies: output.weight here, token_embd.weight when tied.
+  EXPECT_EQ(head_weight_name(*model), "output.weight");
+  const ImatrixData with = imatrix_from_stats(*stats, 2, 3, 10, "x", head_weight_name(*model));
+  ASSERT_EQ(with.values.size(), 15u);
+  EXPECT_FLOAT_EQ(with.values.at("output.weight")[5], static_cast<float>(want[5] / 30.0));
+  EXPECT_EQ(imatrix_from_stats(*stats, 2, 3, 10, "x").values.size(), 14u);  // no name: no entry
+  auto plain = collect_inputs(*model, segs, CollectOptions{});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->count(kHeadInputKey), 0u);
+  EXPECT_EQ(imatrix_from_stats(*plain, 2, 3, 10, "x", "output.weight").values.size(), 14u);
+}
+
 // Static activation ranges: layer 0's attention input is rmsnorm(embedding) * attn_norm, which
 // the test computes by hand from the model's tensors; every other input's max |x| must be the
 // max over all its token rows (kept whole as samples); q/k/v and gate/up get one value.

@@ -9,6 +9,7 @@
 
 #include "../infer/test_model.h"
 #include "bitsmith/algo/sensitivity.h"
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/infer/engine.h"
 
 namespace bitsmith::algo {
@@ -140,6 +141,8 @@ TEST(Sensitivity, ProxyIsTheOutputErrorUnderTheCalibrationInputs) {
   EXPECT_TRUE(std::isnan(o.kld));
 }
 
+// Hybrid: a decoder linear's smallest option is run and the rest scaled by the proxy; the
+// embedding and the head run every option (their proxies mix unlike errors).
 TEST(Sensitivity, HybridRunsTheSmallestOptionAndScalesTheRest) {
   auto model = testing::random_llama({2, 64, 6, false});
   const auto segs = segments(2, 8);
@@ -148,14 +151,50 @@ TEST(Sensitivity, HybridRunsTheSmallestOptionAndScalesTheRest) {
   SensitivityOptions so;
   so.costs = "hybrid";
   ASSERT_TRUE(measure_sensitivity(*model, segs, so, &hybrid).ok());
+  int heads = 0;
   for (size_t t = 0; t < exact.tensors.size(); ++t) {
     const auto& e = exact.tensors[t].options;
     const auto& h = hybrid.tensors[t].options;
     EXPECT_DOUBLE_EQ(h[0].kld, e[0].kld);
     EXPECT_FALSE(h[0].kld_estimated);
+    if (parse_tensor_name(exact.tensors[t].name).layer < 0) {
+      ++heads;
+      for (size_t o = 0; o < e.size(); ++o) {
+        EXPECT_FALSE(h[o].kld_estimated) << exact.tensors[t].name << " " << o;
+        EXPECT_DOUBLE_EQ(h[o].kld, e[o].kld);
+      }
+      continue;
+    }
     EXPECT_TRUE(h[1].kld_estimated);
     EXPECT_NEAR(h[1].kld, e[0].kld * e[1].proxy / e[0].proxy, 1e-12 + 1e-9 * h[1].kld);
   }
+  EXPECT_EQ(heads, 2);  // token_embd.weight and output.weight
+}
+
+// With imatrix, the head is rounded with its input's mean x^2 as importance (the writer's
+// imatrix entry for it), so its options differ from rtn's where the scheme uses importance.
+TEST(Sensitivity, ImatrixWeighsTheHeadByItsInput) {
+  auto model = testing::random_llama({1, 64, 6, false});
+  const auto segs = segments(2, 16);
+  plan::MeasureConfig cfg;
+  cfg.format = "gguf";
+  cfg.candidates = {"q4_0", "q5_1"};  // llama.cpp's rounding, which takes importance
+  cfg.costs = "exact";
+  auto made = plan::plan_measurements(*model, cfg);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  plan::Measurements rtn = *made, imx = *made;
+  ASSERT_TRUE(measure_sensitivity(*model, segs, {}, &rtn).ok());
+  SensitivityOptions so;
+  so.method = Method::kImatrix;
+  ASSERT_TRUE(measure_sensitivity(*model, segs, so, &imx).ok());
+  int differ = 0;
+  for (size_t t = 0; t < rtn.tensors.size(); ++t) {
+    if (rtn.tensors[t].name != "output.weight") continue;
+    for (size_t o = 0; o < rtn.tensors[t].options.size(); ++o) {
+      differ += rtn.tensors[t].options[o].kld != imx.tensors[t].options[o].kld ? 1 : 0;
+    }
+  }
+  EXPECT_GT(differ, 0);
 }
 
 TEST(Sensitivity, AKilledRunResumesToTheSameNumbers) {

@@ -36,7 +36,10 @@ class Imatrix(unittest.TestCase):
             self.assertEqual(j["chunks"], 8)
             vals, chunks = read_dat(dat)
             self.assertEqual(chunks, 8)
-            self.assertEqual(len(vals), 5 * 7)
+            # Every decoder linear, and the tied head's input under token_embd.weight.
+            self.assertEqual(len(vals), 5 * 7 + 1)
+            self.assertEqual(len(vals["token_embd.weight"]), 64)
+            self.assertGreater(min(vals["token_embd.weight"]), 0)
             self.assertEqual(len(vals["blk.0.attn_q.weight"]), 64)
             self.assertEqual(len(vals["blk.0.ffn_down.weight"]), 172)
             # q/k/v share one input, so one mean x^2.
@@ -45,8 +48,8 @@ class Imatrix(unittest.TestCase):
             self.assertGreater(sum(vals["blk.1.ffn_up.weight"]), 0)
             out = os.path.join(t, "m.gguf")
             q = run_json("quantize", MODEL, out, "--scheme", "q4_0", "--method", "imatrix", "--imatrix", dat)
-            # Every linear of the decoder found its entry (only the embedding has none).
-            self.assertEqual([n for n in q["method_notes"] if n.startswith("blk.")], [])
+            # Every linear of the decoder and the tied head found its entry.
+            self.assertEqual([n for n in q["method_notes"] if "imatrix entry" in n], [])
             p = run("imatrix", MODEL, "--text", os.devnull, "-o", os.path.join(t, "x.dat"), check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("0 tokens", p.stderr)

@@ -38,13 +38,16 @@ int run_imatrix(const ImatrixCliOptions& o) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", segs.status().to_string().c_str());
     return kExitFailed;
   }
-  auto stats = algo::collect_inputs(**model, *segs, algo::CollectOptions{});
+  algo::CollectOptions collect;
+  collect.head = true;  // the head's input too, under its weight's name (tied: token_embd.weight)
+  auto stats = algo::collect_inputs(**model, *segs, collect);
   if (!stats.ok()) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", stats.status().to_string().c_str());
     return kExitFailed;
   }
   const auto data = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
-                                             static_cast<int32_t>(segs->size()), static_cast<int32_t>(o.seqlen), o.text);
+                                             static_cast<int32_t>(segs->size()), static_cast<int32_t>(o.seqlen), o.text,
+                                             algo::head_weight_name(**model));
   Status st = algo::write_imatrix(o.out, data, *format);
   if (!st.ok()) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", st.to_string().c_str());

@@ -48,7 +48,15 @@ struct CollectOptions {
   bool hessian = false;
   int64_t max_samples = 0;  // token rows kept per input
   int only_layer = -1;      // collect this layer only (-1: all)
+  // Also the output head's input (the final-normed hidden states) under kHeadInputKey. It is
+  // the input of the tied token_embd.weight too, when the model has no output.weight.
+  bool head = false;
 };
+
+// The statistics key of the output head's input, and the weight it multiplies: output.weight,
+// or token_embd.weight when the model ties its head to the embedding.
+inline constexpr const char* kHeadInputKey = "output";
+std::string head_weight_name(const Model& model);
 
 // Input groups of a decoder layer: linears that share an input share its statistics.
 // Keys: "blk.L.attn_in" (q, k, v), "blk.L.attn_output", "blk.L.ffn_in" (gate, up),
@@ -156,8 +164,12 @@ Result<ImatrixFormat> imatrix_format_for(const std::string& path, const std::str
 Result<ImatrixData> read_imatrix(const std::string& path);
 // Atomic: a failed or killed run never leaves a truncated file where a good one was.
 Status write_imatrix(const std::string& path, const ImatrixData& data, ImatrixFormat format);
-// From collected statistics: every linear of every layer gets its input's mean x^2.
+// From collected statistics: every linear of every layer gets its input's mean x^2, and
+// `head_weight` (head_weight_name; empty: none) the head input's, when the stats hold it
+// (CollectOptions::head). llama-imatrix leaves the head out by default, and a tied head always
+// (its get_rows use is not a matmul), though it is the most sensitive matrix of small models.
 ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers,
-                               int32_t chunks, int32_t chunk_size, const std::string& dataset);
+                               int32_t chunks, int32_t chunk_size, const std::string& dataset,
+                               const std::string& head_weight = "");
 
 }  // namespace bitsmith::algo
