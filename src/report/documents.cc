@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "bitsmith/core/ascii.h"
 #include "bitsmith/core/json_guard.h"
 #include "bitsmith/core/text_file.h"
 
@@ -53,6 +54,7 @@ std::string_view document_kind_name(DocumentKind k) {
     case DocumentKind::kMeasurements: return "plan measurements";
     case DocumentKind::kAllocation: return "plan allocation";
     case DocumentKind::kPeerComparison: return "llama.cpp comparison";
+    case DocumentKind::kTrainingCurve: return "training curve";
   }
   return "?";
 }
@@ -68,6 +70,20 @@ bool array_of_objects_with(const json& doc, const char* array, const char* key) 
 }
 
 }  // namespace
+
+json* training_curve_points(json& doc) {
+  if (!doc.is_object()) return nullptr;
+  for (const char* key : {"points", "curve"}) {
+    // An empty array is a curve too, refused by check_training_curve with its own message.
+    const auto it = doc.find(key);
+    if (it != doc.end() && it->is_array() && (it->empty() || ((*it)[0].is_object() && (*it)[0].contains("step")))) {
+      return &*it;
+    }
+  }
+  return nullptr;
+}
+
+const json* training_curve_points(const json& doc) { return training_curve_points(const_cast<json&>(doc)); }
 
 Result<Document> recognise_document(json doc, std::string origin) {
   auto make = [&](DocumentKind k, json body) { return Document{k, origin, std::move(body)}; };
@@ -97,16 +113,27 @@ Result<Document> recognise_document(json doc, std::string origin) {
     if (doc.contains("input") && doc["input"].is_object() && array_of_objects_with(doc, "results", "scheme")) {
       return make(DocumentKind::kError, std::move(doc));
     }
+    if (json* points = training_curve_points(doc)) {
+      BITSMITH_RETURN_IF_ERROR(check_training_curve(*points, origin));
+      return make(DocumentKind::kTrainingCurve, std::move(doc));
+    }
   }
   return invalid_argument(
-      "{}: not a document the report reads (the --json output of compare, error, memory, advise or plan, a plan "
-      "measurements file, or scripts/plan/vs_llamacpp.py's results.json)",
+      "{}: not a document the report reads (the --json output of compare, error, memory, advise, plan or train, a plan "
+      "measurements file, a training curve (train --curve FILE.csv or FILE.json), or scripts/plan/vs_llamacpp.py's "
+      "results.json)",
       origin);
 }
 
 Result<Document> load_document(const std::string& path) {
-  // The largest documents are measurement files of big models: a few MB.
+  // The largest documents are measurement files of big models: a few MB. A training curve's
+  // CSV row is about 60 bytes: 16 MB holds kMaxCurvePoints rows with room to spare.
+  if (ascii_lower(path).ends_with(".csv")) {
+    BITSMITH_ASSIGN_OR_RETURN(std::string csv, read_file_bounded(path, {.max_bytes = 16u << 20, .what = "training curve"}));
+    return training_curve_from_csv(csv, path);
+  }
   BITSMITH_ASSIGN_OR_RETURN(std::string text, read_file_bounded(path, {.max_bytes = 64u << 20, .what = "JSON document"}));
+  if (text.starts_with("step,") || text.starts_with("\xEF\xBB\xBFstep,")) return training_curve_from_csv(text, path);
   BITSMITH_RETURN_IF_ERROR(check_json_depth(text, path));
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded()) return invalid_argument("{}: not valid JSON", path);

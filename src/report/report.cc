@@ -32,6 +32,7 @@ std::vector<Section> sections_fed(DocumentKind k) {
     case DocumentKind::kPeerComparison: return {Section::kQuality};
     case DocumentKind::kAllocation: return {Section::kQuality, Section::kSensitivity};
     case DocumentKind::kMeasurements: return {Section::kSensitivity};
+    case DocumentKind::kTrainingCurve: return {Section::kTraining};
   }
   return {};
 }
@@ -107,6 +108,7 @@ std::string_view section_name(Section s) {
     case Section::kMemory: return "memory";
     case Section::kQuality: return "quality";
     case Section::kSensitivity: return "sensitivity";
+    case Section::kTraining: return "training";
   }
   return "?";
 }
@@ -115,7 +117,7 @@ Result<Section> parse_section(std::string_view name) {
   for (Section s : kAllSections) {
     if (section_name(s) == name) return s;
   }
-  return invalid_argument("unknown section '{}' (numbers, error, memory, quality, sensitivity)", name);
+  return invalid_argument("unknown section '{}' (numbers, error, memory, quality, sensitivity, training)", name);
 }
 
 std::vector<const quant::Scheme*> default_report_schemes() {
@@ -177,13 +179,16 @@ Result<Report> build_report(const ReportRequest& request) {
         BITSMITH_ASSIGN_OR_RETURN(out, sensitivity_section(of_kinds(docs, {DocumentKind::kMeasurements, DocumentKind::kAllocation})));
         break;
       }
+      case Section::kTraining: out = training_section(of_kinds(docs, {DocumentKind::kTrainingCurve})); break;
     }
     if (out.charts.empty() && !explicit_sections) continue;  // a plan allocation without its measurements
     if (out.charts.empty()) {
       static constexpr std::string_view kNeeds[] = {
           "", "an array", "--params, --model or --from memory.json / advise.json",
           "--from compare.json, a plan allocation (plan --json with a budget) or vs_llamacpp.py's results.json",
-          "--from a plan measurements file (bitsmith plan MODEL -o M.json)"};
+          "--from a plan measurements file (bitsmith plan MODEL -o M.json)",
+          "--from a training curve (bitsmith train --curve FILE.csv or FILE.json, or train --json)"};
+      static_assert(std::size(kNeeds) == std::size(kAllSections));
       return invalid_argument("the {} section has nothing to draw: give {}", section_name(s),
                               kNeeds[static_cast<size_t>(s)]);
     }

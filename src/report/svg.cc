@@ -24,7 +24,7 @@ svg.bs .f0{fill:var(--c0)}svg.bs .f1{fill:var(--c1)}svg.bs .f2{fill:var(--c2)}sv
 svg.bs .f4{fill:var(--c4)}svg.bs .f5{fill:var(--c5)}svg.bs .f6{fill:var(--c6)}svg.bs .f7{fill:var(--c7)}
 svg.bs .k0{stroke:var(--c0)}svg.bs .k1{stroke:var(--c1)}svg.bs .k2{stroke:var(--c2)}svg.bs .k3{stroke:var(--c3)}
 svg.bs .k4{stroke:var(--c4)}svg.bs .k5{stroke:var(--c5)}svg.bs .k6{stroke:var(--c6)}svg.bs .k7{stroke:var(--c7)}
-svg.bs .ln{fill:none;stroke-width:2}svg.bs .dash{stroke-dasharray:6 4}svg.bs .edge{stroke:var(--bg);stroke-width:0.5})";
+svg.bs .ln{fill:none;stroke-width:2}svg.bs .dash{stroke-dasharray:6 4}svg.bs .faint{stroke-width:1;stroke-opacity:.3}svg.bs .edge{stroke:var(--bg);stroke-width:0.5})";
 
 std::string num(double v) { return fmt::format("{:.1f}", v); }
 int colour_index(int c) { return ((c % kPaletteSize) + kPaletteSize) % kPaletteSize; }
@@ -112,7 +112,9 @@ std::vector<double> axis_ticks(const Axis& a) {
       break;
     }
   }
-  for (double v = std::ceil(a.lo / step - 1e-9) * step; v <= a.hi + step * 1e-9; v += step) {
+  // At most 64 ticks: where the span is a few units in the last place of its ends (steps near
+  // 2^53, two losses one ulp apart), v += step stops moving and the loop would never end.
+  for (double v = std::ceil(a.lo / step - 1e-9) * step; v <= a.hi + step * 1e-9 && t.size() < 64; v += step) {
     t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
   }
   return t;
@@ -214,8 +216,7 @@ void Plot::stacked_bars(const std::vector<std::vector<double>>& layers, const st
   for (size_t k = 0; k < names.size(); ++k) add_legend(names[k], colours[k % colours.size()], 'b');
 }
 
-void Plot::line(const std::vector<double>& x, const std::vector<double>& y, int colour, const std::string& name,
-                bool dashed) {
+void Plot::path(const std::vector<double>& x, const std::vector<double>& y, const std::string& cls) {
   std::string d;
   bool pen_down = false;
   for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
@@ -226,10 +227,17 @@ void Plot::line(const std::vector<double>& x, const std::vector<double>& y, int 
     d += fmt::format("{}{} {}", pen_down ? "L" : "M", num(px(x[i])), num(py(y[i])));
     pen_down = true;
   }
-  if (!d.empty()) {
-    marks_ += fmt::format(R"(<path d="{}" class="ln k{}{}"/>)", d, colour_index(colour), dashed ? " dash" : "");
-  }
+  if (!d.empty()) marks_ += fmt::format(R"(<path d="{}" class="{}"/>)", d, cls);
+}
+
+void Plot::line(const std::vector<double>& x, const std::vector<double>& y, int colour, const std::string& name,
+                bool dashed) {
+  path(x, y, fmt::format("ln k{}{}", colour_index(colour), dashed ? " dash" : ""));
   add_legend(name, colour, 'l');
+}
+
+void Plot::faint_line(const std::vector<double>& x, const std::vector<double>& y, int colour) {
+  path(x, y, fmt::format("ln faint k{}", colour_index(colour)));
 }
 
 void Plot::points(const std::vector<double>& x, const std::vector<double>& y, const std::vector<int>& colours,

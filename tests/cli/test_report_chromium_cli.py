@@ -23,6 +23,10 @@ MODEL = os.path.join(SHARED, "models", "stories260K", "stories260K.bin")
 TOK = os.path.join(SHARED, "models", "stories260K", "tok512.bin")
 TEXT = os.path.join(SHARED, "data", "wikitext2_test.txt")
 CALIB = os.path.join(SHARED, "data", "tinyshakespeare.txt")
+# Two of the recorded training runs of docs/train.md, for the training section.
+TRAIN_DATA = os.path.join(os.environ.get("BITSMITH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                          "docs", "data", "train")
+CURVES = [os.path.join(TRAIN_DATA, f"ts_{r}.csv") for r in ("fp32", "nvfp4")]
 WIDTH = 1400
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -128,7 +132,8 @@ class ReportInChromium(unittest.TestCase):
             f.write(run("plan", MODEL, "--measurements", m, "--target-bpw", "7.5", "--json").stdout)
         cls.pages = {
             "stories260K": [os.path.join(cls.tmp, "stories260K.html"), "--model", MODEL, "--tensor",
-                            "blk.0.attn_q.weight", "--from", compare, "--from", m, "--from", alloc],
+                            "blk.0.attn_q.weight", "--from", compare, "--from", m, "--from", alloc, "--from", CURVES[0],
+                            "--from", CURVES[1]],
             "params-70B": [os.path.join(cls.tmp, "params-70B.html"), "--params", "70B"],
         }
         for args in cls.pages.values():

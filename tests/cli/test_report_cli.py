@@ -1,8 +1,10 @@
 """bitsmith report: the page and its SVGs parse, every chart has its file, the embedded documents
 are the ones the commands print (error, advise, memory computed by the report equal the commands'
 own output; --from documents embedded unchanged), sections follow the data, and bad input gives
-one line and exit status 1 or 2 without touching any file."""
+one line and exit status 1 or 2 without touching any file. The training section draws train's
+recorded loss curves (docs/data/train) with the values of the CSV files."""
 import base64
+import csv
 import json
 import os
 import re
@@ -19,6 +21,8 @@ TEXT = os.path.join(SHARED, "data", "wikitext2_test.txt")
 CALIB = os.path.join(SHARED, "data", "tinyshakespeare.txt")
 SCHEMES = "bf16,fp8_e4m3,int8,q8_0,int4_g32,nvfp4"
 SVG_NS = "{http://www.w3.org/2000/svg}"
+TRAIN_DATA = os.path.join(os.environ.get("BITSMITH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                          "docs", "data", "train")
 
 
 def embedded(page):
@@ -178,6 +182,130 @@ class ReportCli(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         with open(disguised) as a, open(self.compare) as b:
             self.assertEqual(a.read(), b.read())
+
+
+def csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def data_lines(svg_path, cls):
+    """The vertices of every <path> of class `cls` in an SVG file: [[(x, y), ...], ...]."""
+    lines = []
+    for p in ET.parse(svg_path).getroot().iter(SVG_NS + "path"):
+        if p.get("class") == cls:
+            lines.append([tuple(map(float, v.split())) for v in re.split("[ML]", p.get("d")) if v.strip()])
+    return lines
+
+
+class ReportTraining(unittest.TestCase):
+    """The training section from two of the recorded runs of docs/train.md (tinyshakespeare, 400 updates)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def test_two_recorded_runs_are_drawn_with_their_values(self):
+        fp32, fp8 = (os.path.join(TRAIN_DATA, f"ts_{r}.csv") for r in ("fp32", "fp8-current"))
+        out, svgs = os.path.join(self.dir, "train.html"), os.path.join(self.dir, "svg-train")
+        # fp8-current first: the reference is the fp32 run, found by its name.
+        p = run("report", out, "--from", fp8, "--from", fp32, "--sections", "training", "--svg-dir", svgs)
+        self.assertIn("1 sections, 3 charts, 2 documents", p.stdout)
+        with open(out) as f:
+            page = f.read()
+        self.assertEqual(figures(page), ["training-loss", "training-val", "training-relative"])
+        self.assertEqual(sorted(os.listdir(svgs)), ["training-loss.svg", "training-relative.svg", "training-val.svg"])
+        rows = {"fp8": csv_rows(fp8), "fp32": csv_rows(fp32)}
+        # Embedded: each CSV as the JSON curve `train --curve FILE.json` writes, value for value.
+        docs = embedded(page)
+        self.assertEqual(sorted(docs), ["training-curve-1.json", "training-curve-2.json"])
+        for name, key in (("training-curve-1.json", "fp8"), ("training-curve-2.json", "fp32")):
+            points = docs[name]["points"]
+            self.assertEqual(len(points), 400)
+            for pt, row in zip(points, rows[key]):
+                self.assertEqual(pt["step"], int(row["step"]))
+                self.assertAlmostEqual(pt["loss"], float(row["loss"]), places=9)
+                self.assertEqual(pt["val_loss"], float(row["val_loss"]) if row["val_loss"] else None)
+        # Training loss: one smoothed line and one faint line per run, a vertex per update.
+        loss = os.path.join(svgs, "training-loss.svg")
+        for k in (0, 1):
+            self.assertEqual([len(v) for v in data_lines(loss, f"ln k{k}")], [400])
+            self.assertEqual([len(v) for v in data_lines(loss, f"ln faint k{k}")], [400])
+        # Held-out loss: a vertex per evaluation (every 50 updates), lower is higher on the page:
+        # fp32 ends below fp8-current in loss, so above it in pixels' y.
+        val = os.path.join(svgs, "training-val.svg")
+        (fp8_val,), (fp32_val,) = data_lines(val, "ln k0"), data_lines(val, "ln k1")
+        self.assertEqual(len(fp8_val), 8)
+        self.assertEqual(len(fp32_val), 8)
+        self.assertLess(float(rows["fp32"][-1]["val_loss"]), float(rows["fp8"][-1]["val_loss"]))
+        self.assertGreater(fp32_val[-1][1], fp8_val[-1][1])
+        # Relative to fp32, in percent, at each of the 8 shared steps, computed here from the CSVs.
+        rel = os.path.join(svgs, "training-relative.svg")
+        (line,) = data_lines(rel, "ln k0")
+        self.assertEqual(len(line), 8)
+        pct = [100 * (float(a["val_loss"]) / float(b["val_loss"]) - 1)
+               for a, b in zip(rows["fp8"], rows["fp32"]) if a["val_loss"]]
+        self.assertEqual(len(pct), 8)
+        self.assertIn(f"ts_fp8-current {pct[-1]:+.2f}% (step 400)", page)
+        self.assertAlmostEqual(pct[-1], 2.4919, places=3)  # 3.235717 / 3.157041 - 1
+        # The y pixel of each vertex is linear in the percent: fit two, check the rest.
+        (_, y0), (_, y1) = line[0], line[1]
+        scale = (y1 - y0) / (pct[1] - pct[0])
+        for (_, y), v in zip(line, pct):
+            self.assertAlmostEqual(y, y0 + (v - pct[0]) * scale, delta=0.15)
+        root = ET.parse(rel).getroot()
+        texts = [t.text for t in root.iter(SVG_NS + "text")]
+        self.assertIn("+2%", texts)
+        self.assertIn("-2%", texts)
+        self.assertIn("ts_fp32 (reference)", texts)
+        dashed = [l for l in root.iter(SVG_NS + "line") if "dash" in (l.get("class") or "")]
+        self.assertEqual(len(dashed), 2)  # the band's edges
+        self.assertAlmostEqual(float(dashed[0].get("y1")) - y0, (2 - pct[0]) * scale, delta=0.15)
+
+    def test_malformed_curves(self):
+        out = os.path.join(self.dir, "bad.html")
+        header = "step,loss,lr,grad_norm,tokens_per_s,seconds,val_loss\n"
+        row = "1,6.25,0.0001,2.1,595.0,0.861,\n"
+        cases = [
+            ("header.csv", "step;loss\n1;2\n", "line 1: the header is"),
+            ("word.csv", header + row + "2,6.1,0.0001,2.1,595.0,abc,\n", "line 3: seconds 'abc' is not a number"),
+            ("nanstep.csv", header + row + "nan,6.1,0.0001,2.1,595.0,1.0,\n", "line 3: step \"nan\" is not a whole number"),
+            ("empty.csv", header, "line 1: no points after the header"),
+            ("short.csv", header + "1,6.25\n", "line 2: 2 fields, the header names 7"),
+            ("back.csv", header + "5,6,0,0,0,0,\n" + row, "line 3: step 1 after step 5"),
+            ("curve.json", json.dumps({"points": [{"step": 1, "loss": "low"}]}), "point 1: loss \"low\" is not a number"),
+        ]
+        for name, text, words in cases:
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            p = run("report", out, "--from", path, "--sections", "training", check=False)
+            self.assertEqual(p.returncode, 1, (name, p.stderr))
+            self.assertIn(path + ": ", p.stderr, name)
+            self.assertIn(words, p.stderr, name)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, (name, p.stderr))
+            self.assertFalse(os.path.exists(out), name)
+        # Past the size bound: refused before reading (a sparse 17 MB file).
+        big = os.path.join(self.dir, "big.csv")
+        with open(big, "w") as f:
+            f.write(header)
+            f.truncate(17 << 20)
+        p = run("report", out, "--from", big, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("exceeds the", p.stderr)
+        # A curve for a section --sections leaves out, and the section without a curve: usage.
+        good = os.path.join(TRAIN_DATA, "mid_fp32.csv")
+        p = run("report", out, "--from", good, "--sections", "numbers", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("a training curve document feeds the training section", p.stderr)
+        p = run("report", out, "--sections", "training", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("training section has nothing to draw", p.stderr)
+        self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-// bitsmith report OUT.html [--from DOC.json ...] [--params N | --model FILE [--tensor NAME]]
+// bitsmith report OUT.html [--from DOC.json|CURVE.csv ...] [--params N | --model FILE [--tensor NAME]]
 // [--input X.npy] [--schemes ...] [--sections ...] [--svg-dir DIR]: one self-contained HTML page
 // of charts (report/report.h). This file reads what report may not (model files, .npy arrays),
 // parses options and prints where the page went.
@@ -152,12 +152,12 @@ int run_report(const ReportOptions& o) {
 
 std::function<int()> setup_report(CLI::App& app) {
   auto o = std::make_shared<ReportOptions>();
-  auto* sub = app.add_subcommand("report", "One self-contained HTML page of charts: number lines, error, memory, quality, sensitivity");
+  auto* sub = app.add_subcommand("report", "One self-contained HTML page of charts: number lines, error, memory, quality, sensitivity, training");
   sub->add_option("output", o->out, "The page to write (OUT.html)")->required();
   sub->add_option("--from", o->from,
-                  "JSON documents to draw and embed (repeatable): compare/error/memory/advise/plan --json, plan -o M.json, "
-                  "vs_llamacpp.py's results.json");
-  sub->add_option("--sections", o->sections, "Comma-separated: numbers, error, memory, quality, sensitivity (default: all with data)")
+                  "Documents to draw and embed (repeatable): compare/error/memory/advise/plan/train --json, plan -o M.json, "
+                  "vs_llamacpp.py's results.json, train --curve FILE.csv or FILE.json");
+  sub->add_option("--sections", o->sections, "Comma-separated: numbers, error, memory, quality, sensitivity, training (default: all with data)")
       ->delimiter(',');
   sub->add_option("--schemes", o->schemes, "Schemes the error and memory sections compare (default: bf16 ... q4_k)")->delimiter(',');
   sub->add_option("--params", o->params, "Memory section for a parameter count (70B, 135M): a Llama-like shape is assumed");

@@ -19,10 +19,10 @@
 
 namespace bitsmith::report {
 
-enum class Section : uint8_t { kNumberLines, kError, kMemory, kQuality, kSensitivity };
+enum class Section : uint8_t { kNumberLines, kError, kMemory, kQuality, kSensitivity, kTraining };
 inline constexpr Section kAllSections[] = {Section::kNumberLines, Section::kError, Section::kMemory,
-                                           Section::kQuality, Section::kSensitivity};
-// "numbers", "error", "memory", "quality", "sensitivity".
+                                           Section::kQuality, Section::kSensitivity, Section::kTraining};
+// "numbers", "error", "memory", "quality", "sensitivity", "training".
 std::string_view section_name(Section s);
 Result<Section> parse_section(std::string_view name);
 
@@ -98,5 +98,22 @@ SectionOut error_section(const std::vector<const Document*>& docs);
 SectionOut memory_section(const std::vector<const Document*>& docs);
 SectionOut quality_section(const std::vector<const Document*>& docs);
 Result<SectionOut> sensitivity_section(const std::vector<const Document*>& docs);
+SectionOut training_section(const std::vector<const Document*>& docs);
+
+// A training curve document (documents.h: checked when it was read) as the training section
+// draws it.
+struct TrainingCurve {
+  std::string label;                       // the document's recipe (train --json), else its file's stem
+  std::vector<double> step, loss;          // every update (a NaN loss: a diverged step, drawn as a gap)
+  std::vector<double> val_step, val_loss;  // the updates after which the run measured its held-out loss
+};
+TrainingCurve training_curve(const Document& d);
+// The held-out loss of `c` relative to `reference`'s, in percent: 100 * (c / reference - 1), at
+// every step both measured it. {steps, percents}.
+std::pair<std::vector<double>, std::vector<double>> relative_val_loss(const TrainingCurve& c,
+                                                                      const TrainingCurve& reference);
+// The mean of the `window` values centred on each (window odd; fewer at the ends; non-finite
+// values left out, NaN where the window holds none).
+std::vector<double> centred_mean(const std::vector<double>& v, size_t window);
 
 }  // namespace bitsmith::report

@@ -53,6 +53,8 @@ class Plot {
   // A polyline through the points (NaN breaks it).
   void line(const std::vector<double>& x, const std::vector<double>& y, int colour, const std::string& name,
             bool dashed = false);
+  // A thin, faint polyline with no legend entry: the raw values under a smoothed line().
+  void faint_line(const std::vector<double>& x, const std::vector<double>& y, int colour);
   // Markers with a colour each and an optional text beside each.
   void points(const std::vector<double>& x, const std::vector<double>& y, const std::vector<int>& colours,
               Marker marker, const std::string& name, const std::vector<std::string>& labels = {});
@@ -81,6 +83,7 @@ class Plot {
   std::string axes() const;
   double legend(std::string* out) const;
   void add_legend(const std::string& name, int colour, char kind, Marker marker = Marker::kCircle);
+  void path(const std::vector<double>& x, const std::vector<double>& y, const std::string& cls);
   double slot_center(size_t i) const;
   double slot_width() const;
 
