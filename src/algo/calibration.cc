@@ -173,6 +173,15 @@ Result<std::map<std::string, InputStats>> collect_inputs(
   return collector.finish();
 }
 
+Result<ImatrixData> collect_imatrix(const Model& model, const std::vector<std::vector<int32_t>>& segments,
+                                    int32_t chunk_size, const std::string& dataset) {
+  CollectOptions co;
+  co.head = true;
+  BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(model, segments, co));
+  return imatrix_from_stats(stats, model.hyperparameters().n_layers, static_cast<int32_t>(segments.size()),
+                            chunk_size, dataset, head_weight_name(model));
+}
+
 std::map<std::string, float> input_amax_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers) {
   std::map<std::string, float> out;
   for (int64_t l = 0; l < n_layers; ++l) {

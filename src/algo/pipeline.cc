@@ -205,12 +205,8 @@ Result<std::unique_ptr<PreparedModel>> prepare_method(const Model& model, const 
       if (!opt.imatrix_path.empty()) {
         BITSMITH_ASSIGN_OR_RETURN(p->imatrix_, read_imatrix(opt.imatrix_path));
       } else {
-        CollectOptions co;
-        co.head = true;
-        BITSMITH_ASSIGN_OR_RETURN(auto stats, collect_inputs(model, segs, co));
-        p->imatrix_ = imatrix_from_stats(stats, model.hyperparameters().n_layers,
-                                         static_cast<int32_t>(segs.size()), static_cast<int32_t>(opt.calib.seqlen),
-                                         opt.calib.text_path, head_weight_name(model));
+        BITSMITH_ASSIGN_OR_RETURN(p->imatrix_, collect_imatrix(model, segs, static_cast<int32_t>(opt.calib.seqlen),
+                                                               opt.calib.text_path));
       }
       break;
     case Method::kGptq: BITSMITH_RETURN_IF_ERROR(run_gptq(model, scheme_for, opt, segs, p.get())); break;

@@ -38,28 +38,23 @@ int run_imatrix(const ImatrixCliOptions& o) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", segs.status().to_string().c_str());
     return kExitFailed;
   }
-  algo::CollectOptions collect;
-  collect.head = true;  // the head's input too, under its weight's name (tied: token_embd.weight)
-  auto stats = algo::collect_inputs(**model, *segs, collect);
-  if (!stats.ok()) {
-    std::fprintf(stderr, "bitsmith imatrix: %s\n", stats.status().to_string().c_str());
+  auto data = algo::collect_imatrix(**model, *segs, static_cast<int32_t>(o.seqlen), o.text);
+  if (!data.ok()) {
+    std::fprintf(stderr, "bitsmith imatrix: %s\n", data.status().to_string().c_str());
     return kExitFailed;
   }
-  const auto data = algo::imatrix_from_stats(*stats, (*model)->hyperparameters().n_layers,
-                                             static_cast<int32_t>(segs->size()), static_cast<int32_t>(o.seqlen), o.text,
-                                             algo::head_weight_name(**model));
-  Status st = algo::write_imatrix(o.out, data, *format);
+  Status st = algo::write_imatrix(o.out, *data, *format);
   if (!st.ok()) {
     std::fprintf(stderr, "bitsmith imatrix: %s\n", st.to_string().c_str());
     return kExitFailed;
   }
   if (o.json) {
     print_json({{"model", o.model}, {"text", o.text}, {"output", o.out},
-                {"format", *format == algo::ImatrixFormat::kGguf ? "gguf" : "dat"}, {"entries", data.values.size()},
-                {"chunks", data.chunks}, {"tokens", static_cast<int64_t>(segs->size()) * o.seqlen}});
+                {"format", *format == algo::ImatrixFormat::kGguf ? "gguf" : "dat"}, {"entries", data->values.size()},
+                {"chunks", data->chunks}, {"tokens", static_cast<int64_t>(segs->size()) * o.seqlen}});
   } else {
-    std::printf("wrote %s: %zu tensors, %d chunks of %lld tokens\n", o.out.c_str(), data.values.size(),
-                data.chunks, static_cast<long long>(o.seqlen));
+    std::printf("wrote %s: %zu tensors, %d chunks of %lld tokens\n", o.out.c_str(), data->values.size(),
+                data->chunks, static_cast<long long>(o.seqlen));
   }
   return kExitOk;
 }

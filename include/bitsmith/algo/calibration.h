@@ -171,5 +171,9 @@ Status write_imatrix(const std::string& path, const ImatrixData& data, ImatrixFo
 ImatrixData imatrix_from_stats(const std::map<std::string, InputStats>& stats, int64_t n_layers,
                                int32_t chunks, int32_t chunk_size, const std::string& dataset,
                                const std::string& head_weight = "");
+// The imatrix of `model` over the segments (llama-imatrix's, plus the head's entry): what
+// `bitsmith imatrix` writes and `--method imatrix` uses when no file is given.
+Result<ImatrixData> collect_imatrix(const Model& model, const std::vector<std::vector<int32_t>>& segments,
+                                    int32_t chunk_size, const std::string& dataset);
 
 }  // namespace bitsmith::algo
