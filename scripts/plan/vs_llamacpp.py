@@ -45,7 +45,7 @@ def perplexity(args, chunks, needs):
 
 
 def kld_stats(model, base, chunks):
-    out = perplexity(["-m", model, "--kl-divergence-base", base, "--kl-divergence"], chunks, "Same top p")
+    out = perplexity(["-m", model, "--kl-divergence-base", base, "--kl-divergence"], chunks, "Same top p:")
     num = lambda pat: float(re.search(pat, out).group(1))
     return {"kld": num(r"Mean\s+KLD:\s+([0-9.]+)"), "kld_99": num(r"99\.0%\s+KLD:\s+([0-9.]+)"),
             "top1": num(r"Same top p:\s+([0-9.]+)"), "ppl": num(r"Mean\s+PPL\(Q\)\s*:\s+([0-9.]+)")}
@@ -60,7 +60,19 @@ def write_flags(a, imatrix):
     """plan -o's write method: the shared imatrix file, or GPTQ act-order on the calibration text."""
     if a.write_method == "gptq":
         return ["--write-method", "gptq", "--act-order", "--calib", a.calib]
+    if a.write_method == "imatrix-bitsmith":
+        return ["--write-method", "imatrix", "--imatrix", bitsmith_imatrix(a)]
     return ["--write-method", "imatrix", "--imatrix", imatrix]
+
+
+def bitsmith_imatrix(a):
+    """bitsmith's own imatrix on the same calibration text: llama-imatrix's entries plus the output
+    head's (which llama-imatrix never records for a tied head)."""
+    path = os.path.join(a.workdir, "bitsmith.imatrix.gguf")
+    if not os.path.exists(path):
+        sh([BITSMITH, "imatrix", a.ref, "--text", a.calib, "--calib-samples", str(a.imatrix_chunks),
+            "--calib-seqlen", "256", "-o", path])
+    return path
 
 
 def main():
@@ -78,7 +90,8 @@ def main():
     ap.add_argument("--skip-uniform", action="store_true")
     ap.add_argument("--write-method", default="imatrix",
                     help="how planned files are written: imatrix (default: llama.cpp's imatrix file, the same as "
-                         "llama-quantize's) or gptq (--act-order, 128 x 512 calibration tokens, as the uniform mix)")
+                         "llama-quantize's), imatrix-bitsmith (bitsmith imatrix on the same text, with the head's "
+                         "entry) or gptq (--act-order, 128 x 512 calibration tokens, as the uniform mix)")
     a = ap.parse_args()
     w = lambda n: os.path.join(a.workdir, n)
     os.makedirs(a.workdir, exist_ok=True)
@@ -100,8 +113,16 @@ def main():
         if not os.path.exists(planned):
             # The budget is llama.cpp's tensor bytes; both files add the same kind of metadata.
             tensor_bytes = json.loads(sh([BITSMITH, "inspect", lc, "--json"]))["bytes"]
-            sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bytes", str(tensor_bytes),
-                "--recipe-out", w(f"planned-{mix}.recipe.json"), "-o", planned, *write_flags(a, imatrix)])
+            plan = lambda budget: sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bytes",
+                                      str(budget), "--recipe-out", w(f"planned-{mix}.recipe.json"), "-o", planned,
+                                      *write_flags(a, imatrix)])
+            plan(tensor_bytes)
+            # bitsmith's metadata may be larger than llama.cpp's: the whole file must not be.
+            over = os.path.getsize(planned) - size
+            if over > 0:
+                os.remove(planned)
+                plan(tensor_bytes - over)
+            assert os.path.getsize(planned) <= size, f"{planned} is larger than {lc}"
         row["planned"] = {"bytes": os.path.getsize(planned), "bpw": bpw(planned), **kld_stats(planned, base, a.chunks)}
         if mix in a.mixes.split(",") and not a.skip_uniform:
             uni = w(f"bitsmith-{mix}-gptq.gguf")
