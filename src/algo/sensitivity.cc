@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "bitsmith/algo/calibration.h"
+#include "collector.h"
 #include "bitsmith/core/checked.h"
 #include "bitsmith/core/tensor_names.h"
 #include "bitsmith/infer/engine.h"
@@ -67,10 +68,11 @@ struct Context {
   std::unique_ptr<infer::Engine> engine;  // over the overlay: the measuring engine
   int64_t max_len = 0, vocab = 0, dim = 0, layers = 0;
   std::vector<std::vector<float>> ref_logp;  // per segment, rows x vocab
-  std::vector<double> head_hessian;          // 2/n sum xn xn^T of the output head's input
-  int64_t head_tokens = 0;
+  // The output head's input over the reference pass, as collect_inputs gathers it
+  // (CollectOptions::head): sum x^2 per column (the writer's imatrix entry) and H = 2/n sum x x^T.
+  InputStats head;
   std::map<int32_t, int64_t> token_count;    // calibration tokens by id (embedding proxy)
-  bool capture_head = false;
+  std::unique_ptr<detail::StatsCollector> head_collector;  // during reference() only
   int64_t done = 0, total = 0;
   std::vector<float> x, logits;
 
@@ -82,29 +84,9 @@ struct Context {
     eo.context = max_len;
     eo.resident_bytes = opt.resident_bytes;
     eo.hook = [this](const infer::LinearInput& in) {
-      if (!capture_head || in.layer != -1) return;
-      const int64_t d = in.cols;
-      head_hessian.resize(static_cast<size_t>(d * d), 0.0);
-      // H += 2 x^T x, normalised by the token count at the end (as GPTQ's Hessians are).
-      std::vector<double> xd(in.data, in.data + in.tokens * d);
-      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(d), static_cast<int>(in.tokens), 2.0,
-                  xd.data(), static_cast<int>(d), 1.0, head_hessian.data(), static_cast<int>(d));
-      head_tokens += in.tokens;
+      if (head_collector && in.layer == -1) head_collector->add(in);
     };
     return infer::Engine::create(overlay, std::move(eo));
-  }
-
-  // The head input's statistics as the collector keeps them (sum x^2 per column) from the
-  // Hessian H = 2/n sum x x^T: sum x_j^2 = n H_jj / 2.
-  InputStats head_stats() const {
-    InputStats st;
-    st.cols = dim;
-    st.tokens = head_tokens;
-    st.sum_sq.resize(static_cast<size_t>(dim));
-    for (int64_t j = 0; j < dim && !head_hessian.empty(); ++j) {
-      st.sum_sq[static_cast<size_t>(j)] = head_hessian[static_cast<size_t>(j * dim + j)] * static_cast<double>(head_tokens) / 2;
-    }
-    return st;
   }
 
   // Runs layers [from, L) and the head on `hidden` (rows x dim); logits to `logits`.
@@ -116,7 +98,10 @@ struct Context {
   }
 
   Status reference() {
-    capture_head = true;
+    CollectOptions co;
+    co.hessian = true;
+    co.head = true;
+    head_collector = std::make_unique<detail::StatsCollector>(co);
     for (size_t s = 0; s < segments.size(); ++s) {
       const auto rows = static_cast<int64_t>(segments[s].size());
       x.resize(static_cast<size_t>(rows * dim));
@@ -129,13 +114,12 @@ struct Context {
       if (exact()) ref_logp.push_back(logits);
       for (int32_t t : segments[s]) ++token_count[t];
     }
-    capture_head = false;
-    const int64_t d = dim;
-    // Mirror the upper triangle and normalise: H = 2/n sum x x^T.
-    for (int64_t i = 0; i < d; ++i) {
-      for (int64_t j = 0; j < i; ++j) head_hessian[i * d + j] = head_hessian[j * d + i];
-    }
-    for (double& h : head_hessian) h /= static_cast<double>(std::max<int64_t>(head_tokens, 1));
+    BITSMITH_RETURN_IF_ERROR(head_collector->error());
+    auto stats = head_collector->finish();
+    head_collector.reset();
+    auto it = stats.find(kHeadInputKey);
+    if (it == stats.end()) return internal_error("plan: the output head's input was never seen");
+    head = std::move(it->second);
     return Status::Ok();
   }
 
@@ -239,8 +223,7 @@ Status measure_heads(Context& c) {
     // imatrix weighs the head by its input's mean x^2, as the writer does (imatrix_from_stats
     // with the head); a tied embedding's lookup rows get the same rounding. GPTQ's writer covers
     // the decoder linears only, so its heads are measured as RTN.
-    const InputStats head_st = c.head_stats();
-    const InputStats* st = heads && c.opt.method == Method::kImatrix ? &head_st : nullptr;
+    const InputStats* st = heads && c.opt.method == Method::kImatrix ? &c.head : nullptr;
     for (size_t oi = 0; oi < t.options.size(); ++oi) {
       CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
@@ -258,7 +241,7 @@ Status measure_heads(Context& c) {
         }
         proxy += sum / static_cast<double>(std::max<int64_t>(c.m.calib_tokens, 1));
       }
-      if (heads) proxy += hessian_error(dw, t.rows, t.cols, c.head_hessian);
+      if (heads) proxy += hessian_error(dw, t.rows, t.cols, c.head.hessian);
       o.proxy = proxy;
       if (c.runs_kld(oi, /*whole=*/true)) {
         c.overlay.replace(t.name, std::move(q));
