@@ -59,10 +59,15 @@ def bpw(path):
 def write_flags(a, imatrix):
     """plan -o's write method: the shared imatrix file, or GPTQ act-order on the calibration text."""
     if a.write_method == "gptq":
-        return ["--write-method", "gptq", "--act-order", "--calib", a.calib]
+        return ["--write-method", "gptq", *gptq_flags(a), "--calib", a.calib]
     if a.write_method == "imatrix-bitsmith":
         return ["--write-method", "imatrix", "--imatrix", bitsmith_imatrix(a)]
     return ["--write-method", "imatrix", "--imatrix", imatrix]
+
+
+def gptq_flags(a):
+    """GPTQ's options for planned and uniform files: act-order, and the weighted group search."""
+    return ["--act-order"] + (["--weighted-params"] if a.weighted_params else [])
 
 
 def bitsmith_imatrix(a):
@@ -88,6 +93,8 @@ def main():
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--imatrix-chunks", type=int, default=8)
     ap.add_argument("--skip-uniform", action="store_true")
+    ap.add_argument("--weighted-params", action="store_true",
+                    help="GPTQ (planned --write-method gptq and the uniform mix) with --weighted-params")
     ap.add_argument("--write-method", default="imatrix",
                     help="how planned files are written: imatrix (default: llama.cpp's imatrix file, the same as "
                          "llama-quantize's), imatrix-bitsmith (bitsmith imatrix on the same text, with the head's "
@@ -109,7 +116,7 @@ def main():
             sh([os.path.join(LLAMA_BIN, "llama-quantize"), "--imatrix", imatrix, a.ref, lc, mix, "2"])
         size = os.path.getsize(lc)
         row = {"mix": mix, "llamacpp": {"bytes": size, "bpw": bpw(lc), **kld_stats(lc, base, a.chunks)}}
-        planned = w(f"planned-{mix}-{a.write_method}.gguf")
+        planned = w(f"planned-{mix}-{a.write_method}{'-weighted' if a.weighted_params else ''}.gguf")
         if not os.path.exists(planned):
             # The budget is llama.cpp's tensor bytes; both files add the same kind of metadata.
             tensor_bytes = json.loads(sh([BITSMITH, "inspect", lc, "--json"]))["bytes"]
@@ -125,15 +132,15 @@ def main():
             assert os.path.getsize(planned) <= size, f"{planned} is larger than {lc}"
         row["planned"] = {"bytes": os.path.getsize(planned), "bpw": bpw(planned), **kld_stats(planned, base, a.chunks)}
         if mix in a.mixes.split(",") and not a.skip_uniform:
-            uni = w(f"bitsmith-{mix}-gptq.gguf")
+            uni = w(f"bitsmith-{mix}-gptq{'-weighted' if a.weighted_params else ''}.gguf")
             if not os.path.exists(uni):
-                sh([BITSMITH, "quantize", a.ref, uni, "--recipe", mix.lower(), "--method", "gptq", "--act-order",
+                sh([BITSMITH, "quantize", a.ref, uni, "--recipe", mix.lower(), "--method", "gptq", *gptq_flags(a),
                     "--calib", a.calib])
             row["bitsmith_mix_gptq"] = {"bytes": os.path.getsize(uni), "bpw": bpw(uni), **kld_stats(uni, base, a.chunks)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     for b in [float(x) for x in a.bpw.split(",") if x]:
-        planned = w(f"planned-{b:.2f}bpw-{a.write_method}.gguf")
+        planned = w(f"planned-{b:.2f}bpw-{a.write_method}{'-weighted' if a.weighted_params else ''}.gguf")
         if not os.path.exists(planned):
             sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bpw", str(b), "-o", planned,
                 *write_flags(a, imatrix)])

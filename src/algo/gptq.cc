@@ -182,13 +182,20 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
     static_groups = true;
     rep.forced_static_groups = true;
   }
+  // Weights of the importance-weighted parameter search: H_ii per physical column.
+  std::vector<float> col_weight;
+  if (opt.weighted_params) {
+    col_weight.resize(static_cast<size_t>(cols));
+    for (int64_t c = 0; c < cols; ++c) col_weight[static_cast<size_t>(c)] = static_cast<float>(diag(c));
+  }
+  auto group_weight = [&](int64_t gi) { return col_weight.empty() ? nullptr : col_weight.data() + gi * g; };
   std::vector<float> buf;
   if (static_groups) {
     for (int64_t gi = 0; gi < cols / g; ++gi) {
       for (int64_t r = 0; r < rows; ++r) {
         std::copy_n(w0.begin() + r * cols + gi * g, g, std::back_inserter(buf));
       }
-      BITSMITH_RETURN_IF_ERROR(gq->choose_params(gi, buf.data(), nullptr));
+      BITSMITH_RETURN_IF_ERROR(gq->choose_params(gi, buf.data(), group_weight(gi)));
       buf.clear();
     }
   }
@@ -245,7 +252,7 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
       // (gptq.py's find_params on W[:, i:i+g], which the block's own updates have not reached).
       for (int64_t c = (i1 + g - 1) / g * g; c < i2; c += g) {
         gather_group(wt, invperm, rows, c, g, &buf);
-        BITSMITH_RETURN_IF_ERROR(gq->choose_params(c / g, buf.data(), nullptr));
+        BITSMITH_RETURN_IF_ERROR(gq->choose_params(c / g, buf.data(), group_weight(c / g)));
       }
     }
     // hb(c, k) = Hinv[i1+k, i1+c]: column c's block coefficients, contiguous.

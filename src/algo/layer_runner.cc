@@ -86,6 +86,27 @@ Result<std::map<std::string, InputStats>> LayerRunner::run_collecting(const Coll
   return collector.finish();
 }
 
+Result<std::map<std::string, InputStats>> LayerRunner::collect_head(const CollectOptions& opt) {
+  if (layer_ != impl_->engine->hparams().n_layers) {
+    return invalid_argument("calibration: the head's input is there after the last layer, not at layer {}", layer_);
+  }
+  CollectOptions o = opt;
+  o.head = true;
+  o.only_layer = -1;
+  detail::StatsCollector collector(o);
+  impl_->collector = &collector;
+  Status status;
+  for (size_t s = 0; s < hidden_.size() && status.ok(); ++s) {
+    const auto n = static_cast<int64_t>((*impl_->segments)[s].size());
+    status = impl_->engine->head_from_hidden(hidden_[s].data(), n);  // final norm; calls the hook
+    if (status.ok()) status = collector.error();
+    if (!status.ok()) status = status.with_context(fmt::format("calibration segment {}", s));
+  }
+  impl_->collector = nullptr;
+  if (!status.ok()) return status;
+  return collector.finish();
+}
+
 Status LayerRunner::advance() {
   if (layer_ >= impl_->engine->hparams().n_layers) {
     return invalid_argument("calibration: no layer {} to run", layer_);

@@ -11,6 +11,7 @@
 #include "awq.h"
 #include "qat.h"
 #include "bitsmith/algo/methods.h"
+#include "bitsmith/core/tensor_names.h"
 #include "bitsmith/quant/group_quantizer.h"
 
 namespace bitsmith::algo {
@@ -71,6 +72,10 @@ class Prepared final : public PreparedModel {
       auto q = hqq_quantize(scheme, w, rows, cols, hqq_);
       if (q.ok() || q.status().code() != StatusCode::kUnsupported) return q;
       notes_.push_back(fmt::format("{}: {}; used RTN", name, q.status().message()));
+    } else if (auto hi = importance_.find(name); hi != importance_.end() && static_cast<int64_t>(hi->second.size()) == cols) {
+      quant::QuantizeOptions o = opt;  // GPTQ's tied head: the head input's importance
+      o.importance = hi->second.data();
+      return scheme.quantize(w, rows, cols, o);
     } else if (method_ == Method::kImatrix) {
       auto im = imatrix_.values.find(name);
       if (im != imatrix_.values.end() && static_cast<int64_t>(im->second.size()) == cols) {
@@ -124,6 +129,7 @@ class Prepared final : public PreparedModel {
   std::set<std::string> rescaled_;  // AWQ: packed in done_ from weights the model no longer has
   std::vector<std::string> notes_;
   ImatrixData imatrix_;
+  std::map<std::string, std::vector<float>> importance_;  // GPTQ: weighted rounding for the tied head
   HqqOptions hqq_;
 };
 
@@ -131,6 +137,52 @@ Result<Tensor> dequantized(const quant::QuantizedTensor& q) {
   Tensor t(DType::kF32, {q.rows, q.cols});
   BITSMITH_RETURN_IF_ERROR(q.scheme->dequantize(q.view(), t.mutable_as<float>().data()));
   return t;
+}
+
+// GPTQ of one matrix under its input's Hessian; the packed result waits in p->done_ for the
+// writer, and the notes say what GPTQ changed on the way (damping, static groups, dead columns).
+Result<quant::QuantizedTensor> gptq_matrix(const std::string& name, const quant::Scheme& scheme, const Tensor& w,
+                                           const std::vector<double>& hessian, GptqOptions go, const MethodOptions& opt,
+                                           Prepared* p) {
+  if (auto a = opt.shared_amax.find(name); a != opt.shared_amax.end()) go.shared_amax = a->second;
+  GptqReport rep;
+  auto q = gptq_quantize(scheme, w.as<float>().data(), w.shape().rows(), w.shape().cols(), hessian.data(), go, &rep);
+  if (!q.ok()) return q.status().with_context(name);
+  if (rep.damp_raises > 0) {
+    p->notes_.push_back(fmt::format("{}: Cholesky failed at damp {}, raised to {}", name, go.damp, rep.damp));
+  }
+  if (rep.forced_static_groups) {
+    p->notes_.push_back(fmt::format("{}: act-order on grouped {}: static groups", name, scheme.name()));
+  }
+  if (rep.dead_columns > 0) p->notes_.push_back(fmt::format("{}: {} dead input columns zeroed", name, rep.dead_columns));
+  return q;
+}
+
+// The output head, after the decoder layers: its input is the final-normed output of the
+// quantized layers. An untied output.weight is one more linear for GPTQ. A tied token_embd is
+// also the embedding, whose lookup rows GPTQ's error feedback would spoil for the head's sake,
+// so it gets the importance-weighted rounding (the head input's mean x^2, as an imatrix entry).
+Status gptq_head(const Model& model, const SchemeFor& scheme_for, const MethodOptions& opt, LayerRunner& runner,
+                 Prepared* p) {
+  const std::string head = head_weight_name(model);
+  const quant::Scheme* scheme = scheme_for(head);
+  if (scheme == nullptr || scheme->traits().granularity == quant::Granularity::kElement || !model.has_tensor(head)) {
+    return Status::Ok();
+  }
+  const bool tied = head == kTokenEmbdWeight;
+  CollectOptions co;
+  co.hessian = !tied;
+  BITSMITH_ASSIGN_OR_RETURN(auto stats, runner.collect_head(co));
+  auto st = stats.find(kHeadInputKey);
+  if (st == stats.end()) return internal_error("gptq: the output head's input was never seen");
+  if (tied || !quant::has_group_quantizer(*scheme)) {
+    p->importance_[head] = st->second.mean_sq();
+    return Status::Ok();
+  }
+  BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(head));
+  BITSMITH_ASSIGN_OR_RETURN(auto q, gptq_matrix(head, *scheme, w, st->second.hessian, opt.gptq, opt, p));
+  p->done_[head] = std::move(q);
+  return Status::Ok();
 }
 
 Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOptions& opt,
@@ -153,33 +205,19 @@ Status run_gptq(const Model& model, const SchemeFor& scheme_for, const MethodOpt
       auto st = stats.find(input_key(name));
       if (st == stats.end()) return not_found("gptq: no calibration input reached {}", name);
       BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(name));
-      const int64_t rows = w.shape().rows(), cols = w.shape().cols();
-      GptqReport rep;
-      GptqOptions go = opt.gptq;
-      if (auto a = opt.shared_amax.find(name); a != opt.shared_amax.end()) go.shared_amax = a->second;
-      auto q = gptq_quantize(*scheme, w.as<float>().data(), rows, cols, st->second.hessian.data(), go, &rep);
-      if (!q.ok()) return q.status().with_context(name);
-      if (rep.damp_raises > 0) {
-        p->notes_.push_back(fmt::format("{}: Cholesky failed at damp {}, raised to {}", name, opt.gptq.damp, rep.damp));
-      }
-      if (rep.forced_static_groups) {
-        p->notes_.push_back(fmt::format("{}: act-order on grouped {}: static groups", name, scheme->name()));
-      }
-      if (rep.dead_columns > 0) {
-        p->notes_.push_back(fmt::format("{}: {} dead input columns zeroed", name, rep.dead_columns));
-      }
-      BITSMITH_ASSIGN_OR_RETURN(Tensor deq, dequantized(*q));
+      BITSMITH_ASSIGN_OR_RETURN(auto q, gptq_matrix(name, *scheme, w, st->second.hessian, opt.gptq, opt, p));
+      BITSMITH_ASSIGN_OR_RETURN(Tensor deq, dequantized(q));
       ov.replace(name, std::move(deq));
-      p->done_[name] = std::move(*q);
+      p->done_[name] = std::move(q);
     }
     stats.clear();
-    if (l + 1 == L) break;
-    // The next layer's inputs are this layer's outputs with its quantized weights; then the
-    // dequantized copies are no longer needed (memory: one layer's floats at a time).
+    // The next layer's inputs (after the last, the head's) are this layer's outputs with its
+    // quantized weights; then the dequantized copies are no longer needed (memory: one layer's
+    // floats at a time).
     BITSMITH_RETURN_IF_ERROR(runner->advance());
     for (const std::string& name : layer_linears(l)) ov.restore(name);
   }
-  return Status::Ok();
+  return gptq_head(model, scheme_for, opt, *runner, p);
 }
 
 }  // namespace

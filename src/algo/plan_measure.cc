@@ -41,7 +41,9 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
   BITSMITH_RETURN_IF_ERROR(plan::check_costs_mode(r.costs).with_context("--costs"));
   BITSMITH_ASSIGN_OR_RETURN(Method method, parse_method(r.method));
   BITSMITH_RETURN_IF_ERROR(check_sensitivity_method(method));
-  if (r.act_order && method != Method::kGptq) return invalid_argument("--act-order is a GPTQ option (--method gptq)");
+  if ((r.act_order || r.weighted_params) && method != Method::kGptq) {
+    return invalid_argument("--act-order and --weighted-params are GPTQ options (--method gptq)");
+  }
   if (model.vocabulary().empty()) {
     return invalid_argument("{} has no tokenizer: the calibration text cannot be tokenized (llama2.c: --tokenizer FILE)",
                             model.path());
@@ -57,6 +59,8 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
   }
   BITSMITH_ASSIGN_OR_RETURN(c.format, format_for(model, r, c.candidates));
   c.method = std::string(method_name(method));
+  if (r.act_order) c.method_options.push_back("act-order");
+  if (r.weighted_params) c.method_options.push_back("weighted-params");
   c.calib = r.calib;
   c.samples = r.samples;
   c.seqlen = r.seqlen;
@@ -102,6 +106,7 @@ Result<plan::Measurements> measure_for_plan(const Model& model, const MeasureReq
   BITSMITH_ASSIGN_OR_RETURN(so.method, parse_method(r.method));
   so.costs = r.costs;
   so.gptq.act_order = r.act_order;
+  so.gptq.weighted_params = r.weighted_params;
   so.progress = r.progress;
   if (!r.cache.empty()) so.checkpoint = [&r](const plan::Measurements& part) { return part.save(r.cache); };
   BITSMITH_RETURN_IF_ERROR(measure_sensitivity(model, segments, so, &m));

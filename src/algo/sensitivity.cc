@@ -220,14 +220,18 @@ Status measure_heads(Context& c) {
     if (t.measured || (cat != TensorCategory::kEmbedding && cat != TensorCategory::kOutput)) continue;
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, c.model.load_f32(t.name));
     const bool embeds = cat == TensorCategory::kEmbedding, heads = cat == TensorCategory::kOutput || tied;
-    // imatrix weighs the head by its input's mean x^2, as the writer does (imatrix_from_stats
-    // with the head); a tied embedding's lookup rows get the same rounding. GPTQ's writer covers
-    // the decoder linears only, so its heads are measured as RTN.
-    const InputStats* st = heads && c.opt.method == Method::kImatrix ? &c.head : nullptr;
+    // As the writer does: imatrix weighs the head by its input's mean x^2 (imatrix_from_stats
+    // with the head), and a tied embedding's lookup rows get the same rounding; GPTQ runs on an
+    // untied output.weight under its input's Hessian and weighs a tied token_embd as imatrix
+    // does (algo's gptq_head: error feedback for the head would spoil the lookup rows).
+    const bool by_input = c.opt.method == Method::kImatrix || c.opt.method == Method::kGptq;
+    const InputStats* st = heads && by_input ? &c.head : nullptr;
+    SensitivityOptions how = c.opt;
+    if (tied && how.method == Method::kGptq) how.method = Method::kImatrix;
     for (size_t oi = 0; oi < t.options.size(); ++oi) {
       CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
-      auto qr = quantized_weights(*s, w, st, c.opt);
+      auto qr = quantized_weights(*s, w, st, how);
       if (!qr.ok()) return qr.status().with_context(fmt::format("{} as {}", t.name, o.scheme));
       Tensor q = std::move(*qr);
       const std::vector<float> dw = difference(w, q);

@@ -170,7 +170,8 @@ std::string Measurements::to_json() const {
   const MeasureConfig& c = config;
   json doc = {{"bitsmith_measurements", kFileVersion},
               {"config", {{"model", c.model}, {"model_params", c.model_params}, {"model_tensors", c.model_tensors},
-                          {"format", c.format}, {"method", c.method}, {"candidates", c.candidates},
+                          {"format", c.format}, {"method", c.method},
+                          {"method_options", c.method_options}, {"candidates", c.candidates},
                           {"calib", c.calib}, {"samples", c.samples}, {"seqlen", c.seqlen}, {"seed", c.seed},
                           {"costs", c.costs}}},
               {"complete", complete()},
@@ -203,6 +204,10 @@ Result<Measurements> Measurements::from_json(std::string_view text, std::string_
   BITSMITH_ASSIGN_OR_RETURN(m.config.model_tensors, read_field<uint64_t>(c, "model_tensors", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.format, read_field<std::string>(c, "format", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.method, read_field<std::string>(c, "method", where));
+  // Absent in files from before it was recorded: read as none.
+  if (c.contains("method_options")) {
+    BITSMITH_ASSIGN_OR_RETURN(m.config.method_options, read_field<std::vector<std::string>>(c, "method_options", where));
+  }
   BITSMITH_ASSIGN_OR_RETURN(m.config.candidates, read_field<std::vector<std::string>>(c, "candidates", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.calib, read_field<std::string>(c, "calib", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.samples, read_field<int64_t>(c, "samples", where));

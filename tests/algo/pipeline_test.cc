@@ -77,6 +77,28 @@ TEST(LayerRunner, EachLayerSeesWhatAWholeForwardPassGivesIt) {
   EXPECT_FALSE((*runner)->collect(co).ok());
 }
 
+TEST(LayerRunner, HeadInputAfterTheLastLayerIsWhatAWholeForwardPassGivesIt) {
+  auto model = random_model(2);
+  const auto segs = segments(3, 12);
+  auto runner = LayerRunner::create(*model, segs);
+  ASSERT_TRUE(runner.ok()) << runner.status().message();
+  CollectOptions co;
+  co.hessian = true;
+  co.max_samples = 20;
+  EXPECT_FALSE((*runner)->collect_head(co).ok());  // before the last layer ran
+  for (int l = 0; l < 2; ++l) ASSERT_TRUE((*runner)->advance().ok());
+  auto got = (*runner)->collect_head(co);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  CollectOptions whole = co;
+  whole.head = true;
+  auto all = collect_inputs(*model, segs, whole);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  std::map<std::string, InputStats> want;
+  want[kHeadInputKey] = all->at(kHeadInputKey);
+  EXPECT_EQ(got->size(), 1u);
+  expect_same_stats(*got, want);
+}
+
 TEST(LayerRunner, ReplacedLayerFeedsTheNext) {
   // With attn_output and ffn_down zeroed, layer 0 adds nothing to the residual stream: layer 1
   // then sees the embeddings, exactly as layer 0 did (its own norms and weights are equal to

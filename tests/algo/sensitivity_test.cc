@@ -197,6 +197,49 @@ TEST(Sensitivity, ImatrixWeighsTheHeadByItsInput) {
   EXPECT_GT(differ, 0);
 }
 
+// GPTQ's writer runs GPTQ on an untied output.weight under its input's Hessian and rounds a
+// tied token_embd by the head input's importance, as imatrix does; the costs measure that.
+TEST(Sensitivity, GptqMeasuresTheHeadAsItsWriterQuantizesIt) {
+  auto untied = testing::random_llama({1, 64, 6, false});
+  testing::MemoryModel tied;  // the same model with its head tied to the embedding
+  tied.hp_ = untied->hp_;
+  for (const auto& t : untied->tensors()) {
+    if (t.name != kOutputWeight) tied.add(t.name, t.shape, untied->values(t.name));
+  }
+  const auto segs = segments(2, 16);
+  for (const testing::MemoryModel* model : {untied.get(), &tied}) {
+    const bool is_tied = model == &tied;
+    SCOPED_TRACE(is_tied ? "tied" : "untied");
+    plan::MeasureConfig cfg;
+    cfg.format = "gguf";
+    cfg.candidates = {"q4_0", "q5_1"};
+    cfg.costs = "exact";
+    auto made = plan::plan_measurements(*model, cfg);
+    ASSERT_TRUE(made.ok()) << made.status().message();
+    plan::Measurements imx = *made, gptq = *made;
+    SensitivityOptions so;
+    so.method = Method::kImatrix;
+    ASSERT_TRUE(measure_sensitivity(*model, segs, so, &imx).ok());
+    so.method = Method::kGptq;
+    ASSERT_TRUE(measure_sensitivity(*model, segs, so, &gptq).ok());
+    const std::string head(is_tied ? kTokenEmbdWeight : kOutputWeight);
+    int seen = 0;
+    for (size_t t = 0; t < imx.tensors.size(); ++t) {
+      if (imx.tensors[t].name != head) continue;
+      ++seen;
+      for (size_t o = 0; o < imx.tensors[t].options.size(); ++o) {
+        const double a = imx.tensors[t].options[o].kld, b = gptq.tensors[t].options[o].kld;
+        if (is_tied) {
+          EXPECT_EQ(a, b) << imx.tensors[t].options[o].scheme;
+        } else {
+          EXPECT_NE(a, b) << imx.tensors[t].options[o].scheme;
+        }
+      }
+    }
+    EXPECT_EQ(seen, 1);
+  }
+}
+
 TEST(Sensitivity, AKilledRunResumesToTheSameNumbers) {
   auto model = testing::random_llama({3, 64, 8, false});
   const auto segs = segments(2, 8);

@@ -283,9 +283,21 @@ TEST(Measurements, RoundTripAndBrokenFiles) {
   m.config.candidates = {"q4_0", "q5_0", "q8_0"};
   m.tensors[2].measured = false;
   m.tensors[2].options[1].kld = kNotMeasured;
+  m.config.method = "gptq";
+  m.config.method_options = {"act-order", "weighted-params"};
   auto back = Measurements::from_json(m.to_json(), "m");
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->to_json(), m.to_json());
+  EXPECT_EQ(back->config, m.config);
+  // Files from before the options were recorded read as none, so they match no GPTQ run that has them.
+  std::string old = m.to_json();
+  const std::string opts = "\"method_options\": [\n   \"act-order\",\n   \"weighted-params\"\n  ],";
+  ASSERT_NE(old.find(opts), std::string::npos) << old.substr(0, 400);
+  old.erase(old.find(opts), opts.size());
+  auto older = Measurements::from_json(old, "old");
+  ASSERT_TRUE(older.ok()) << older.status().message();
+  EXPECT_TRUE(older->config.method_options.empty());
+  EXPECT_FALSE(older->config == m.config);
   EXPECT_FALSE(back->complete());
   EXPECT_TRUE(std::isnan(back->tensors[2].options[1].kld));
   EXPECT_FALSE(Measurements::from_json("{}", "m").ok());

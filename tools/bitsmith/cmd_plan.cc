@@ -3,6 +3,7 @@
 // resumable in --measurements FILE), picks one candidate per tensor under the budget
 // (plan::allocate), and writes the recipe (--recipe-out) and the quantized model (-o).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <cstdio>
@@ -35,7 +36,7 @@ struct PlanOptions {
   std::string target_bytes, device, kv_cache = "fp16";
   int64_t context = 0, batch = 1;
   std::string costs = "exact";
-  bool json = false, allow_requantize = false, act_order = false;
+  bool json = false, allow_requantize = false, act_order = false, weighted_params = false;
   int threads = 0;
 };
 
@@ -72,7 +73,9 @@ void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement&
                      : m.config.costs == "hybrid" ? "mean KL divergence (nats/token) with only that tensor quantized; ~ = "
                                                     "estimated from the tensor's smallest option by the proxy ratio"
                                                   : "proxy: mean ||dW x||^2 under the calibration inputs",
-                     m.calib_tokens, m.config.calib, m.config.method);
+                     m.calib_tokens, m.config.calib,
+                     m.config.method_options.empty() ? m.config.method
+                                                     : fmt::format("{} {}", m.config.method, fmt::join(m.config.method_options, " ")));
   if (agree.pairs > 0) {
     out += fmt::format("proxy vs exact: Spearman rank correlation {:.3f} over {} tensor options\n", agree.spearman, agree.pairs);
   }
@@ -102,6 +105,7 @@ algo::MeasureRequest measure_request(const PlanOptions& o, const std::string& fo
   r.format = format;
   r.method = o.method.empty() ? "rtn" : o.method;
   r.act_order = o.act_order;
+  r.weighted_params = o.weighted_params;
   r.costs = o.costs;
   r.samples = o.calib_samples;
   r.seqlen = o.calib_seqlen;
@@ -150,8 +154,8 @@ int run_plan(const PlanOptions& o) {
   if (!o.imatrix.empty() && (!is_model_output(o.out) || (!o.write_method.empty() && o.write_method != "imatrix"))) {
     throw UsageError("--imatrix is what -o writes with --write-method imatrix");
   }
-  if (o.act_order && *method != algo::Method::kGptq && o.write_method != "gptq") {
-    throw UsageError("--act-order is a GPTQ option (--method gptq or --write-method gptq)");
+  if ((o.act_order || o.weighted_params) && *method != algo::Method::kGptq && o.write_method != "gptq") {
+    throw UsageError("--act-order and --weighted-params are GPTQ options (--method gptq or --write-method gptq)");
   }
 
   auto model = io::open_model(o.model, o.tokenizer);
@@ -276,6 +280,7 @@ int run_plan(const PlanOptions& o) {
   r.seed = o.seed;
   r.allow_requantize = o.allow_requantize;
   r.gptq.act_order = o.act_order && r.method == "gptq";
+  r.gptq.weighted_params = o.weighted_params && r.method == "gptq";
   return run_quantize(q);
 }
 
@@ -290,6 +295,8 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("--imatrix", o->imatrix, "--write-method imatrix: an imatrix file (llama.cpp's GGUF or .dat) instead of collecting one");
   sub->add_option("--write-method", o->write_method, "how -o writes the planned file (default: as measured): rtn, gptq, awq, imatrix, hqq");
   sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal (measuring and writing)");
+  sub->add_flag("--weighted-params", o->weighted_params,
+                "gptq: group parameters by the scheme's importance-weighted search (measuring and writing)");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
   sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");

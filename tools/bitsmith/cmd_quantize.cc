@@ -142,6 +142,8 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_option("--imatrix", o->request.imatrix, "llama.cpp imatrix .dat file for --method imatrix");
   sub->add_flag("--act-order", o->request.gptq.act_order, "gptq: columns by descending Hessian diagonal");
   sub->add_flag("--static-groups", o->request.gptq.static_groups, "gptq: group parameters from the original weights");
+  sub->add_flag("--weighted-params", o->request.gptq.weighted_params,
+                "gptq: group parameters by the scheme's importance-weighted search, weighted by the Hessian's diagonal");
   sub->add_option("--damp", o->request.gptq.damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
   sub->add_option("--steps", o->request.qat.steps, "qat: optimizer steps (default 100)")->check(at_least(1));
   sub->add_option("--lr", o->request.qat.lr, "qat: peak learning rate (default 3e-4; warm-up, cosine to lr/10)")->check(CLI::PositiveNumber);

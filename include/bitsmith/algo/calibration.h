@@ -130,6 +130,9 @@ class LayerRunner {
   Status advance();
   // collect() and advance() in one run of the layer, for callers that replace nothing in between.
   Result<std::map<std::string, InputStats>> collect_and_advance(const CollectOptions& opt);
+  // After the last layer (layer() == n_layers): statistics of the output head's input, the
+  // final-normed hidden states, under kHeadInputKey (opt.head and opt.only_layer are ignored).
+  Result<std::map<std::string, InputStats>> collect_head(const CollectOptions& opt);
   // The hidden states of one segment (seqlen x dim): the current layer's inputs.
   const std::vector<float>& hidden(size_t segment) const { return hidden_[segment]; }
 

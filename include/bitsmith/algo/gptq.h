@@ -34,6 +34,11 @@ struct GptqOptions {
   int64_t block_size = 128;  // lazy batch size
   bool act_order = false;
   bool static_groups = false;
+  // Each group's parameters (scale, min, sub-block scales) by the scheme's importance-weighted
+  // search with the Hessian's diagonal H_ii (2x the imatrix) as the weights, instead of the
+  // scheme's plain rule (gptq.py's min/max): the error feedback then starts from llama.cpp's
+  // imatrix choice of the grid. Off by default: gptq.py's rule is what the oracle tests pin.
+  bool weighted_params = false;
   float shared_amax = 0.0f;  // a fused group's amax for a global scale (QuantizeOptions::shared_amax)
   ThreadPool* pool = nullptr;
 };

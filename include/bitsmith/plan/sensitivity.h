@@ -55,6 +55,7 @@ struct MeasureConfig {
   uint64_t model_tensors = 0;
   std::string format;         // "gguf" or "safetensors": what the options must be storable in
   std::string method;         // rtn, imatrix, gptq
+  std::vector<std::string> method_options;  // gptq: "act-order", "weighted-params" (costs depend on them)
   std::vector<std::string> candidates;
   std::string calib;          // calibration text path
   int64_t samples = 0, seqlen = 0;
