@@ -81,6 +81,20 @@ class PlanCli(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("another configuration", p.stderr)
 
+    def test_gptq_options_are_part_of_the_configuration(self):
+        # GPTQ's costs depend on --act-order and --weighted-params: a file measured with one set
+        # is not resumed (or overwritten) by a run with another.
+        m = self.p("gptq.json")
+        args = ["--calib", CALIB, "--candidates", "q4_0,q8_0", "--calib-samples", "2", "--calib-seqlen", "64",
+                "--method", "gptq", "--act-order", "--weighted-params"]
+        out = run("plan", MODEL, *args, "-o", m).stdout
+        self.assertIn("method gptq act-order weighted-params", out)
+        with open(m) as f:
+            self.assertEqual(json.load(f)["config"]["method_options"], ["act-order", "weighted-params"])
+        p = run("plan", MODEL, *args[:-1], "--measurements", m, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("another configuration", p.stderr)
+
     def test_allocation_writes_the_recipe_and_a_gguf_llama_cpp_runs(self):
         out, recipe = self.p("planned.gguf"), self.p("planned.recipe.json")
         alloc = run_json("plan", MODEL, "--measurements", self.m, "--target-bpw", "7.5", "--recipe-out", recipe)
@@ -174,6 +188,9 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "--target-bpw", "7", "--target-bytes", "1MB"], "one budget"),
             (["--measurements", self.m, "--device", "no-such-gpu"], "no-such-gpu"),
             (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--weighted-params"], "GPTQ"),
+            (["--measurements", self.m, "--target-bpw", "7.5", "-o", self.p("z.gguf"), "--write-method", "imatrix",
+              "--weighted-params"], "GPTQ"),
             (["--measurements", self.m, "--target-bpw", "7.5", "--write-method", "gptq"], "-o"),
             (["--measurements", self.m, "--method", "gptq", "--target-bpw", "7.5"], "--write-method"),
         ]
