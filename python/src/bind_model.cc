@@ -197,6 +197,8 @@ void bind_model(nb::module_& m) {
       .def_rw("dry_run", &algo::QuantizeRequest::dry_run)
       .def_prop_rw("act_order", [](const algo::QuantizeRequest& r) { return r.gptq.act_order; },
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.act_order = v; })
+      .def_prop_rw("weighted_params", [](const algo::QuantizeRequest& r) { return r.gptq.weighted_params; },
+                   [](algo::QuantizeRequest& r, bool v) { r.gptq.weighted_params = v; })
       .def_prop_rw("static_groups", [](const algo::QuantizeRequest& r) { return r.gptq.static_groups; },
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.static_groups = v; })
       .def_prop_rw("damp", [](const algo::QuantizeRequest& r) { return r.gptq.damp; },

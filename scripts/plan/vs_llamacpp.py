@@ -123,12 +123,14 @@ def main():
             plan = lambda budget: sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bytes",
                                       str(budget), "--recipe-out", w(f"planned-{mix}.recipe.json"), "-o", planned,
                                       *write_flags(a, imatrix)])
-            plan(tensor_bytes)
-            # bitsmith's metadata may be larger than llama.cpp's: the whole file must not be.
-            over = os.path.getsize(planned) - size
-            if over > 0:
-                os.remove(planned)
-                plan(tensor_bytes - over)
+            # bitsmith's metadata may be larger than llama.cpp's: the whole file must not be. A
+            # plain-rounded probe of the same plan (seconds) says by how much, before a GPTQ write.
+            probe = w(f"probe-{mix}.gguf")
+            sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bytes", str(tensor_bytes),
+                "-o", probe, "--write-method", "rtn"])
+            over = max(0, os.path.getsize(probe) - size)
+            os.remove(probe)
+            plan(tensor_bytes - over)
             assert os.path.getsize(planned) <= size, f"{planned} is larger than {lc}"
         row["planned"] = {"bytes": os.path.getsize(planned), "bpw": bpw(planned), **kld_stats(planned, base, a.chunks)}
         if mix in a.mixes.split(",") and not a.skip_uniform:

@@ -152,6 +152,23 @@ def test_quantize_model_with_gptq_equals_cli(bitsmith, cli, stories260k, tmp_pat
             bitsmith.quantize_model(stories260k, tmp_path / "bad", scheme="int4_g32", **kwargs)
 
 
+def test_quantize_model_gptq_weighted_params_equals_cli(bitsmith, cli, stories260k, tmp_path):
+    text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "wikitext2_test.txt")
+    if not os.path.exists(text):
+        pytest.skip(f"calibration text not found at {text}")
+    py_out, cli_out, plain = tmp_path / "py.gguf", tmp_path / "cli.gguf", tmp_path / "plain.gguf"
+    bitsmith.quantize_model(stories260k, py_out, scheme="q5_1", method="gptq", calib=text, calib_samples=4,
+                            calib_seqlen=64, weighted_params=True)
+    cli("quantize", stories260k, cli_out, "--scheme", "q5_1", "--method", "gptq", "--calib", text,
+        "--calib-samples", 4, "--calib-seqlen", 64, "--weighted-params")
+    bitsmith.quantize_model(stories260k, plain, scheme="q5_1", method="gptq", calib=text, calib_samples=4,
+                            calib_seqlen=64)
+    assert py_out.read_bytes() == cli_out.read_bytes()
+    assert py_out.read_bytes() != plain.read_bytes()  # the setting reached the library
+    with pytest.raises(ValueError, match="GPTQ settings"):
+        bitsmith.quantize_model(stories260k, tmp_path / "bad.gguf", scheme="q5_1", weighted_params=True)
+
+
 def test_quantize_model_with_static_activations_equals_cli(bitsmith, cli, stories260k, tmp_path):
     text = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(stories260k))), "data", "wikitext2_test.txt")
     if not os.path.exists(text):
