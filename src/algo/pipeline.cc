@@ -72,17 +72,13 @@ class Prepared final : public PreparedModel {
       auto q = hqq_quantize(scheme, w, rows, cols, hqq_);
       if (q.ok() || q.status().code() != StatusCode::kUnsupported) return q;
       notes_.push_back(fmt::format("{}: {}; used RTN", name, q.status().message()));
-    } else if (auto hi = importance_.find(name); hi != importance_.end() && static_cast<int64_t>(hi->second.size()) == cols) {
-      quant::QuantizeOptions o = opt;  // GPTQ's tied head: the head input's importance
-      o.importance = hi->second.data();
+    } else if (auto im = imatrix_.values.find(name);
+               im != imatrix_.values.end() && static_cast<int64_t>(im->second.size()) == cols) {
+      // The imatrix method's entries; GPTQ's one entry is a tied head's (gptq_head).
+      quant::QuantizeOptions o = opt;
+      o.importance = im->second.data();
       return scheme.quantize(w, rows, cols, o);
     } else if (method_ == Method::kImatrix) {
-      auto im = imatrix_.values.find(name);
-      if (im != imatrix_.values.end() && static_cast<int64_t>(im->second.size()) == cols) {
-        quant::QuantizeOptions o = opt;
-        o.importance = im->second.data();
-        return scheme.quantize(w, rows, cols, o);
-      }
       notes_.push_back(fmt::format("{}: no imatrix entry of {} values; used RTN", name, cols));
     } else if (method_ != Method::kRtn && method_ != Method::kAwq && method_ != Method::kQat && input_key(name) != "") {
       notes_.push_back(fmt::format("{}: {} did not cover it; used RTN", name, method_name(method_)));
@@ -128,8 +124,7 @@ class Prepared final : public PreparedModel {
   std::map<std::string, quant::QuantizedTensor> done_;
   std::set<std::string> rescaled_;  // AWQ: packed in done_ from weights the model no longer has
   std::vector<std::string> notes_;
-  ImatrixData imatrix_;
-  std::map<std::string, std::vector<float>> importance_;  // GPTQ: weighted rounding for the tied head
+  ImatrixData imatrix_;  // imatrix: every linear's entry; GPTQ: a tied head's only
   HqqOptions hqq_;
 };
 
@@ -176,7 +171,7 @@ Status gptq_head(const Model& model, const SchemeFor& scheme_for, const MethodOp
   auto st = stats.find(kHeadInputKey);
   if (st == stats.end()) return internal_error("gptq: the output head's input was never seen");
   if (tied || !quant::has_group_quantizer(*scheme)) {
-    p->importance_[head] = st->second.mean_sq();
+    p->imatrix_.values[head] = st->second.mean_sq();
     return Status::Ok();
   }
   BITSMITH_ASSIGN_OR_RETURN(Tensor w, model.load_f32(head));
