@@ -14,8 +14,10 @@
 
 namespace bitsmith::algo {
 
-Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
-                                                               const CalibrationOptions& opt) {
+namespace {
+
+// The calibration text as token ids, at least opt.seqlen of them.
+Result<std::vector<int32_t>> calibration_tokens(const Model& model, const CalibrationOptions& opt) {
   if (opt.samples <= 0 || opt.seqlen <= 0) {
     return invalid_argument("calibration: --calib-samples {} and --calib-seqlen {} must be positive",
                             opt.samples, opt.seqlen);
@@ -27,18 +29,61 @@ Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& mode
     return invalid_argument("{}: the model has no tokenizer (pass --tokenizer)", model.path());
   }
   BITSMITH_ASSIGN_OR_RETURN(auto tok, infer::Tokenizer::create(model.vocabulary()));
-  const std::vector<int32_t> ids = tok->encode(text, /*add_bos=*/false);
-  const auto n = static_cast<int64_t>(ids.size());
-  if (n < opt.seqlen) {
+  std::vector<int32_t> ids = tok->encode(text, /*add_bos=*/false);
+  if (static_cast<int64_t>(ids.size()) < opt.seqlen) {
     return invalid_argument("calibration text '{}' has {} tokens, fewer than --calib-seqlen {}",
-                            opt.text_path, n, opt.seqlen);
+                            opt.text_path, ids.size(), opt.seqlen);
   }
-  std::mt19937_64 rng(opt.seed);
-  std::uniform_int_distribution<int64_t> start(0, n - opt.seqlen);
+  return ids;
+}
+
+// opt.samples segments at uniform random offsets, as GPTQ samples them; `starts` gets the offsets.
+std::vector<std::vector<int32_t>> draw_segments(const std::vector<int32_t>& ids, const CalibrationOptions& opt,
+                                                std::mt19937_64& rng, std::vector<int64_t>* starts) {
+  std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(ids.size()) - opt.seqlen);
   std::vector<std::vector<int32_t>> out;
   for (int64_t s = 0; s < opt.samples; ++s) {
     const int64_t i = start(rng);
+    starts->push_back(i);
     out.emplace_back(ids.begin() + i, ids.begin() + i + opt.seqlen);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
+                                                               const CalibrationOptions& opt) {
+  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt));
+  std::mt19937_64 rng(opt.seed);
+  std::vector<int64_t> starts;
+  return draw_segments(ids, opt, rng, &starts);
+}
+
+Result<HeldOutSegments> held_out_segments(const Model& model, const CalibrationOptions& opt, int64_t fit_samples) {
+  if (fit_samples <= 0) return invalid_argument("calibration: {} fit segments: give at least 1", fit_samples);
+  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt));
+  std::mt19937_64 rng(opt.seed);
+  HeldOutSegments out;
+  out.scored = draw_segments(ids, opt, rng, &out.scored_offsets);
+  const int64_t len = opt.seqlen, n = static_cast<int64_t>(ids.size());
+  std::uniform_int_distribution<int64_t> start(0, n - len);
+  // Rejection sampling, bounded: a text with little room left beside the scored segments is an
+  // error, not a long loop.
+  const int64_t max_tries = 1000 + 100 * fit_samples;
+  for (int64_t tries = 0; static_cast<int64_t>(out.fit.size()) < fit_samples; ++tries) {
+    if (tries == max_tries) {
+      return invalid_argument(
+          "calibration text '{}' has {} tokens: too few to place {} fit segments of {} apart from the {} scored ones "
+          "(found {}; give a longer text or fewer segments)",
+          opt.text_path, n, fit_samples, len, opt.samples, out.fit.size());
+    }
+    const int64_t i = start(rng);
+    bool clear = true;
+    for (int64_t j : out.scored_offsets) clear = clear && (i + len <= j || j + len <= i);
+    if (!clear) continue;
+    out.fit.emplace_back(ids.begin() + i, ids.begin() + i + len);
+    out.fit_offsets.push_back(i);
   }
   return out;
 }

@@ -68,6 +68,9 @@ Result<std::map<std::string, InputStats>> LayerRunner::run_collecting(const Coll
   impl_->engine->drop_cached_layers();
   Status status;
   for (size_t s = 0; s < hidden_.size() && status.ok(); ++s) {
+    const bool collected = s >= opt.first_segment && s < opt.end_segment;
+    if (!collected && !keep_outputs) continue;
+    impl_->collector = collected ? &collector : nullptr;
     // Unless the outputs move on to the next layer, run the layer on a copy.
     float* x = hidden_[s].data();
     if (!keep_outputs) {
@@ -97,6 +100,7 @@ Result<std::map<std::string, InputStats>> LayerRunner::collect_head(const Collec
   impl_->collector = &collector;
   Status status;
   for (size_t s = 0; s < hidden_.size() && status.ok(); ++s) {
+    if (s < opt.first_segment || s >= opt.end_segment) continue;
     const auto n = static_cast<int64_t>((*impl_->segments)[s].size());
     status = impl_->engine->head_from_hidden(hidden_[s].data(), n);  // final norm; calls the hook
     if (status.ok()) status = collector.error();

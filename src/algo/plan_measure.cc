@@ -41,6 +41,11 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
   BITSMITH_RETURN_IF_ERROR(plan::check_costs_mode(r.costs).with_context("--costs"));
   BITSMITH_ASSIGN_OR_RETURN(Method method, parse_method(r.method));
   BITSMITH_RETURN_IF_ERROR(check_sensitivity_method(method));
+  if (r.fit_samples < 0) return invalid_argument("--fit-samples must be >= 0");
+  if (r.fit_samples > 0 && method == Method::kRtn) {
+    return invalid_argument("--fit-samples holds the method's statistics apart from the scored tokens; rtn uses none "
+                            "(--method imatrix or gptq)");
+  }
   if ((r.act_order || r.weighted_params) && method != Method::kGptq) {
     return invalid_argument("--act-order and --weighted-params are GPTQ options (--method gptq)");
   }
@@ -65,6 +70,7 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
   c.samples = r.samples;
   c.seqlen = r.seqlen;
   c.seed = r.seed;
+  c.fit_samples = r.fit_samples;
   c.costs = r.costs;
   for (const auto& t : model.tensors()) {
     c.model_params += static_cast<uint64_t>(t.shape.numel());
@@ -82,9 +88,9 @@ Result<plan::Measurements> start_from(const Model& model, const MeasureRequest& 
   a.model = b.model = "";
   if (!(a == b)) {
     return invalid_argument("{} holds measurements of another configuration (method {}, candidates {}, costs {}, "
-                            "calibration {} x {} of {}); give another --measurements file",
+                            "calibration {} x {} of {}, {} fit segments); give another --measurements file",
                             r.cache, have.config.method, fmt::join(have.config.candidates, ","), have.config.costs,
-                            have.config.samples, have.config.seqlen, have.config.calib);
+                            have.config.samples, have.config.seqlen, have.config.calib, have.config.fit_samples);
   }
   return have;
 }
@@ -101,8 +107,16 @@ Result<plan::Measurements> measure_for_plan(const Model& model, const MeasureReq
   BITSMITH_ASSIGN_OR_RETURN(plan::Measurements m, start_from(model, r, want));
   BITSMITH_RETURN_IF_ERROR(plan::check_not_requantized(model, m, r.allow_requantize));
   if (m.complete()) return m;
-  BITSMITH_ASSIGN_OR_RETURN(auto segments, calibration_segments(model, {r.calib, r.samples, r.seqlen, r.seed}));
+  const CalibrationOptions calib{r.calib, r.samples, r.seqlen, r.seed};
   SensitivityOptions so;
+  std::vector<std::vector<int32_t>> segments;
+  if (r.fit_samples > 0) {
+    BITSMITH_ASSIGN_OR_RETURN(HeldOutSegments split, held_out_segments(model, calib, r.fit_samples));
+    segments = std::move(split.scored);
+    so.fit_segments = std::move(split.fit);
+  } else {
+    BITSMITH_ASSIGN_OR_RETURN(segments, calibration_segments(model, calib));
+  }
   BITSMITH_ASSIGN_OR_RETURN(so.method, parse_method(r.method));
   so.costs = r.costs;
   so.gptq.act_order = r.act_order;

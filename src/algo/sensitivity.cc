@@ -65,12 +65,16 @@ struct Context {
   const SensitivityOptions& opt;
   Measurements& m;
   OverlayModel overlay;
+  // The LayerRunner's segments: the scored ones first (their indices are the same in both), then
+  // the held-out fit segments, if any.
+  std::vector<std::vector<int32_t>> runner_segments;
   std::unique_ptr<infer::Engine> engine;  // over the overlay: the measuring engine
   int64_t max_len = 0, vocab = 0, dim = 0, layers = 0;
   std::vector<std::vector<float>> ref_logp;  // per segment, rows x vocab
   // The output head's input over the reference pass, as collect_inputs gathers it
   // (CollectOptions::head): sum x^2 per column (the writer's imatrix entry) and H = 2/n sum x x^T.
   InputStats head;
+  InputStats head_fit;                       // the same over the fit segments (held out), else a copy
   std::map<int32_t, int64_t> token_count;    // calibration tokens by id (embedding proxy)
   std::unique_ptr<detail::StatsCollector> head_collector;  // during reference() only
   int64_t done = 0, total = 0;
@@ -78,6 +82,18 @@ struct Context {
 
   Context(const Model& mo, const std::vector<std::vector<int32_t>>& s, const SensitivityOptions& o, Measurements& me)
       : model(mo), segments(s), opt(o), m(me), overlay(mo) {}
+
+  bool held_out() const { return !opt.fit_segments.empty(); }
+  // Collecting over the scored segments only, or the fit ones (the same when nothing is held out).
+  CollectOptions over(bool fit) const {
+    CollectOptions co;
+    co.hessian = true;
+    if (held_out()) {
+      co.first_segment = fit ? segments.size() : 0;
+      co.end_segment = fit ? runner_segments.size() : segments.size();
+    }
+    return co;
+  }
 
   Result<std::unique_ptr<infer::Engine>> make_engine() {
     infer::EngineOptions eo;
@@ -97,6 +113,32 @@ struct Context {
     return e.output_logits(0, vocab, logits.data());
   }
 
+  // The head's input statistics over `segs`, from a whole-model pass each (no logits).
+  Result<InputStats> head_input(const std::vector<std::vector<int32_t>>& segs) {
+    CollectOptions co;
+    co.hessian = true;
+    co.head = true;
+    head_collector = std::make_unique<detail::StatsCollector>(co);
+    for (size_t s = 0; s < segs.size(); ++s) {
+      const auto rows = static_cast<int64_t>(segs[s].size());
+      x.resize(static_cast<size_t>(rows * dim));
+      Status st = engine->embed(segs[s], x.data());
+      for (int64_t l = 0; l < layers && st.ok(); ++l) st = engine->forward_layer(l, x.data(), rows, 0);
+      if (st.ok()) st = engine->head_from_hidden(x.data(), rows);
+      if (!st.ok()) return st.with_context(fmt::format("fit segment {}", s));
+    }
+    return finish_head();
+  }
+
+  Result<InputStats> finish_head() {
+    BITSMITH_RETURN_IF_ERROR(head_collector->error());
+    auto stats = head_collector->finish();
+    head_collector.reset();
+    auto it = stats.find(kHeadInputKey);
+    if (it == stats.end()) return internal_error("plan: the output head's input was never seen");
+    return std::move(it->second);
+  }
+
   Status reference() {
     CollectOptions co;
     co.hessian = true;
@@ -114,12 +156,12 @@ struct Context {
       if (exact()) ref_logp.push_back(logits);
       for (int32_t t : segments[s]) ++token_count[t];
     }
-    BITSMITH_RETURN_IF_ERROR(head_collector->error());
-    auto stats = head_collector->finish();
-    head_collector.reset();
-    auto it = stats.find(kHeadInputKey);
-    if (it == stats.end()) return internal_error("plan: the output head's input was never seen");
-    head = std::move(it->second);
+    BITSMITH_ASSIGN_OR_RETURN(head, finish_head());
+    if (held_out()) {
+      BITSMITH_ASSIGN_OR_RETURN(head_fit, head_input(opt.fit_segments));
+    } else {
+      head_fit = head;
+    }
     return Status::Ok();
   }
 
@@ -225,7 +267,7 @@ Status measure_heads(Context& c) {
     // untied output.weight under its input's Hessian and weighs a tied token_embd as imatrix
     // does (algo's gptq_head: error feedback for the head would spoil the lookup rows).
     const bool by_input = c.opt.method == Method::kImatrix || c.opt.method == Method::kGptq;
-    const InputStats* st = heads && by_input ? &c.head : nullptr;
+    const InputStats* st = heads && by_input ? &c.head_fit : nullptr;
     SensitivityOptions how = c.opt;
     if (tied && how.method == Method::kGptq) how.method = Method::kImatrix;
     for (size_t oi = 0; oi < t.options.size(); ++oi) {
@@ -263,20 +305,25 @@ Status measure_heads(Context& c) {
 }
 
 Status measure_layer(Context& c, LayerRunner& runner, int64_t l, std::map<std::string, TensorCosts*>& by_name) {
-  CollectOptions co;
-  co.hessian = true;
-  BITSMITH_ASSIGN_OR_RETURN(auto stats, runner.collect(co));
+  // The method fits the fit segments' statistics; the proxy weighs by the scored segments' inputs.
+  BITSMITH_ASSIGN_OR_RETURN(auto stats, runner.collect(c.over(/*fit=*/false)));
+  std::map<std::string, InputStats> fit_stats;
+  if (c.held_out()) {
+    BITSMITH_ASSIGN_OR_RETURN(fit_stats, runner.collect(c.over(/*fit=*/true)));
+  }
+  const auto& method_stats = c.held_out() ? fit_stats : stats;
   for (const std::string& name : layer_linears(l)) {
     auto it = by_name.find(name);
     if (it == by_name.end() || it->second->measured) continue;
     TensorCosts& t = *it->second;
     auto st = stats.find(input_key(name));
-    if (st == stats.end()) return not_found("plan: no calibration input reached {}", name);
+    auto fit = method_stats.find(input_key(name));
+    if (st == stats.end() || fit == method_stats.end()) return not_found("plan: no calibration input reached {}", name);
     BITSMITH_ASSIGN_OR_RETURN(Tensor w, c.model.load_f32(name));
     for (size_t oi = 0; oi < t.options.size(); ++oi) {
       CandidateCost& o = t.options[oi];
       BITSMITH_ASSIGN_OR_RETURN(const quant::Scheme* s, quant::find_scheme(o.scheme));
-      auto qr = quantized_weights(*s, w, &st->second, c.opt);
+      auto qr = quantized_weights(*s, w, &fit->second, c.opt);
       if (!qr.ok()) return qr.status().with_context(fmt::format("{} as {}", name, o.scheme));
       Tensor q = std::move(*qr);
       o.proxy = hessian_error(difference(w, q), t.rows, t.cols, st->second.hessian);
@@ -320,6 +367,7 @@ Status measure_sensitivity(const Model& model, const std::vector<std::vector<int
     c.max_len = std::max<int64_t>(c.max_len, static_cast<int64_t>(s.size()));
     tokens += static_cast<int64_t>(s.size());
   }
+  for (const auto& s : opt.fit_segments) c.max_len = std::max<int64_t>(c.max_len, static_cast<int64_t>(s.size()));
   m->calib_tokens = tokens;
   const auto ref_elems = checked_mul(static_cast<uint64_t>(tokens), static_cast<uint64_t>(c.vocab));
   const auto ref_bytes = ref_elems ? checked_mul(*ref_elems, 4) : std::nullopt;
@@ -344,7 +392,11 @@ Status measure_sensitivity(const Model& model, const std::vector<std::vector<int
     if (!t.measured) last = std::max(last, tensor_layer(t.name));
   }
   if (last < 0) return Status::Ok();
-  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(model, segments));
+  if (c.held_out()) {
+    c.runner_segments = segments;
+    c.runner_segments.insert(c.runner_segments.end(), opt.fit_segments.begin(), opt.fit_segments.end());
+  }
+  BITSMITH_ASSIGN_OR_RETURN(auto runner, LayerRunner::create(model, c.held_out() ? c.runner_segments : segments));
   for (int64_t l = 0; l <= last; ++l) {
     bool pending = false;
     for (const auto& name : layer_linears(l)) {

@@ -173,7 +173,7 @@ std::string Measurements::to_json() const {
                           {"format", c.format}, {"method", c.method},
                           {"method_options", c.method_options}, {"candidates", c.candidates},
                           {"calib", c.calib}, {"samples", c.samples}, {"seqlen", c.seqlen}, {"seed", c.seed},
-                          {"costs", c.costs}}},
+                          {"fit_samples", c.fit_samples}, {"costs", c.costs}}},
               {"complete", complete()},
               {"fixed_bytes", fixed_bytes},
               {"fixed_params", fixed_params},
@@ -213,6 +213,10 @@ Result<Measurements> Measurements::from_json(std::string_view text, std::string_
   BITSMITH_ASSIGN_OR_RETURN(m.config.samples, read_field<int64_t>(c, "samples", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.seqlen, read_field<int64_t>(c, "seqlen", where));
   BITSMITH_ASSIGN_OR_RETURN(m.config.seed, read_field<uint64_t>(c, "seed", where));
+  if (c.contains("fit_samples")) {  // absent before held-out fitting: none
+    BITSMITH_ASSIGN_OR_RETURN(m.config.fit_samples, read_field<int64_t>(c, "fit_samples", where));
+    if (m.config.fit_samples < 0) return invalid_argument("{}: fit_samples {} is negative", where, m.config.fit_samples);
+  }
   BITSMITH_ASSIGN_OR_RETURN(m.config.costs, read_field<std::string>(c, "costs", where));
   BITSMITH_RETURN_IF_ERROR(check_costs_mode(m.config.costs).with_context(where));
   BITSMITH_ASSIGN_OR_RETURN(m.fixed_bytes, read_field<uint64_t>(doc, "fixed_bytes", origin));

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "../infer/test_model.h"
+#include "bitsmith/algo/calibration.h"
 #include "bitsmith/algo/sensitivity.h"
 #include "bitsmith/core/tensor_names.h"
 #include "bitsmith/infer/engine.h"
@@ -15,8 +16,8 @@
 namespace bitsmith::algo {
 namespace {
 
-std::vector<std::vector<int32_t>> segments(int n, int len) {
-  std::mt19937 rng(7);
+std::vector<std::vector<int32_t>> segments(int n, int len, unsigned seed = 7) {
+  std::mt19937 rng(seed);
   std::vector<std::vector<int32_t>> s(static_cast<size_t>(n));
   for (auto& seg : s) {
     for (int i = 0; i < len; ++i) seg.push_back(static_cast<int32_t>(rng() % 40));
@@ -256,6 +257,96 @@ TEST(Sensitivity, AKilledRunResumesToTheSameNumbers) {
   ASSERT_TRUE(saved.ok());
   ASSERT_TRUE(measure_sensitivity(*model, segs, {}, &*saved).ok());
   EXPECT_EQ(saved->to_json(), whole.to_json());
+}
+
+plan::Measurements fresh_gguf(const Model& model) {
+  plan::MeasureConfig cfg;
+  cfg.format = "gguf";
+  cfg.candidates = {"q4_0", "q5_1"};
+  cfg.costs = "exact";
+  auto m = plan::plan_measurements(model, cfg);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return *m;
+}
+
+double decoder_cost(const plan::Measurements& m) {
+  double sum = 0;
+  for (const auto& t : m.tensors) {
+    if (parse_tensor_name(t.name).layer < 0) continue;
+    for (const auto& o : t.options) sum += o.kld;
+  }
+  return sum;
+}
+
+// Held-out fitting is plumbing around the same measurement: with fit segments that are copies of
+// the scored ones, every number is what in-sample measuring gives (the runner's index ranges,
+// the head's second pass and the proxy's Hessian all line up).
+TEST(Sensitivity, HeldOutFitOnTheScoredTokensIsTheInSampleMeasurement) {
+  auto model = testing::random_llama({2, 64, 11, false});
+  const auto segs = segments(2, 16);
+  for (Method method : {Method::kImatrix, Method::kGptq}) {
+    SCOPED_TRACE(method_name(method));
+    plan::Measurements in = fresh_gguf(*model), held = fresh_gguf(*model);
+    SensitivityOptions so;
+    so.method = method;
+    ASSERT_TRUE(measure_sensitivity(*model, segs, so, &in).ok());
+    so.fit_segments = segs;
+    ASSERT_TRUE(measure_sensitivity(*model, segs, so, &held).ok());
+    EXPECT_EQ(held.to_json(), in.to_json());
+  }
+}
+
+// GPTQ fitted to 32 tokens of 32- and 64-wide inputs (Hessians of rank <= 32) nearly cancels its
+// error on those very tokens: measured in-sample it looks far cheaper than on tokens it never saw.
+// Held out, the statistics come from other segments and the costs are larger; the proxy's
+// Hessian stays the scored tokens' (the same in both).
+TEST(Sensitivity, HeldOutCostsDoNotCreditGptqForFittingItsTokens) {
+  auto model = testing::random_llama({2, 64, 12, false});
+  const auto scored = segments(2, 16, 21), fit = segments(2, 16, 22);
+  plan::Measurements in = fresh_gguf(*model), held = fresh_gguf(*model);
+  SensitivityOptions so;
+  so.method = Method::kGptq;
+  ASSERT_TRUE(measure_sensitivity(*model, scored, so, &in).ok());
+  so.fit_segments = fit;
+  ASSERT_TRUE(measure_sensitivity(*model, scored, so, &held).ok());
+  EXPECT_GT(decoder_cost(held), 1.5 * decoder_cost(in));
+  EXPECT_EQ(held.calib_tokens, in.calib_tokens);  // costs are averaged over the scored tokens only
+}
+
+// The split: the scored segments are calibration_segments' own, the fit ones overlap none of
+// them, and a text with no room for them is refused with its token count.
+TEST(Sensitivity, HeldOutSegmentsAreApartFromTheScoredOnes) {
+  const Model& model = testing::stories260k();
+  const CalibrationOptions opt{testing::shared_path("data/tinyshakespeare.txt"), 6, 64, 3};
+  auto split = held_out_segments(model, opt, 40);
+  ASSERT_TRUE(split.ok()) << split.status().message();
+  auto plain = calibration_segments(model, opt);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(split->scored, *plain);
+  ASSERT_EQ(split->fit.size(), 40u);
+  ASSERT_EQ(split->fit_offsets.size(), 40u);
+  ASSERT_EQ(split->scored_offsets.size(), 6u);
+  for (size_t f = 0; f < split->fit.size(); ++f) {
+    EXPECT_EQ(split->fit[f].size(), 64u);
+    for (int64_t j : split->scored_offsets) {
+      const int64_t i = split->fit_offsets[f];
+      EXPECT_TRUE(i + 64 <= j || j + 64 <= i) << "fit segment at " << i << " overlaps a scored one at " << j;
+    }
+  }
+  EXPECT_FALSE(held_out_segments(model, opt, 0).ok());
+  // 64-token segments of a text with 200-odd tokens: six scored ones leave no room.
+  const std::string path = ::testing::TempDir() + "/short_calib.txt";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("First Citizen: Before we proceed any further, hear me speak. All: Speak, speak. First Citizen: "
+               "You are all resolved rather to die than to famish? All: Resolved. resolved. First Citizen: First, "
+               "you know Caius Marcius is chief enemy to the people. All: We know't, we know't.", f);
+    std::fclose(f);
+  }
+  auto tight = held_out_segments(model, {path, 6, 64, 3}, 4);
+  ASSERT_FALSE(tight.ok());
+  EXPECT_NE(tight.status().message().find("too few"), std::string::npos) << tight.status().message();
 }
 
 TEST(Sensitivity, RefusesWhatCannotBeMeasured) {

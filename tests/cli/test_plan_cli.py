@@ -95,6 +95,28 @@ class PlanCli(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("another configuration", p.stderr)
 
+    def test_held_out_fit_is_part_of_the_configuration(self):
+        # --fit-samples: GPTQ's Hessians from 4 more segments, the costs on the 2 scored ones.
+        m = self.p("held.json")
+        args = ["--calib", CALIB, "--candidates", "q4_0,q8_0", "--calib-samples", "2", "--calib-seqlen", "64",
+                "--method", "gptq"]
+        out = run("plan", MODEL, *args, "--fit-samples", "4", "-o", m).stdout
+        self.assertIn("its statistics from 4 held-out segments", out)
+        with open(m) as f:
+            held = json.load(f)
+        self.assertEqual(held["config"]["fit_samples"], 4)
+        self.assertEqual(held["calib_tokens"], 2 * 64)
+        # In-sample, GPTQ fits the very tokens it is scored on: its q4_0 costs come out lower.
+        ins = run_json("plan", MODEL, *args, "--json")
+        self.assertEqual(ins["measurements"]["config"]["fit_samples"], 0)
+
+        def q4_sum(doc):
+            return sum(t["options"][0]["kld"] for t in doc["tensors"] if t["name"].startswith("blk."))
+        self.assertLess(q4_sum(ins["measurements"]), q4_sum(held))
+        p = run("plan", MODEL, *args, "--fit-samples", "2", "--measurements", m, check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("another configuration", p.stderr)
+
     def test_allocation_writes_the_recipe_and_a_gguf_llama_cpp_runs(self):
         out, recipe = self.p("planned.gguf"), self.p("planned.recipe.json")
         alloc = run_json("plan", MODEL, "--measurements", self.m, "--target-bpw", "7.5", "--recipe-out", recipe)
@@ -193,6 +215,9 @@ class PlanCli(unittest.TestCase):
               "--weighted-params"], "GPTQ"),
             (["--measurements", self.m, "--target-bpw", "7.5", "--write-method", "gptq"], "-o"),
             (["--measurements", self.m, "--method", "gptq", "--target-bpw", "7.5"], "--write-method"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--fit-samples", "4"], "rtn uses none"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--method", "gptq", "--fit-samples", "-1"], ">= 0"),
+            (["--measurements", self.m, "--fit-samples", "4", "--target-bpw", "7.5"], "--candidates"),
         ]
         for args, words in cases:
             p = run("plan", MODEL, *args, check=False)

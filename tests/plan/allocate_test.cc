@@ -298,6 +298,22 @@ TEST(Measurements, RoundTripAndBrokenFiles) {
   ASSERT_TRUE(older.ok()) << older.status().message();
   EXPECT_TRUE(older->config.method_options.empty());
   EXPECT_FALSE(older->config == m.config);
+  // Likewise held-out fitting: recorded, and absent in older files (read as 0: in-sample).
+  m.config.fit_samples = 32;
+  auto held = Measurements::from_json(m.to_json(), "held");
+  ASSERT_TRUE(held.ok()) << held.status().message();
+  EXPECT_EQ(held->config.fit_samples, 32);
+  std::string no_fit = m.to_json();
+  const std::string fit_key = "\"fit_samples\": 32,";
+  ASSERT_NE(no_fit.find(fit_key), std::string::npos);
+  no_fit.erase(no_fit.find(fit_key), fit_key.size());
+  auto before = Measurements::from_json(no_fit, "before");
+  ASSERT_TRUE(before.ok()) << before.status().message();
+  EXPECT_EQ(before->config.fit_samples, 0);
+  std::string negative = m.to_json();
+  negative.replace(negative.find(fit_key), fit_key.size(), "\"fit_samples\": -3,");
+  EXPECT_FALSE(Measurements::from_json(negative, "negative").ok());
+  m.config.fit_samples = 0;
   EXPECT_FALSE(back->complete());
   EXPECT_TRUE(std::isnan(back->tensors[2].options[1].kld));
   EXPECT_FALSE(Measurements::from_json("{}", "m").ok());

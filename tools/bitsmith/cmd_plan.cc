@@ -30,7 +30,7 @@ namespace {
 struct PlanOptions {
   std::vector<std::string> candidates;  // --candidates a,b,c (CLI11 splits at the commas)
   std::string model, calib, method, write_method, imatrix, measurements, recipe_out, out, format, cost, tokenizer;
-  int64_t calib_samples = 8, calib_seqlen = 256;
+  int64_t calib_samples = 8, calib_seqlen = 256, fit_samples = 0;
   uint64_t seed = 0;
   double target_bpw = 0;
   std::string target_bytes, device, kv_cache = "fp16";
@@ -68,14 +68,15 @@ void print_measurements(const plan::Measurements& m, const plan::ProxyAgreement&
     t.add(row);
   }
   std::string out = t.render();
-  out += fmt::format("costs: {} per tensor option over {} calibration tokens ({}, method {})\n",
+  out += fmt::format("costs: {} per tensor option over {} calibration tokens ({}, method {}{})\n",
                      m.config.costs == "exact"    ? "mean KL divergence (nats/token) with only that tensor quantized"
                      : m.config.costs == "hybrid" ? "mean KL divergence (nats/token) with only that tensor quantized; ~ = "
                                                     "estimated from the tensor's smallest option by the proxy ratio"
                                                   : "proxy: mean ||dW x||^2 under the calibration inputs",
                      m.calib_tokens, m.config.calib,
                      m.config.method_options.empty() ? m.config.method
-                                                     : fmt::format("{} {}", m.config.method, fmt::join(m.config.method_options, " ")));
+                                                     : fmt::format("{} {}", m.config.method, fmt::join(m.config.method_options, " ")),
+                     m.config.fit_samples > 0 ? fmt::format(", its statistics from {} held-out segments", m.config.fit_samples) : "");
   if (agree.pairs > 0) {
     out += fmt::format("proxy vs exact: Spearman rank correlation {:.3f} over {} tensor options\n", agree.spearman, agree.pairs);
   }
@@ -110,6 +111,7 @@ algo::MeasureRequest measure_request(const PlanOptions& o, const std::string& fo
   r.samples = o.calib_samples;
   r.seqlen = o.calib_seqlen;
   r.seed = o.seed;
+  r.fit_samples = o.fit_samples;
   r.allow_requantize = o.allow_requantize;
   r.cache = cache;
   if (!o.json) r.progress = measure_progress();
@@ -141,6 +143,11 @@ int run_plan(const PlanOptions& o) {
   if (!o.recipe_out.empty() && !budgeted) throw UsageError("--recipe-out needs a budget (--target-bpw, --target-bytes or --device)");
   if (!o.cost.empty() && !budgeted) throw UsageError("--cost chooses what the allocation minimises: give a budget too");
   if (o.calib_samples <= 0 || o.calib_seqlen <= 0) throw UsageError("--calib-samples and --calib-seqlen must be positive");
+  if (o.fit_samples < 0) throw UsageError("--fit-samples must be >= 0");
+  if (o.fit_samples > 0 && !measuring) throw UsageError("--fit-samples is how costs are measured: give --calib and --candidates");
+  if (o.fit_samples > 0 && (o.method.empty() || o.method == "rtn")) {
+    throw UsageError("--fit-samples holds the method's statistics apart from the scored tokens; rtn uses none (--method imatrix or gptq)");
+  }
   if (Status st = plan::check_costs_mode(o.costs); !st.ok()) throw UsageError("--costs: " + st.message());
   if (!o.method.empty() && !measuring) throw UsageError("--method is how options are measured: give --calib and --candidates (--write-method chooses how the file is written)");
   auto method = algo::parse_method(o.method.empty() ? "rtn" : o.method);
@@ -300,6 +307,9 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
   sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");
+  sub->add_option("--fit-samples", o->fit_samples,
+                  "held-out costs: the method's statistics (GPTQ's Hessians, imatrix importance) from this many further "
+                  "segments, apart from the --calib-samples ones the costs are measured on (default 0: the same segments)");
   sub->add_option("--costs", o->costs, "exact (default: the KL divergence of every option), hybrid (of each tensor's smallest "
                   "option, the others scaled by the proxy) or proxy (one pass, no KL divergence)");
   sub->add_option("--measurements", o->measurements, "measurements cache: resumed when it matches, written after every layer");

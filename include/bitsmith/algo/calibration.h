@@ -31,6 +31,18 @@ struct CalibrationOptions {
 Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
                                                                const CalibrationOptions& opt);
 
+// Two disjoint sets of segments from one text, for costs measured on tokens the method's
+// statistics never saw: `scored`, exactly the segments calibration_segments(opt) draws, and
+// `fit`, fit_samples more of opt.seqlen tokens at further random offsets (the same generator,
+// continued), none overlapping a scored segment (fit segments may overlap each other). Errors:
+// those of calibration_segments, fit_samples < 1, and a text too short to place them apart (the
+// message says how many tokens it has).
+struct HeldOutSegments {
+  std::vector<std::vector<int32_t>> scored, fit;
+  std::vector<int64_t> scored_offsets, fit_offsets;  // each segment's first token in the text
+};
+Result<HeldOutSegments> held_out_segments(const Model& model, const CalibrationOptions& opt, int64_t fit_samples);
+
 // Statistics of one linear input (cols features) over all calibration tokens.
 struct InputStats {
   int64_t cols = 0;
@@ -51,6 +63,10 @@ struct CollectOptions {
   // Also the output head's input (the final-normed hidden states) under kHeadInputKey. It is
   // the input of the tied token_embd.weight too, when the model has no output.weight.
   bool head = false;
+  // LayerRunner only: collect over its segments [first_segment, end_segment) (the others still
+  // run when the layer's outputs move on), e.g. statistics from fit segments, none from held-out ones.
+  size_t first_segment = 0;
+  size_t end_segment = static_cast<size_t>(-1);
 };
 
 // The statistics key of the output head's input, and the weight it multiplies: output.weight,

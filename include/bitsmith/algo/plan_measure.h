@@ -33,6 +33,9 @@ struct MeasureRequest {
   std::string costs = "exact";          // exact, hybrid, proxy
   int64_t samples = 8, seqlen = 256;
   uint64_t seed = 0;
+  // > 0: the method's statistics from this many further segments, held apart from the scored
+  // ones (SensitivityOptions::fit_segments); needs a method that uses statistics (imatrix, gptq).
+  int64_t fit_samples = 0;
   bool allow_requantize = false;        // plan on tensors the file stores quantized already
   std::string cache;                    // resumed when it holds this configuration; saved after every layer
   std::function<void(const std::string& tensor, int64_t done, int64_t total)> progress;

@@ -29,6 +29,11 @@ struct SensitivityOptions {
   Method method = Method::kRtn;  // rtn, imatrix (importance from the calibration inputs), gptq
   GptqOptions gptq;
   std::string costs = "exact";   // exact, hybrid or proxy (plan::MeasureConfig::costs)
+  // Held out (held_out_segments().fit): when given, the method's statistics (GPTQ's Hessians,
+  // imatrix importance) come from these segments and the costs (KL divergence, and the proxy's
+  // Hessian) from the scored `segments` only, so a method that fits its calibration tokens
+  // (GPTQ on a few hundred) is not credited for the fit. Empty: both from `segments`.
+  std::vector<std::vector<int32_t>> fit_segments;
   uint64_t max_reference_bytes = uint64_t{2} << 30;
   // Float32 bytes of decoder layers the measuring engine may keep resident between options.
   uint64_t resident_bytes = uint64_t{4} << 30;

@@ -60,6 +60,8 @@ struct MeasureConfig {
   std::string calib;          // calibration text path
   int64_t samples = 0, seqlen = 0;
   uint64_t seed = 0;
+  // Held-out segments the method's statistics came from (0: from the scored segments themselves).
+  int64_t fit_samples = 0;
   // Which costs: "exact" (the KLD of every option), "hybrid" (the KLD of each tensor's smallest
   // option, the others scaled by the proxy: one run per tensor instead of one per option),
   // "proxy" (the proxy only, one pass).
