@@ -156,13 +156,15 @@ TEST(Sensitivity, HybridRunsTheSmallestOptionAndScalesTheRest) {
   for (size_t t = 0; t < exact.tensors.size(); ++t) {
     const auto& e = exact.tensors[t].options;
     const auto& h = hybrid.tensors[t].options;
-    EXPECT_DOUBLE_EQ(h[0].kld, e[0].kld);
+    // Run, not estimated: the same number up to float summation order (a proxy-scaled estimate
+    // is off by far more than 1e-9). Bitwise equality failed twice under a loaded ctest -j2.
+    EXPECT_NEAR(h[0].kld, e[0].kld, 1e-9 * std::abs(e[0].kld) + 1e-15);
     EXPECT_FALSE(h[0].kld_estimated);
     if (parse_tensor_name(exact.tensors[t].name).layer < 0) {
       ++heads;
       for (size_t o = 0; o < e.size(); ++o) {
         EXPECT_FALSE(h[o].kld_estimated) << exact.tensors[t].name << " " << o;
-        EXPECT_DOUBLE_EQ(h[o].kld, e[o].kld);
+        EXPECT_NEAR(h[o].kld, e[o].kld, 1e-9 * std::abs(e[o].kld) + 1e-15);
       }
       continue;
     }
