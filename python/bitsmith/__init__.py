@@ -417,7 +417,7 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
            kv_cache: Optional[str] = None, lora_rank: Optional[int] = None,
            schemes: Union[str, Iterable[str], None] = None, measurements=None, calib=None,
            candidates: Union[str, Iterable[str], None] = None, method: str = "rtn", costs: str = "hybrid",
-           calib_samples: int = 8, calib_seqlen: int = 256, seed: int = 0) -> dict:
+           calib_samples: int = 8, calib_seqlen: int = 256, seed: int = 0, fit_samples: int = 0) -> dict:
     """Which precision fits a model on a device (`bitsmith advise --json`'s document): each scheme's
     memory itemised (weights, KV cache, activations, overhead), whether it fits, roofline speed bounds,
     native or emulated execution, and the recommendation with its reasoning.
@@ -426,7 +426,7 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
     task: inference, training, lora, qlora; priority: quality, balanced, memory; measurements: a
     `bitsmith plan` measurements file of this model (the mix planned for the device is the
     recommendation). calib: a text to measure the model on now (`bitsmith advise MODEL --calib`:
-    candidates, method, costs, calib_samples, calib_seqlen, seed as `bitsmith plan` takes them;
+    candidates, method, costs, calib_samples, calib_seqlen, seed, fit_samples as `bitsmith plan` takes them;
     measurements, if given, is where they are kept)."""
     a = _core.AdviseOptions()
     if isinstance(params, (int, float)) and not isinstance(params, bool):
@@ -438,5 +438,5 @@ def advise(model=None, *, params: Union[str, float, None] = None, device: Option
     a.schemes = _scheme_list(schemes or [])
     m = _core.MeasureRequest()
     m.calib, m.candidates, m.method, m.costs = str(calib or ""), _scheme_list(candidates or []), method, costs
-    m.samples, m.seqlen, m.seed = calib_samples, calib_seqlen, seed
+    m.samples, m.seqlen, m.seed, m.fit_samples = calib_samples, calib_seqlen, seed, fit_samples
     return _core.advise(a, m)

@@ -78,7 +78,8 @@ void bind_plan(nb::module_& m) {
       .def_rw("costs", &algo::MeasureRequest::costs)
       .def_rw("samples", &algo::MeasureRequest::samples)
       .def_rw("seqlen", &algo::MeasureRequest::seqlen)
-      .def_rw("seed", &algo::MeasureRequest::seed);
+      .def_rw("seed", &algo::MeasureRequest::seed)
+      .def_rw("fit_samples", &algo::MeasureRequest::fit_samples);
   m.def("advise", &advise, nb::arg("options"), nb::arg("measure"));
   m.def("devices", &devices, "The device profiles (bitsmith advise --list-devices --json).");
 }

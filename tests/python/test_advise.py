@@ -69,5 +69,13 @@ def test_advise_measures_with_calib_equal_cli(bitsmith, cli, stories260k, tmp_pa
     assert py == json.loads(json.dumps(doc))
     assert py["recommendation"] == "planned mix"
     assert py["planned_mix"]["costs"] == "hybrid"
+    # Held-out fitting, the same from both (imatrix statistics from 3 segments apart from the 2 scored).
+    held = bitsmith.advise(stories260k, **args, method="imatrix", fit_samples=3)
+    doc = cli("advise", stories260k, "--device", "tiny=1.0008GB", "--context", "256", "--calib", calib,
+              "--candidates", "q4_0,q5_0,q8_0", "--calib-samples", "2", "--calib-seqlen", "64", "--method", "imatrix",
+              "--fit-samples", "3")
+    assert held == json.loads(json.dumps(doc))
+    with pytest.raises(ValueError, match="rtn uses none"):
+        bitsmith.advise(stories260k, **args, fit_samples=3)
     with pytest.raises(ValueError, match="MODEL file"):
         bitsmith.advise(params="70B", device="h100", calib=calib)

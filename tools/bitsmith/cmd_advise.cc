@@ -135,7 +135,8 @@ int run_advise(const AdviseArgs& a) {
     throw UsageError("--calib measures a MODEL file: give one (not --params or a config.json)");
   }
   if (!measuring && (!a.measure.candidates.empty() || a.measure_flags_given)) {
-    throw UsageError("--candidates, --method, --costs, --calib-samples, --calib-seqlen and --seed say how --calib measures: give --calib FILE");
+    throw UsageError("--candidates, --method, --costs, --calib-samples, --calib-seqlen, --fit-samples and --seed say how --calib "
+                     "measures: give --calib FILE");
   }
   if (!ao.source.empty() && !ao.params.empty()) throw UsageError("give --params or a MODEL, not both");
   // The files are read here (plan reads no models): a config.json's hyperparameters, or the model.
@@ -214,6 +215,9 @@ std::function<int()> setup_advise(CLI::App& app) {
   flag(sub->add_option("--calib-samples", m.samples, "--calib: calibration segments (default 8)"));
   flag(sub->add_option("--calib-seqlen", m.seqlen, "--calib: tokens per segment (default 256; at most the model's context)"));
   flag(sub->add_option("--seed", m.seed, "--calib: seed of the segment offsets (default 0)"));
+  flag(sub->add_option("--fit-samples", m.fit_samples,
+                       "--calib: the method's statistics from this many further segments, apart from the scored ones "
+                       "(bitsmith plan --fit-samples)"));
   sub->add_option("--tokenizer", a->tokenizer, "llama2.c tokenizer.bin");
   sub->add_flag("--list-devices", a->list_devices, "Print the device table and exit");
   sub->add_flag("--json", a->json, "One JSON document on stdout");
