@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -16,11 +17,16 @@ namespace bitsmith::algo {
 
 namespace {
 
-// The calibration text as token ids, at least opt.seqlen of them.
-Result<std::vector<int32_t>> calibration_tokens(const Model& model, const CalibrationOptions& opt) {
+// The calibration text as token ids, at least opt.seqlen of them; `segments` of opt.seqlen
+// tokens will be drawn from it.
+Result<std::vector<int32_t>> calibration_tokens(const Model& model, const CalibrationOptions& opt, int64_t segments) {
   if (opt.samples <= 0 || opt.seqlen <= 0) {
     return invalid_argument("calibration: --calib-samples {} and --calib-seqlen {} must be positive",
                             opt.samples, opt.seqlen);
+  }
+  if (segments > kMaxCalibrationTokens / opt.seqlen) {
+    return invalid_argument("calibration: {} segments of {} tokens exceed the {} calibration tokens bitsmith keeps",
+                            segments, opt.seqlen, kMaxCalibrationTokens);
   }
   // Bounded, and a FIFO nobody writes or /dev/zero is refused instead of hanging or filling memory.
   BITSMITH_ASSIGN_OR_RETURN(const std::string text,
@@ -54,7 +60,7 @@ std::vector<std::vector<int32_t>> draw_segments(const std::vector<int32_t>& ids,
 
 Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& model,
                                                                const CalibrationOptions& opt) {
-  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt));
+  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt, opt.samples));
   std::mt19937_64 rng(opt.seed);
   std::vector<int64_t> starts;
   return draw_segments(ids, opt, rng, &starts);
@@ -62,12 +68,20 @@ Result<std::vector<std::vector<int32_t>>> calibration_segments(const Model& mode
 
 Result<HeldOutSegments> held_out_segments(const Model& model, const CalibrationOptions& opt, int64_t fit_samples) {
   if (fit_samples <= 0) return invalid_argument("calibration: {} fit segments: give at least 1", fit_samples);
-  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt));
+  // (Each checked alone first, so the sum cannot overflow.)
+  if (opt.seqlen > 0 && (fit_samples > kMaxCalibrationTokens || opt.samples > kMaxCalibrationTokens ||
+                         opt.samples + fit_samples > kMaxCalibrationTokens / opt.seqlen)) {
+    return invalid_argument("calibration: {} scored and {} fit segments of {} tokens exceed the {} calibration tokens bitsmith keeps",
+                            opt.samples, fit_samples, opt.seqlen, kMaxCalibrationTokens);
+  }
+  BITSMITH_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, calibration_tokens(model, opt, opt.samples));
   std::mt19937_64 rng(opt.seed);
   HeldOutSegments out;
   out.scored = draw_segments(ids, opt, rng, &out.scored_offsets);
   const int64_t len = opt.seqlen, n = static_cast<int64_t>(ids.size());
   std::uniform_int_distribution<int64_t> start(0, n - len);
+  std::vector<int64_t> sorted = out.scored_offsets;
+  std::sort(sorted.begin(), sorted.end());
   // Rejection sampling, bounded: a text with little room left beside the scored segments is an
   // error, not a long loop.
   const int64_t max_tries = 1000 + 100 * fit_samples;
@@ -79,9 +93,9 @@ Result<HeldOutSegments> held_out_segments(const Model& model, const CalibrationO
           opt.text_path, n, fit_samples, len, opt.samples, out.fit.size());
     }
     const int64_t i = start(rng);
-    bool clear = true;
-    for (int64_t j : out.scored_offsets) clear = clear && (i + len <= j || j + len <= i);
-    if (!clear) continue;
+    // The first scored segment that ends after i overlaps [i, i + len) unless it starts at or past its end.
+    auto next = std::upper_bound(sorted.begin(), sorted.end(), i - len);
+    if (next != sorted.end() && *next < i + len) continue;
     out.fit.emplace_back(ids.begin() + i, ids.begin() + i + len);
     out.fit_offsets.push_back(i);
   }

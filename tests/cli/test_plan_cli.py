@@ -216,6 +216,9 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "--target-bpw", "7.5", "--write-method", "gptq"], "-o"),
             (["--measurements", self.m, "--method", "gptq", "--target-bpw", "7.5"], "--write-method"),
             (["--calib", CALIB, "--candidates", "q4_0", "--fit-samples", "4"], "rtn uses none"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--calib-samples", "100000000000"], "calibration tokens"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--method", "gptq", "--fit-samples", "100000000000"],
+             "calibration tokens"),
             (["--calib", CALIB, "--candidates", "q4_0", "--method", "gptq", "--fit-samples", "-1"], ">= 0"),
             (["--measurements", self.m, "--fit-samples", "4", "--target-bpw", "7.5"], "--candidates"),
         ]

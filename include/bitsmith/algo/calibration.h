@@ -17,6 +17,9 @@ namespace bitsmith::algo {
 
 // The most a calibration text may hold (WikiText-2's whole test set is 1.3 MB).
 inline constexpr uint64_t kMaxCalibrationBytes = uint64_t{1} << 30;
+// Calibration tokens over all segments (scored and fit), checked before any is drawn: 64x the
+// writers' default of 128 x 512, and every token's hidden state is kept, so more cannot run.
+inline constexpr int64_t kMaxCalibrationTokens = int64_t{1} << 22;
 
 struct CalibrationOptions {
   std::string text_path;     // --calib FILE
