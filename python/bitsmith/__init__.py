@@ -287,15 +287,18 @@ def memory(params: Union[str, float, None] = None, model=None, schemes: Union[st
 def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str] = None, *, format: str = "",
                    method: str = "rtn", calib: Optional[str] = None, calib_samples: int = 128, calib_seqlen: int = 512,
                    seed: int = 0, imatrix: Optional[str] = None, act_order: bool = False, static_groups: bool = False,
-                   weighted_params: bool = False, damp: Optional[float] = None, allow_requantize: bool = False, activations: str = "none",
+                   weighted_params: bool = False, refit_params: bool = False, damp: Optional[float] = None,
+                   allow_requantize: bool = False, activations: str = "none",
                    dry_run: bool = False, progress: Optional[Callable] = None, steps: Optional[int] = None,
                    lr: Optional[float] = None, batch: Optional[int] = None, distill: bool = False) -> dict:
     """Writes src quantized into dst (GGUF or safetensors) with one scheme or a recipe (a llama.cpp
     mix or a recipe JSON file), and returns `bitsmith quantize --json`'s report.
     method: rtn (default), gptq, awq, imatrix, hqq or qat; calib: the calibration text of gptq/awq/qat (and
     of imatrix without an imatrix file), calib_samples segments of calib_seqlen tokens (seed: their
-    offsets); act_order, static_groups, weighted_params, damp: GPTQ's (weighted_params: each group's
-    parameters by the scheme's importance-weighted search, the Hessian's diagonal as the weights). A setting the method does not use is an error.
+    offsets); act_order, static_groups, weighted_params, refit_params, damp: GPTQ's (weighted_params: each
+    group's parameters by the scheme's importance-weighted search, the Hessian's diagonal as the weights;
+    refit_params: block scales and mins refit to the chosen codes under the Hessian). A setting the method
+    does not use is an error.
     activations: none (weight-only, default), dynamic or static (fp8/nvfp4 input scales from calib).
     dry_run: every check and the per-tensor plan, nothing run or written (the report's tensors).
     steps, lr, batch, distill: QAT's (method='qat': fine-tuning through the fake-quantized scheme,
@@ -308,8 +311,8 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
         raise ValueError("activations='static' needs calib=: the input ranges are measured on that text")
     if calib and activations != "static" and (method in ("rtn", "hqq") or (method == "imatrix" and imatrix)):
         raise ValueError(f"calib= does nothing with method={method!r}" + (" and imatrix=" if imatrix else ""))
-    if (act_order or static_groups or weighted_params or damp is not None) and method != "gptq":
-        raise ValueError("act_order, static_groups, weighted_params and damp are GPTQ settings (method='gptq')")
+    if (act_order or static_groups or weighted_params or refit_params or damp is not None) and method != "gptq":
+        raise ValueError("act_order, static_groups, weighted_params, refit_params and damp are GPTQ settings (method='gptq')")
     if calib_samples <= 0 or calib_seqlen <= 0:
         raise ValueError("calib_samples and calib_seqlen must be positive")
     if any(v is not None and not v > 0 for v in (steps, lr, batch)):
@@ -319,6 +322,7 @@ def quantize_model(src, dst, scheme: Optional[str] = None, recipe: Optional[str]
     r.method, r.calib, r.imatrix = method, str(calib or ""), str(imatrix or "")
     r.calib_samples, r.calib_seqlen, r.seed = calib_samples, calib_seqlen, seed
     r.act_order, r.static_groups, r.weighted_params = act_order, static_groups, weighted_params
+    r.refit_params = refit_params
     r.activations, r.allow_requantize, r.dry_run = activations, allow_requantize, dry_run
     if damp is not None:
         r.damp = damp

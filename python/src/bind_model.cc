@@ -199,6 +199,8 @@ void bind_model(nb::module_& m) {
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.act_order = v; })
       .def_prop_rw("weighted_params", [](const algo::QuantizeRequest& r) { return r.gptq.weighted_params; },
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.weighted_params = v; })
+      .def_prop_rw("refit_params", [](const algo::QuantizeRequest& r) { return r.gptq.refit_params; },
+                   [](algo::QuantizeRequest& r, bool v) { r.gptq.refit_params = v; })
       .def_prop_rw("static_groups", [](const algo::QuantizeRequest& r) { return r.gptq.static_groups; },
                    [](algo::QuantizeRequest& r, bool v) { r.gptq.static_groups = v; })
       .def_prop_rw("damp", [](const algo::QuantizeRequest& r) { return r.gptq.damp; },

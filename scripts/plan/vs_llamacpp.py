@@ -66,8 +66,14 @@ def write_flags(a, imatrix):
 
 
 def gptq_flags(a):
-    """GPTQ's options for planned and uniform files: act-order, and the weighted group search."""
-    return ["--act-order"] + (["--weighted-params"] if a.weighted_params else [])
+    """GPTQ's options for planned and uniform files: act-order, the weighted group search, the refit."""
+    return (["--act-order"] + (["--weighted-params"] if a.weighted_params else [])
+            + (["--refit-params"] if a.refit_params else []))
+
+
+def gptq_tag(a):
+    """The file-name tag of those options."""
+    return ("-weighted" if a.weighted_params else "") + ("-refit" if a.refit_params else "")
 
 
 def bitsmith_imatrix(a):
@@ -95,6 +101,8 @@ def main():
     ap.add_argument("--skip-uniform", action="store_true")
     ap.add_argument("--weighted-params", action="store_true",
                     help="GPTQ (planned --write-method gptq and the uniform mix) with --weighted-params")
+    ap.add_argument("--refit-params", action="store_true",
+                    help="GPTQ (planned --write-method gptq and the uniform mix) with --refit-params")
     ap.add_argument("--write-method", default="imatrix",
                     help="how planned files are written: imatrix (default: llama.cpp's imatrix file, the same as "
                          "llama-quantize's), imatrix-bitsmith (bitsmith imatrix on the same text, with the head's "
@@ -116,7 +124,7 @@ def main():
             sh([os.path.join(LLAMA_BIN, "llama-quantize"), "--imatrix", imatrix, a.ref, lc, mix, "2"])
         size = os.path.getsize(lc)
         row = {"mix": mix, "llamacpp": {"bytes": size, "bpw": bpw(lc), **kld_stats(lc, base, a.chunks)}}
-        planned = w(f"planned-{mix}-{a.write_method}{'-weighted' if a.weighted_params else ''}.gguf")
+        planned = w(f"planned-{mix}-{a.write_method}{gptq_tag(a)}.gguf")
         if not os.path.exists(planned):
             # The budget is llama.cpp's tensor bytes; both files add the same kind of metadata.
             tensor_bytes = json.loads(sh([BITSMITH, "inspect", lc, "--json"]))["bytes"]
@@ -134,7 +142,7 @@ def main():
             assert os.path.getsize(planned) <= size, f"{planned} is larger than {lc}"
         row["planned"] = {"bytes": os.path.getsize(planned), "bpw": bpw(planned), **kld_stats(planned, base, a.chunks)}
         if mix in a.mixes.split(",") and not a.skip_uniform:
-            uni = w(f"bitsmith-{mix}-gptq{'-weighted' if a.weighted_params else ''}.gguf")
+            uni = w(f"bitsmith-{mix}-gptq{gptq_tag(a)}.gguf")
             if not os.path.exists(uni):
                 sh([BITSMITH, "quantize", a.ref, uni, "--recipe", mix.lower(), "--method", "gptq", *gptq_flags(a),
                     "--calib", a.calib])
@@ -142,7 +150,7 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
     for b in [float(x) for x in a.bpw.split(",") if x]:
-        planned = w(f"planned-{b:.2f}bpw-{a.write_method}{'-weighted' if a.weighted_params else ''}.gguf")
+        planned = w(f"planned-{b:.2f}bpw-{a.write_method}{gptq_tag(a)}.gguf")
         if not os.path.exists(planned):
             sh([BITSMITH, "plan", a.ref, "--measurements", a.measurements, "--target-bpw", str(b), "-o", planned,
                 *write_flags(a, imatrix)])

@@ -11,6 +11,7 @@
 
 #include "bitsmith/core/cpu_dispatch.h"
 #include "bitsmith/quant/group_quantizer.h"
+#include "gptq_refit.h"
 
 namespace bitsmith::algo {
 
@@ -293,6 +294,13 @@ Result<quant::QuantizedTensor> gptq_quantize(const quant::Scheme& scheme, const 
     }
   }
   for (double l : tile_loss) rep.loss += l;
+  if (opt.refit_params) {
+    detail::RefitReport rr;
+    BITSMITH_RETURN_IF_ERROR(detail::refit_linear_params(*gq, w, h, damp * mean_diag, *pool, &rr));
+    rep.refit_rows = rr.rows_refit;
+    rep.refit_error_before = rr.error_before;
+    rep.refit_error_after = rr.error_after;
+  }
   if (report) *report = rep;
   return gq->finish();
 }

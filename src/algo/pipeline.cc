@@ -150,6 +150,10 @@ Result<quant::QuantizedTensor> gptq_matrix(const std::string& name, const quant:
     p->notes_.push_back(fmt::format("{}: act-order on grouped {}: static groups", name, scheme.name()));
   }
   if (rep.dead_columns > 0) p->notes_.push_back(fmt::format("{}: {} dead input columns zeroed", name, rep.dead_columns));
+  if (go.refit_params && rep.refit_error_before > 0) {
+    p->notes_.push_back(fmt::format("{}: block parameters refit in {} of {} rows, layer-output error x{:.3f}", name,
+                                    rep.refit_rows, w.shape().rows(), rep.refit_error_after / rep.refit_error_before));
+  }
   return q;
 }
 

@@ -46,8 +46,8 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
     return invalid_argument("--fit-samples holds the method's statistics apart from the scored tokens; rtn uses none "
                             "(--method imatrix or gptq)");
   }
-  if ((r.act_order || r.weighted_params) && method != Method::kGptq) {
-    return invalid_argument("--act-order and --weighted-params are GPTQ options (--method gptq)");
+  if ((r.act_order || r.weighted_params || r.refit_params) && method != Method::kGptq) {
+    return invalid_argument("--act-order, --weighted-params and --refit-params are GPTQ options (--method gptq)");
   }
   if (model.vocabulary().empty()) {
     return invalid_argument("{} has no tokenizer: the calibration text cannot be tokenized (llama2.c: --tokenizer FILE)",
@@ -66,6 +66,7 @@ Result<plan::MeasureConfig> config_for(const Model& model, const MeasureRequest&
   c.method = std::string(method_name(method));
   if (r.act_order) c.method_options.push_back("act-order");
   if (r.weighted_params) c.method_options.push_back("weighted-params");
+  if (r.refit_params) c.method_options.push_back("refit-params");
   c.calib = r.calib;
   c.samples = r.samples;
   c.seqlen = r.seqlen;
@@ -121,6 +122,7 @@ Result<plan::Measurements> measure_for_plan(const Model& model, const MeasureReq
   so.costs = r.costs;
   so.gptq.act_order = r.act_order;
   so.gptq.weighted_params = r.weighted_params;
+  so.gptq.refit_params = r.refit_params;
   so.progress = r.progress;
   if (!r.cache.empty()) so.checkpoint = [&r](const plan::Measurements& part) { return part.save(r.cache); };
   BITSMITH_RETURN_IF_ERROR(measure_sensitivity(model, segments, so, &m));

@@ -42,9 +42,11 @@ Status check_options(const QuantizeRequest& r, io::Activations activations) {
                             r.method == "imatrix" ? " and --imatrix" : "");
   }
   const GptqOptions gptq_defaults;
-  if ((r.gptq.act_order || r.gptq.static_groups || r.gptq.weighted_params || r.gptq.damp != gptq_defaults.damp) &&
+  if ((r.gptq.act_order || r.gptq.static_groups || r.gptq.weighted_params || r.gptq.refit_params ||
+       r.gptq.damp != gptq_defaults.damp) &&
       r.method != "gptq") {
-    return invalid_argument("--act-order, --static-groups, --weighted-params and --damp are GPTQ options (--method gptq)");
+    return invalid_argument("--act-order, --static-groups, --weighted-params, --refit-params and --damp are GPTQ options "
+                            "(--method gptq)");
   }
   if (r.qat.given() && r.method != "qat") {
     return invalid_argument("--steps, --lr, --batch and --distill are QAT options (--method qat, not --method {})",

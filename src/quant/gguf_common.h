@@ -67,6 +67,9 @@ struct GgufKernels {
   // The GPTQ group quantizer's view of the codes (none: the type has no group quantizer).
   int ncodes = 0;               // grid size: 16 for 4-bit codes, 255 for q8_0 (-127..127)
   SetCodeFn set_code = nullptr;
+  // Every value is d * g(code) (+ m) with d (and m) the fp16 numbers at scale_offsets and
+  // nothing else in the block scaling it (q4_0..q8_0, iq4_nl; not the K-quants' sub-scales).
+  bool linear_fp16_params = false;
 };
 
 // A block type's kernel entry (bits per weight = 8 * bytes / block, e.g. 8 * 18 / 32 = 4.5).

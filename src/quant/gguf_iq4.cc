@@ -216,6 +216,7 @@ void append_nonlinear_kernels(std::vector<GgufKernels>& out) {
                                 "GGUF IQ4_NL: blocks of 32, fp16 scale, 4-bit non-linear grid");
   k.ncodes = 16;
   k.set_code = set_nibble_code<BlockIQ4_NL>;
+  k.linear_fp16_params = true;  // d * kvalues[q]
   out.push_back(k);
 }
 

@@ -504,6 +504,7 @@ GgufKernels legacy(const char* name, int type, uint64_t bytes, const char* elem,
   k.scale_offsets[1] = off1;  // Q4_1/Q5_1: the fp16 min
   k.ncodes = ncodes;
   k.set_code = set_code;
+  k.linear_fp16_params = true;  // d * (q - offset) or d * q + m
   return k;
 }
 

@@ -92,7 +92,7 @@ class GgufScheme final : public Scheme {
   Result<std::unique_ptr<GroupQuantizer>> new_group_quantizer(
       const float* /*w*/, int64_t rows, int64_t cols, const QuantizeOptions& opt) const override {
     if (!has_group_quantizer()) return Scheme::new_group_quantizer(nullptr, rows, cols, opt);
-    return detail::make_gguf_group_quantizer(*this, k_.ncodes, k_.set_code, rows, cols, opt);
+    return detail::make_gguf_group_quantizer(*this, k_, rows, cols, opt);
   }
 
   Result<QuantizedTensor> run(const float* x, int64_t rows, int64_t cols,

@@ -10,6 +10,7 @@
 #include <list>
 #include <vector>
 
+#include "bitsmith/formats/float_bits.h"
 #include "bitsmith/quant/group_quantizer.h"
 #include "group_quantizer_internal.h"
 
@@ -19,17 +20,21 @@ namespace {
 
 class GgufGroupQuantizer final : public GroupQuantizer {
  public:
-  GgufGroupQuantizer(const Scheme& s, int ncodes, gguf::SetCodeFn set_code, int64_t rows,
-                     int64_t cols, int64_t group, const QuantizeOptions& opt)
-      : GroupQuantizer(rows, cols, group), s_(s), ncodes_(ncodes), set_code_(set_code),
-        pool_(opt.pool) {
+  GgufGroupQuantizer(const Scheme& s, const gguf::GgufKernels& k, int64_t rows, int64_t cols, int64_t group,
+                     const QuantizeOptions& opt)
+      : GroupQuantizer(rows, cols, group), s_(s), ncodes_(k.ncodes), set_code_(k.set_code), pool_(opt.pool) {
+    if (k.linear_fp16_params && k.scale_offsets[0] >= 0) {
+      param_offsets_[0] = k.scale_offsets[0];
+      param_offsets_[1] = k.scale_offsets[1];
+      nparams_ = k.scale_offsets[1] >= 0 ? 2 : 1;
+    }
     bpb_ = static_cast<int64_t>(s.traits().bytes_per_block);
     nb_ = cols / group;
     blocks_.assign(static_cast<size_t>(rows * nb_ * bpb_), 0);
     codes_.assign(static_cast<size_t>(rows * cols), 0);
     chosen_.assign(static_cast<size_t>(nb_), false);
     // Grids of the most recent groups, within ~256 MB (GPTQ in column order needs one).
-    const int64_t per = rows * group * ncodes * 4;
+    const int64_t per = rows * group * ncodes_ * 4;
     max_cached_ = std::max<int64_t>(1, (int64_t{256} << 20) / std::max<int64_t>(per, 1));
   }
 
@@ -83,6 +88,51 @@ class GgufGroupQuantizer final : public GroupQuantizer {
       codes_[static_cast<size_t>(r * cols_ + col)] = static_cast<uint8_t>(best);
       out[r - r0] = gv ? gv[best] : 0.0f;
     }
+  }
+
+  int linear_params() const override { return nparams_; }
+
+  Status linear_basis(float* g, float* d, float* m) const override {
+    if (nparams_ == 0) return GroupQuantizer::linear_basis(g, d, m);
+    // g(code) at each position: a block with d = 1, m = 0 and every code c, dequantized.
+    std::vector<float> table(static_cast<size_t>(ncodes_ * group_));
+    std::vector<uint8_t> blk(static_cast<size_t>(bpb_));
+    for (int c = 0; c < ncodes_; ++c) {
+      std::fill(blk.begin(), blk.end(), 0);
+      put_fp16(blk.data(), 0, 1.0f);
+      for (int j = 0; j < group_; ++j) set_code_(blk.data(), j, static_cast<uint32_t>(c));
+      QuantizedView v{&s_, 1, group_, blk, {}, {}, 1.0f};
+      BITSMITH_RETURN_IF_ERROR(s_.dequantize(v, table.data() + c * group_));
+    }
+    for (int64_t r = 0; r < rows_; ++r) {
+      for (int64_t c = 0; c < cols_; ++c) {
+        const size_t i = static_cast<size_t>(r * cols_ + c);
+        g[i] = table[static_cast<size_t>(codes_[i] * group_ + c % group_)];
+      }
+      for (int64_t gi = 0; gi < nb_; ++gi) {
+        const uint8_t* b = blocks_.data() + (r * nb_ + gi) * bpb_;
+        d[r * nb_ + gi] = get_fp16(b, 0);
+        m[r * nb_ + gi] = nparams_ == 2 ? get_fp16(b, 1) : 0.0f;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status set_linear_params(float* d, float* m) override {
+    if (nparams_ == 0) return GroupQuantizer::set_linear_params(d, m);
+    for (int64_t i = 0; i < rows_ * nb_; ++i) {
+      uint8_t* b = blocks_.data() + i * bpb_;
+      put_fp16(b, 0, d[i]);
+      d[i] = get_fp16(b, 0);
+      if (nparams_ == 2) {
+        put_fp16(b, 1, m[i]);
+        m[i] = get_fp16(b, 1);
+      }
+    }
+    cache_.clear();  // the grids were read through the old parameters
+    prepared_ = nullptr;
+    prepared_group_ = -1;
+    return Status::Ok();
   }
 
   Result<QuantizedTensor> finish() override {
@@ -143,7 +193,19 @@ class GgufGroupQuantizer final : public GroupQuantizer {
     return &cache_.front();
   }
 
+  // The fp16 parameter p (0: d, 1: m) of a block.
+  float get_fp16(const uint8_t* blk, int p) const {
+    uint16_t h;
+    std::memcpy(&h, blk + param_offsets_[p], sizeof h);
+    return formats::fp16_to_fp32(h);
+  }
+  void put_fp16(uint8_t* blk, int p, float v) const {
+    const uint16_t h = formats::fp32_to_fp16(v);
+    std::memcpy(blk + param_offsets_[p], &h, sizeof h);
+  }
+
   const Scheme& s_;
+  int nparams_ = 0, param_offsets_[2] = {-1, -1};
   int ncodes_;
   gguf::SetCodeFn set_code_;
   ThreadPool* pool_;
@@ -157,16 +219,14 @@ class GgufGroupQuantizer final : public GroupQuantizer {
 
 }  // namespace
 
-Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, int ncodes,
-                                                                  gguf::SetCodeFn set_code,
+Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, const gguf::GgufKernels& k,
                                                                   int64_t rows, int64_t cols,
                                                                   const QuantizeOptions& opt) {
   const int64_t group = s.traits().block_cols;
   if (group <= 0 || cols % group != 0) {
     return unsupported("scheme {}: row length {} is not a multiple of {}", s.name(), cols, group);
   }
-  return std::unique_ptr<GroupQuantizer>(
-      new GgufGroupQuantizer(s, ncodes, set_code, rows, cols, group, opt));
+  return std::unique_ptr<GroupQuantizer>(new GgufGroupQuantizer(s, k, rows, cols, group, opt));
 }
 
 }  // namespace bitsmith::quant::detail

@@ -15,9 +15,8 @@ Result<std::unique_ptr<GroupQuantizer>> make_scaled_group_quantizer(const Scaled
                                                                     const float* w, int64_t rows,
                                                                     int64_t cols,
                                                                     const QuantizeOptions& opt);
-// A GGUF block type's: `ncodes` and `set_code` from its kernel entry (gguf_common.h).
-Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, int ncodes,
-                                                                  gguf::SetCodeFn set_code,
+// A GGUF block type's, from its kernel entry (gguf_common.h): codes, code writer, scale layout.
+Result<std::unique_ptr<GroupQuantizer>> make_gguf_group_quantizer(const Scheme& s, const gguf::GgufKernels& k,
                                                                   int64_t rows, int64_t cols,
                                                                   const QuantizeOptions& opt);
 

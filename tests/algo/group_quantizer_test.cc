@@ -86,6 +86,82 @@ INSTANTIATE_TEST_SUITE_P(Schemes, GroupQuantizerRtn,
                                            "q5_k", "q6_k"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
+// Schemes whose values are d * g(code) + m: what linear_basis reports is what the packed bytes
+// dequantize to, and set_linear_params stores (fp16-rounded) parameters the bytes then carry.
+class GroupQuantizerLinear : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GroupQuantizerLinear, BasisAndParametersAreWhatTheBytesDequantizeTo) {
+  auto s = find_scheme(GetParam());
+  ASSERT_TRUE(s.ok());
+  const int64_t rows = 6, cols = 128;
+  auto w = random_weights(rows * cols, 11);
+  auto gq = make_group_quantizer(**s, w.data(), rows, cols);
+  ASSERT_TRUE(gq.ok());
+  const int64_t g = (*gq)->group_cols(), groups = cols / g;
+  const bool offset = GetParam() == "q4_1" || GetParam() == "q5_1";
+  EXPECT_EQ((*gq)->linear_params(), offset ? 2 : 1);
+  std::vector<float> block(static_cast<size_t>(rows * g)), col(static_cast<size_t>(rows));
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < g; ++j) block[static_cast<size_t>(r * g + j)] = w[static_cast<size_t>(r * cols + gi * g + j)];
+    }
+    ASSERT_TRUE((*gq)->choose_params(gi, block.data(), nullptr).ok());
+  }
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t r = 0; r < rows; ++r) col[static_cast<size_t>(r)] = w[static_cast<size_t>(r * cols + c)];
+    (*gq)->quantize_column(c, col.data(), col.data());
+  }
+  std::vector<float> basis(static_cast<size_t>(rows * cols)), d(static_cast<size_t>(rows * groups)),
+      m(static_cast<size_t>(rows * groups)), deq(static_cast<size_t>(rows * cols));
+  auto expect_values = [&](const char* when) {
+    ASSERT_TRUE((*gq)->linear_basis(basis.data(), d.data(), m.data()).ok());
+    auto q = (*gq)->finish();
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE((*s)->dequantize(q->view(), deq.data()).ok());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const size_t i = static_cast<size_t>(r * cols + c), b = static_cast<size_t>(r * groups + c / g);
+        EXPECT_FLOAT_EQ(deq[i], d[b] * basis[i] + m[b]) << when << " row " << r << " col " << c;
+        if (!offset) EXPECT_EQ(m[b], 0.0f);
+      }
+    }
+  };
+  expect_values("as chosen");
+  // New parameters: stored as fp16, and reported back as stored.
+  std::vector<float> nd(d.size()), nm(m.size());
+  for (size_t i = 0; i < d.size(); ++i) {
+    nd[i] = d[i] * 1.0371f + 1e-5f;
+    nm[i] = offset ? m[i] - 0.0031f : 0.0f;
+  }
+  std::vector<float> stored_d = nd, stored_m = nm;
+  ASSERT_TRUE((*gq)->set_linear_params(stored_d.data(), stored_m.data()).ok());
+  for (size_t i = 0; i < d.size(); ++i) {
+    EXPECT_NEAR(stored_d[i], nd[i], std::abs(nd[i]) * 1e-3f) << i;  // fp16: 11 significant bits
+    if (offset) EXPECT_NEAR(stored_m[i], nm[i], std::abs(nm[i]) * 1e-3f) << i;
+  }
+  expect_values("refit");
+  EXPECT_EQ(d, stored_d);
+  EXPECT_EQ(m, stored_m);
+}
+
+INSTANTIATE_TEST_SUITE_P(GgufLinearTypes, GroupQuantizerLinear,
+                         ::testing::Values("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"));
+
+TEST(GroupQuantizer, OtherSchemesHaveNoLinearParameters) {
+  for (const char* name : {"q4_k", "q6_k", "mxfp4", "int4_g32", "nvfp4"}) {
+    auto s = find_scheme(name);
+    ASSERT_TRUE(s.ok()) << name;
+    const int64_t rows = 2, cols = 256;
+    auto w = random_weights(rows * cols, 3);
+    auto gq = make_group_quantizer(**s, w.data(), rows, cols);
+    ASSERT_TRUE(gq.ok()) << name;
+    EXPECT_EQ((*gq)->linear_params(), 0) << name;
+    std::vector<float> a(static_cast<size_t>(rows * cols)), b(a.size()), c(a.size());
+    EXPECT_FALSE((*gq)->linear_basis(a.data(), b.data(), c.data()).ok()) << name;
+    EXPECT_FALSE((*gq)->set_linear_params(b.data(), c.data()).ok()) << name;
+  }
+}
+
 TEST(GroupQuantizer, CastSchemesAreRejected) {
   auto s = find_scheme("fp16");
   ASSERT_TRUE(s.ok());

@@ -45,12 +45,20 @@ class Methods(unittest.TestCase):
         # q5_1's parameters by llama.cpp's importance-weighted search (weights: the Hessian's
         # diagonal) instead of min/max: measured 0.0319 -> 0.0250 KLD here.
         kld = {}
-        for tag, extra in [("plain", []), ("weighted", ["--weighted-params"])]:
+        notes = {}
+        for tag, extra in [("plain", []), ("weighted", ["--weighted-params"]),
+                           ("refit", ["--weighted-params", "--refit-params"])]:
             out = os.path.join(self.tmp.name, f"q5_1-{tag}.gguf")
-            run_json("quantize", MODEL, out, "--scheme", "q5_1", "--method", "gptq", "--act-order", *extra,
-                     "--calib", CALIB, *SMALL)
+            rep = run_json("quantize", MODEL, out, "--scheme", "q5_1", "--method", "gptq", "--act-order", *extra,
+                           "--calib", CALIB, *SMALL)
+            notes[tag] = " ".join(rep["method_notes"])
             kld[tag] = run_json("eval", out, "--text", EVAL, "--ref", MODEL, "--max-chunks", "20")["kld"]
         self.assertLess(kld["weighted"], 0.9 * kld["plain"], kld)
+        # --refit-params: the block scales and mins refit to GPTQ's codes; every matrix says by how
+        # much its layer-output error fell, and the model's KL divergence falls with it.
+        self.assertIn("block parameters refit in", notes["refit"])
+        self.assertNotIn("refit", notes["weighted"])
+        self.assertLess(kld["refit"], kld["weighted"], kld)
 
     def test_short_calibration_text_is_an_error(self):
         short = os.path.join(self.tmp.name, "short.txt")
@@ -84,6 +92,7 @@ class Methods(unittest.TestCase):
                             (["--act-order"], "GPTQ options"),
                             (["--weighted-params"], "GPTQ options"),
                             (["--method", "imatrix", "--calib", CALIB, "--weighted-params"], "GPTQ options"),
+                            (["--refit-params"], "GPTQ options"),
                             (["--method", "gptq", "--calib", CALIB, "--calib-seqlen", "100000"], "exceeds the model's context"),
                             (["--rule", "no_such_tensor=q8_0"], "matches no weight matrix")]:
             p = run("quantize", MODEL, out, "--scheme", "q8_0", *args, check=False)

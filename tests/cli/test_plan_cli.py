@@ -86,11 +86,11 @@ class PlanCli(unittest.TestCase):
         # is not resumed (or overwritten) by a run with another.
         m = self.p("gptq.json")
         args = ["--calib", CALIB, "--candidates", "q4_0,q8_0", "--calib-samples", "2", "--calib-seqlen", "64",
-                "--method", "gptq", "--act-order", "--weighted-params"]
+                "--method", "gptq", "--act-order", "--weighted-params", "--refit-params"]
         out = run("plan", MODEL, *args, "-o", m).stdout
-        self.assertIn("method gptq act-order weighted-params", out)
+        self.assertIn("method gptq act-order weighted-params refit-params", out)
         with open(m) as f:
-            self.assertEqual(json.load(f)["config"]["method_options"], ["act-order", "weighted-params"])
+            self.assertEqual(json.load(f)["config"]["method_options"], ["act-order", "weighted-params", "refit-params"])
         p = run("plan", MODEL, *args[:-1], "--measurements", m, check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("another configuration", p.stderr)
@@ -211,6 +211,7 @@ class PlanCli(unittest.TestCase):
             (["--measurements", self.m, "--device", "no-such-gpu"], "no-such-gpu"),
             (["--calib", CALIB, "--candidates", "q4_0", "--act-order"], "GPTQ"),
             (["--calib", CALIB, "--candidates", "q4_0", "--weighted-params"], "GPTQ"),
+            (["--calib", CALIB, "--candidates", "q4_0", "--refit-params"], "GPTQ"),
             (["--measurements", self.m, "--target-bpw", "7.5", "-o", self.p("z.gguf"), "--write-method", "imatrix",
               "--weighted-params"], "GPTQ"),
             (["--measurements", self.m, "--target-bpw", "7.5", "--write-method", "gptq"], "-o"),

@@ -167,6 +167,16 @@ def test_quantize_model_gptq_weighted_params_equals_cli(bitsmith, cli, stories26
     assert py_out.read_bytes() != plain.read_bytes()  # the setting reached the library
     with pytest.raises(ValueError, match="GPTQ settings"):
         bitsmith.quantize_model(stories260k, tmp_path / "bad.gguf", scheme="q5_1", weighted_params=True)
+    # refit_params the same way.
+    py_refit, cli_refit = tmp_path / "py-refit.gguf", tmp_path / "cli-refit.gguf"
+    bitsmith.quantize_model(stories260k, py_refit, scheme="q5_1", method="gptq", calib=text, calib_samples=4,
+                            calib_seqlen=64, weighted_params=True, refit_params=True)
+    cli("quantize", stories260k, cli_refit, "--scheme", "q5_1", "--method", "gptq", "--calib", text,
+        "--calib-samples", 4, "--calib-seqlen", 64, "--weighted-params", "--refit-params")
+    assert py_refit.read_bytes() == cli_refit.read_bytes()
+    assert py_refit.read_bytes() != py_out.read_bytes()
+    with pytest.raises(ValueError, match="GPTQ settings"):
+        bitsmith.quantize_model(stories260k, tmp_path / "bad.gguf", scheme="q5_1", refit_params=True)
 
 
 def test_quantize_model_with_static_activations_equals_cli(bitsmith, cli, stories260k, tmp_path):

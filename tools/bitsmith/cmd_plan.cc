@@ -36,7 +36,7 @@ struct PlanOptions {
   std::string target_bytes, device, kv_cache = "fp16";
   int64_t context = 0, batch = 1;
   std::string costs = "exact";
-  bool json = false, allow_requantize = false, act_order = false, weighted_params = false;
+  bool json = false, allow_requantize = false, act_order = false, weighted_params = false, refit_params = false;
   int threads = 0;
 };
 
@@ -107,6 +107,7 @@ algo::MeasureRequest measure_request(const PlanOptions& o, const std::string& fo
   r.method = o.method.empty() ? "rtn" : o.method;
   r.act_order = o.act_order;
   r.weighted_params = o.weighted_params;
+  r.refit_params = o.refit_params;
   r.costs = o.costs;
   r.samples = o.calib_samples;
   r.seqlen = o.calib_seqlen;
@@ -161,8 +162,8 @@ int run_plan(const PlanOptions& o) {
   if (!o.imatrix.empty() && (!is_model_output(o.out) || (!o.write_method.empty() && o.write_method != "imatrix"))) {
     throw UsageError("--imatrix is what -o writes with --write-method imatrix");
   }
-  if ((o.act_order || o.weighted_params) && *method != algo::Method::kGptq && o.write_method != "gptq") {
-    throw UsageError("--act-order and --weighted-params are GPTQ options (--method gptq or --write-method gptq)");
+  if ((o.act_order || o.weighted_params || o.refit_params) && *method != algo::Method::kGptq && o.write_method != "gptq") {
+    throw UsageError("--act-order, --weighted-params and --refit-params are GPTQ options (--method gptq or --write-method gptq)");
   }
 
   auto model = io::open_model(o.model, o.tokenizer);
@@ -288,6 +289,7 @@ int run_plan(const PlanOptions& o) {
   r.allow_requantize = o.allow_requantize;
   r.gptq.act_order = o.act_order && r.method == "gptq";
   r.gptq.weighted_params = o.weighted_params && r.method == "gptq";
+  r.gptq.refit_params = o.refit_params && r.method == "gptq";
   return run_quantize(q);
 }
 
@@ -304,6 +306,8 @@ std::function<int()> setup_plan(CLI::App& app) {
   sub->add_flag("--act-order", o->act_order, "gptq: columns by descending Hessian diagonal (measuring and writing)");
   sub->add_flag("--weighted-params", o->weighted_params,
                 "gptq: group parameters by the scheme's importance-weighted search (measuring and writing)");
+  sub->add_flag("--refit-params", o->refit_params,
+                "gptq: block scales (and mins) refit to the chosen codes under the Hessian (measuring and writing)");
   sub->add_option("--calib-samples", o->calib_samples, "calibration segments (default 8)");
   sub->add_option("--calib-seqlen", o->calib_seqlen, "tokens per segment (default 256)");
   sub->add_option("--seed", o->seed, "seed of the segment offsets (default 0)");

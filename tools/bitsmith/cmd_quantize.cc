@@ -144,6 +144,9 @@ std::function<int()> setup_quantize(CLI::App& app) {
   sub->add_flag("--static-groups", o->request.gptq.static_groups, "gptq: group parameters from the original weights");
   sub->add_flag("--weighted-params", o->request.gptq.weighted_params,
                 "gptq: group parameters by the scheme's importance-weighted search, weighted by the Hessian's diagonal");
+  sub->add_flag("--refit-params", o->request.gptq.refit_params,
+                "gptq: after the last column, refit each row's block scales (and mins) to the chosen codes by least "
+                "squares under the Hessian (GGUF q4_0..q8_0, iq4_nl)");
   sub->add_option("--damp", o->request.gptq.damp, "gptq: dampening as a fraction of mean(diag H) (default 0.01)");
   sub->add_option("--steps", o->request.qat.steps, "qat: optimizer steps (default 100)")->check(at_least(1));
   sub->add_option("--lr", o->request.qat.lr, "qat: peak learning rate (default 3e-4; warm-up, cosine to lr/10)")->check(CLI::PositiveNumber);

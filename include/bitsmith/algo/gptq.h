@@ -39,6 +39,11 @@ struct GptqOptions {
   // scheme's plain rule (gptq.py's min/max): the error feedback then starts from llama.cpp's
   // imatrix choice of the grid. Off by default: gptq.py's rule is what the oracle tests pin.
   bool weighted_params = false;
+  // After the last column: every row's group scales (and offsets) refit by least squares to the
+  // codes GPTQ chose, under the same Hessian (gptq_refit.h), where the scheme's values are linear
+  // in them (GGUF q4_0..q8_0, iq4_nl; others unchanged). A row keeps GPTQ's parameters unless
+  // the stored refit lowers its error.
+  bool refit_params = false;
   float shared_amax = 0.0f;  // a fused group's amax for a global scale (QuantizeOptions::shared_amax)
   ThreadPool* pool = nullptr;
 };
@@ -49,6 +54,9 @@ struct GptqReport {
   int64_t dead_columns = 0;     // H_ii == 0
   bool forced_static_groups = false;  // act_order on a grouped scheme
   double loss = 0;              // gptq.py's Losses: sum (w - q)^2 / Hinv_ii^2 / 2
+  // refit_params: rows refit, and sum over rows of (w - q)^T H (w - q) before and after.
+  int64_t refit_rows = 0;
+  double refit_error_before = 0, refit_error_after = 0;
 };
 
 // w: rows x cols row-major (cols = the layer's input); h: cols x cols, row-major, symmetric.

@@ -30,6 +30,7 @@ struct MeasureRequest {
   std::string method = "rtn";           // rtn, imatrix, gptq
   bool act_order = false;               // gptq
   bool weighted_params = false;         // gptq: GptqOptions::weighted_params
+  bool refit_params = false;            // gptq: GptqOptions::refit_params
   std::string costs = "exact";          // exact, hybrid, proxy
   int64_t samples = 8, seqlen = 256;
   uint64_t seed = 0;

@@ -57,6 +57,23 @@ class GroupQuantizer {
     (void)gi, (void)scale, (void)zero;
     return unsupported("this scheme has no affine scale and zero point");
   }
+  // Schemes whose every value is d * g(code) + m per row and group, with the scale d and offset
+  // m stored as fp16 (GGUF q4_1 and q5_1: 2) or the scale alone (q4_0, q5_0, q8_0, iq4_nl: 1),
+  // so that with the codes fixed the values are linear in the parameters (GPTQ refits them to
+  // its final codes by least squares); 0 for every other scheme.
+  virtual int linear_params() const { return 0; }
+  // Once every column is quantized: g(code) of every recorded code (rows x cols), and each
+  // group's d and m as stored (rows x groups each; m = 0 for scale-only schemes).
+  virtual Status linear_basis(float* g, float* d, float* m) const {
+    (void)g, (void)d, (void)m;
+    return unsupported("this scheme's values are not linear in its group parameters");
+  }
+  // Sets every group's d (and m) to the values given (rows x groups), rounded as the scheme
+  // stores them; d and m are overwritten with the stored values.
+  virtual Status set_linear_params(float* d, float* m) {
+    (void)d, (void)m;
+    return unsupported("this scheme's values are not linear in its group parameters");
+  }
   // Packs the recorded codes and parameters. Every group must have parameters and every
   // column must have been quantized.
   virtual Result<QuantizedTensor> finish() = 0;
