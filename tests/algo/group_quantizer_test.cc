@@ -23,23 +23,28 @@ std::vector<float> random_weights(int64_t n, uint32_t seed) {
   return w;
 }
 
-// RTN through the GroupQuantizer, column by column, groups chosen from `w`.
-QuantizedTensor rtn_via_groups(const Scheme& s, const std::vector<float>& w, int64_t rows,
-                               int64_t cols) {
-  auto gq = make_group_quantizer(s, w.data(), rows, cols);
-  EXPECT_TRUE(gq.ok()) << gq.status().message();
-  const int64_t g = (*gq)->group_cols();
+// Every group's parameters chosen from `w`, then every column quantized from `w`: RTN.
+void quantize_all(GroupQuantizer& gq, const std::vector<float>& w) {
+  const int64_t rows = gq.rows(), cols = gq.cols(), g = gq.group_cols();
   std::vector<float> block(static_cast<size_t>(rows * g)), col(static_cast<size_t>(rows));
   for (int64_t gi = 0; gi < cols / g; ++gi) {
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t j = 0; j < g; ++j) block[static_cast<size_t>(r * g + j)] = w[static_cast<size_t>(r * cols + gi * g + j)];
     }
-    EXPECT_TRUE((*gq)->choose_params(gi, block.data(), nullptr).ok());
+    EXPECT_TRUE(gq.choose_params(gi, block.data(), nullptr).ok());
   }
   for (int64_t c = 0; c < cols; ++c) {
     for (int64_t r = 0; r < rows; ++r) col[static_cast<size_t>(r)] = w[static_cast<size_t>(r * cols + c)];
-    (*gq)->quantize_column(c, col.data(), col.data());
+    gq.quantize_column(c, col.data(), col.data());
   }
+}
+
+// RTN through the GroupQuantizer, column by column, groups chosen from `w`.
+QuantizedTensor rtn_via_groups(const Scheme& s, const std::vector<float>& w, int64_t rows,
+                               int64_t cols) {
+  auto gq = make_group_quantizer(s, w.data(), rows, cols);
+  EXPECT_TRUE(gq.ok()) << gq.status().message();
+  quantize_all(**gq, w);
   auto q = (*gq)->finish();
   EXPECT_TRUE(q.ok());
   return std::move(*q);
@@ -100,17 +105,7 @@ TEST_P(GroupQuantizerLinear, BasisAndParametersAreWhatTheBytesDequantizeTo) {
   const int64_t g = (*gq)->group_cols(), groups = cols / g;
   const bool offset = GetParam() == "q4_1" || GetParam() == "q5_1";
   EXPECT_EQ((*gq)->linear_params(), offset ? 2 : 1);
-  std::vector<float> block(static_cast<size_t>(rows * g)), col(static_cast<size_t>(rows));
-  for (int64_t gi = 0; gi < groups; ++gi) {
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t j = 0; j < g; ++j) block[static_cast<size_t>(r * g + j)] = w[static_cast<size_t>(r * cols + gi * g + j)];
-    }
-    ASSERT_TRUE((*gq)->choose_params(gi, block.data(), nullptr).ok());
-  }
-  for (int64_t c = 0; c < cols; ++c) {
-    for (int64_t r = 0; r < rows; ++r) col[static_cast<size_t>(r)] = w[static_cast<size_t>(r * cols + c)];
-    (*gq)->quantize_column(c, col.data(), col.data());
-  }
+  quantize_all(**gq, w);
   std::vector<float> basis(static_cast<size_t>(rows * cols)), d(static_cast<size_t>(rows * groups)),
       m(static_cast<size_t>(rows * groups)), deq(static_cast<size_t>(rows * cols));
   auto expect_values = [&](const char* when) {
